@@ -1,0 +1,153 @@
+"""Client configuration: where the API is, the key, timeouts and the retry policy.
+
+Values come from arguments first, then the environment variables ``SUTRO_API_URL``
+and ``SUTRO_API_KEY``, which are read as a pair as the official SDK does. The URL
+is normalised exactly like SDK 0.1.67: a deployment origin or origin + ``/v1``;
+plain ``http`` only on loopback; no credentials, query or fragment; the retired
+centralized hosts refused. The key is a :class:`pydantic.SecretStr` and never
+appears in ``repr``/``str``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from sutro_providers.errors import SutroConfigurationError
+
+API_URL_ENV = "SUTRO_API_URL"
+API_KEY_ENV = "SUTRO_API_KEY"
+
+RETIRED_HOSTS = ("api.sutro.sh", "serve.sutro.sh", "api.materialized.dev")
+RETIRED_HOST_SUFFIX = "--tensor-factory-fastapi-app.modal.run"
+RETIRED_API_MESSAGE = (
+    "Direct Sutro Batch API access is no longer supported by the Sutro SDK. "
+    "Upgrade the sutro package, then set SUTRO_API_URL to your Sutro "
+    "single-tenant deployment URL and use an API key from that deployment's "
+    "API Keys panel."
+)
+
+
+def normalize_api_url(api_url: str) -> str:
+    """Return ``<scheme>://<host[:port]>/v1`` or raise :class:`SutroConfigurationError`."""
+    value = (api_url or "").strip()
+    if not value:
+        raise SutroConfigurationError(f"Sutro API URL is empty: set {API_URL_ENV} or pass api_url")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SutroConfigurationError("Sutro API URL must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise SutroConfigurationError("Sutro API URL must not contain credentials")
+    if parts.query or parts.fragment:
+        raise SutroConfigurationError("Sutro API URL must not contain a query string or fragment")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host.endswith(RETIRED_HOST_SUFFIX) or any(
+        host == h or host.endswith("." + h) for h in RETIRED_HOSTS
+    ):
+        raise SutroConfigurationError(RETIRED_API_MESSAGE)
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise SutroConfigurationError(
+            "Sutro API URL must use https unless the host is localhost or a loopback address"
+        )
+    path = parts.path.rstrip("/")
+    if path not in {"", "/v1"}:
+        raise SutroConfigurationError(
+            "Sutro API URL must be a deployment origin or end at its /v1 prefix"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, "/v1", "", ""))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class RetryPolicy(BaseModel):
+    """How reads are retried (job creation and Function runs never are).
+
+    Exponential backoff with full jitter between ``initial_backoff`` and
+    ``max_backoff`` seconds; a server's ``Retry-After`` is honoured when longer.
+    Gives up after ``max_attempts`` tries or ``max_elapsed`` seconds, whichever
+    comes first.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    max_attempts: int = Field(default=6, ge=1, le=100)
+    max_elapsed: float = Field(default=120.0, gt=0)
+    initial_backoff: float = Field(default=0.5, ge=0)
+    max_backoff: float = Field(default=30.0, ge=0)
+
+
+class Timeouts(BaseModel):
+    """Seconds. ``read`` bounds every API call; ``function_read`` a real-time Function
+    run (the server's own deadline is 90 s); ``download_read`` a gap between chunks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connect: float = Field(default=10.0, gt=0)
+    read: float = Field(default=60.0, gt=0)
+    write: float = Field(default=60.0, gt=0)
+    pool: float = Field(default=10.0, gt=0)
+    function_read: float = Field(default=100.0, gt=0)
+    download_read: float = Field(default=120.0, gt=0)
+
+    def httpx(self, read: float | None = None) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect, read=read or self.read, write=self.write, pool=self.pool
+        )
+
+
+class SutroConfig(BaseModel):
+    """Everything a client needs. Build with :meth:`resolve` to fill from the environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_url: str
+    api_key: SecretStr
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    max_connections: int = Field(default=32, ge=1)
+    user_agent: str = "sutro-providers"
+
+    @field_validator("api_url")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalize_api_url(value)
+
+    @field_validator("api_key")
+    @classmethod
+    def _non_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise SutroConfigurationError(f"Sutro API key is empty: set {API_KEY_ENV} or pass api_key")
+        return value
+
+    @classmethod
+    def resolve(
+        cls,
+        api_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        **kwargs: object,
+    ) -> SutroConfig:
+        """Arguments win; otherwise ``SUTRO_API_URL``/``SUTRO_API_KEY`` as a pair."""
+        if api_url is None and api_key is None:
+            api_url, api_key = os.environ.get(API_URL_ENV), os.environ.get(API_KEY_ENV)
+        if not api_url:
+            raise SutroConfigurationError(f"no Sutro API URL: pass api_url or set {API_URL_ENV}")
+        if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
+            raise SutroConfigurationError(f"no Sutro API key: pass api_key or set {API_KEY_ENV}")
+        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+        return cls(api_url=api_url, api_key=key, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def origin(self) -> str:
+        """The deployment origin, without ``/v1`` (for links shown to users)."""
+        return self.api_url[: -len("/v1")]

@@ -1,0 +1,100 @@
+"""Streamed download of a pre-signed results artifact, with Range resume.
+
+Pre-signed URLs are bearer credentials: they are fetched with a separate HTTP
+client that sends no ``Authorization`` header, and they are never logged or put in
+an exception message (errors name the artifact's file name instead).
+
+Protocol (as the official SDK): ``HEAD`` for ``Content-Length`` and ``ETag``, then a
+streamed ``GET``; after a dropped connection the download resumes with
+``Range: bytes=<n>-`` and ``If-Range: <etag>``. A ``200`` reply to a ranged request
+restarts from zero. The final size must equal ``Content-Length``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import httpx
+
+from sutro_providers.config import SutroConfig
+from sutro_providers.errors import SutroConnectionError, SutroError, SutroResultsError
+from sutro_providers.wire.models import ResultsUrlResponse
+
+log = logging.getLogger("sutro_providers.download")
+CHUNK = 8 * 1024 * 1024
+
+
+def download_artifact(
+    config: SutroConfig,
+    artifact: ResultsUrlResponse,
+    dest: str | os.PathLike[str],
+    *,
+    max_resumes: int = 5,
+) -> Path:
+    """Download ``artifact`` to ``dest`` (a file path) and return it.
+
+    Raises :class:`SutroResultsError` when the file stays shorter than announced.
+    """
+    path = Path(dest)
+    name = artifact.artifact.filename
+    timeout = httpx.Timeout(
+        connect=config.timeouts.connect, read=config.timeouts.download_read, write=30, pool=10
+    )
+    with httpx.Client(timeout=timeout, follow_redirects=True) as http:  # no auth header, ever
+        size, etag = _head(http, artifact.urls.head, name)
+        done = 0
+        with path.open("wb") as out:
+            for attempt in range(max_resumes + 1):
+                headers = {}
+                if done:
+                    headers["Range"] = f"bytes={done}-"
+                    if etag:
+                        headers["If-Range"] = etag
+                try:
+                    with http.stream("GET", artifact.urls.get, headers=headers) as resp:
+                        if resp.status_code == 200 and done:
+                            out.seek(0)
+                            out.truncate()
+                            done = 0
+                        elif resp.status_code not in (200, 206):
+                            raise SutroError(
+                                f"results download of {name}: HTTP {resp.status_code}",
+                                endpoint="presigned",
+                                status_code=resp.status_code,
+                            )
+                        if resp.status_code == 200:
+                            size = int(resp.headers.get("Content-Length", size))
+                            etag = resp.headers.get("ETag", etag)
+                        for chunk in resp.iter_bytes(CHUNK):
+                            out.write(chunk)
+                            done += len(chunk)
+                except (httpx.TransportError, httpx.StreamError) as exc:
+                    log.warning("results download of %s interrupted at %d bytes: %s", name, done, type(exc).__name__)
+                    if attempt == max_resumes or not etag:
+                        raise SutroConnectionError(
+                            f"results download of {name} failed after {attempt + 1} attempts", endpoint="presigned"
+                        ) from None
+                    continue
+                if done == size:
+                    return path
+                log.warning("results download of %s short: %d of %d bytes", name, done, size)
+                if not etag:
+                    break
+    raise SutroResultsError(f"results download of {name} truncated: got {done} of {size} bytes")
+
+
+def _head(http: httpx.Client, url: str, name: str) -> tuple[int, str | None]:
+    try:
+        resp = http.head(url)
+    except httpx.TransportError as exc:
+        raise SutroConnectionError(f"results download of {name}: {type(exc).__name__}") from None
+    if resp.status_code != 200 or "Content-Length" not in resp.headers:
+        raise SutroError(
+            f"results download of {name}: HEAD answered HTTP {resp.status_code}"
+            + ("" if resp.status_code != 200 else " without Content-Length"),
+            endpoint="presigned",
+            status_code=resp.status_code,
+        )
+    return int(resp.headers["Content-Length"]), resp.headers.get("ETag")

@@ -1,0 +1,159 @@
+"""The exception hierarchy of ``sutro_providers``.
+
+Every error raised by the client, the pipeline or the orchestrator adapters is a
+:class:`SutroError`. HTTP errors carry the endpoint, the HTTP status and the
+server's ``detail``/``code``/``request_id``; none ever carries the API key or a
+pre-signed URL (messages are scrubbed before they are built).
+
+Which errors are worth a retry is decided in one place, :func:`is_transient`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SutroError(Exception):
+    """Base class. ``str(err)`` is safe to log: it never holds a secret."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        status_code: int | None = None,
+        detail: Any = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.detail = detail
+        self.code = code
+        self.request_id = request_id
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (Airflow, Dagster)
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[SutroError], message: str, state: dict[str, Any]) -> SutroError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class SutroConfigurationError(SutroError):
+    """The API URL or key is missing or malformed, or the host is a retired one."""
+
+
+class SutroAuthenticationError(SutroError):
+    """HTTP 401/403: the API key is missing, wrong, or not for this deployment."""
+
+
+class SutroNotFoundError(SutroError):
+    """HTTP 404: unknown job, Function or route."""
+
+
+class SutroValidationError(SutroError):
+    """The request or the input rows are invalid (HTTP 400/422, or caught client-side
+    before anything was sent). Fix the input; retrying will not help."""
+
+
+class SutroQuotaExceededError(SutroValidationError):
+    """The job is larger than the deployment's row or token quota."""
+
+
+class SutroRateLimitError(SutroError):
+    """HTTP 429. ``retry_after`` is the server's Retry-After in seconds, if it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class SutroServerError(SutroError):
+    """HTTP 5xx (including Cloudflare's 524 origin timeout) or a reply that is not JSON."""
+
+
+class SutroConnectionError(SutroError):
+    """The server could not be reached or dropped the connection."""
+
+
+class SutroResultsNotReadyError(SutroError):
+    """HTTP 409 ``results_not_ready``: the job succeeded but its results are not written yet."""
+
+
+class SutroSubmissionOutcomeUnknownError(SutroError):
+    """Job creation may or may not have happened (a 5xx/524 or a dropped connection
+    after the request was sent). Job creation is never retried blindly: reconcile by
+    the job's name through ``list-jobs`` before submitting again (the pipeline does)."""
+
+    def __init__(self, message: str, *, job_name: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.job_name = job_name
+
+
+class SutroJobError(SutroError):
+    """A job ended without results. ``job_id`` names it."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.job_id = job_id
+
+
+class SutroJobFailedError(SutroJobError):
+    """The job reached FAILED; ``detail`` holds the server's failure reason."""
+
+
+class SutroJobCancelledError(SutroJobError):
+    """The job was cancelled (by a user, on a timeout, or on task/run termination)."""
+
+
+class SutroJobTimeoutError(SutroJobError):
+    """Waiting for the job exceeded the configured timeout."""
+
+
+class SutroResultsError(SutroError):
+    """The results do not account for every submitted row exactly once, do not match
+    the Function's output schema, or the download was truncated. Nothing is written."""
+
+
+class SutroCostLimitError(SutroError):
+    """The cost estimate is above ``max_cost_usd``; nothing was submitted."""
+
+
+class SutroInputError(SutroValidationError):
+    """An input table is invalid: names the column, and the first rows at fault."""
+
+
+class SutroStagingError(SutroError):
+    """Staging the input on object storage failed (bucket missing, not writable...)."""
+
+
+class SutroLedgerConflictError(SutroError):
+    """The input changed since an earlier attempt of the same run and the fingerprint
+    policy is ``fail``."""
+
+
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 524})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that a read may retry: rate limits, 5xx/524, dropped
+    connections, and results that are not written yet."""
+    if isinstance(exc, SutroRateLimitError | SutroConnectionError | SutroResultsNotReadyError):
+        return True
+    if isinstance(exc, SutroServerError):
+        return exc.status_code is None or exc.status_code in TRANSIENT_STATUS
+    return False
+
+
+def redact(text: str, secrets: list[str | None]) -> str:
+    """Replace every occurrence of each non-empty secret with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
