@@ -1,0 +1,72 @@
+"""The run manifest: a small JSON-serialisable summary of one enrichment run.
+
+Orchestrators put it in XCom (Airflow) or materialization metadata (Dagster). It
+holds job ids, row counts, usage, cost, timings and where the output is; never a
+secret and never a pre-signed URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+RunState = Literal["noop", "submitted", "succeeded", "failed", "cancelled", "timeout"]
+
+
+class ShardInfo(BaseModel):
+    """One Sutro job of a run (a run has one shard unless it was split)."""
+
+    index: int
+    job_id: str | None = None
+    job_name: str
+    rows: int
+    status: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+
+class ResultSummary(BaseModel):
+    """What the enriched rows look like, for logs and metadata."""
+
+    label_counts: dict[str, int] | None = None
+    mean_confidence: float | None = None
+    min_confidence: float | None = None
+    rows_below_confidence: int | None = None
+    confidence_threshold: float | None = None
+
+
+class Manifest(BaseModel):
+    run_key: str
+    identity: str
+    function: str
+    model: str | None = None
+    state: RunState
+    shards: list[ShardInfo] = Field(default_factory=list)
+    rows_in: int = 0
+    rows_submitted: int = 0
+    rows_out: int = 0
+    rows_skipped: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    cost_estimate_usd: float | None = None
+    staging_prefix: str | None = None
+    output_uri: str | None = None
+    output_columns: list[str] = Field(default_factory=list)
+    summary: ResultSummary = Field(default_factory=ResultSummary)
+    timings: dict[str, float] = Field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = None
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [s.job_id for s in self.shards if s.job_id]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (for XCom and metadata)."""
+        data = self.model_dump(mode="json")
+        data["job_ids"] = self.job_ids
+        return data

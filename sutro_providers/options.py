@@ -1,0 +1,81 @@
+"""What a caller chooses for one enrichment run, and where staging happens.
+
+These are plain pydantic models so orchestrators can build them from templated
+operator arguments, resource config or component YAML, and serialise them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sutro_providers.function_spec import InputField
+
+ROW_ID = "__sutro_row_id"
+SKIP_REASON = "sutro_skip_reason"
+CONFIDENCE = "confidence"
+
+
+class StagingLocation(BaseModel):
+    """Where inputs are staged as Parquet and the ledger is kept: any fsspec URL
+    that can be pre-signed (``s3://bucket/prefix``). ``storage_options`` go to
+    fsspec (for s3fs: ``key``, ``secret``, ``client_kwargs={"endpoint_url": ...}``).
+    ``signed_url_expiry`` (seconds) must cover the queue and run time of the job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(min_length=1)
+    storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
+    signed_url_expiry: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+
+
+class EnrichmentOptions(BaseModel):
+    """One run's choices. Everything here is safe to log (no secrets).
+
+    :param function: the published Sutro Function name (sent as ``model``).
+    :param input_fields: the Function's inputs, when the server does not publish
+        specs (real deployments); otherwise read from ``GET functions/{name}``.
+    :param job_priority: 0 (prototyping) or 1 (production, higher quotas).
+    :param max_rows_per_job: split into shards of at most this many rows (also
+        split when the deployment's row quota is lower).
+    :param max_concurrent_jobs: shards submitted and running at once.
+    :param max_cost_usd: run a cost-estimate job first and refuse to submit above it.
+    :param on_invalid_rows: ``fail`` (default: nothing is submitted) or ``skip``
+        (invalid rows are kept in the output with null results and a reason).
+    :param on_input_change: when a retry finds a different input than the attempt
+        it continues: ``fail`` (default) or ``resubmit`` (new jobs, old ones cancelled).
+    :param id_column: an existing unique column to identify rows (kept in the output);
+        by default rows are numbered.
+    :param output_uri: write the enriched table as Parquet here (fsspec URL).
+    :param output_prefix: prefix for the result columns (avoid clashes with inputs).
+    :param poll_interval: first poll interval in seconds (grows to ``max_poll_interval``).
+    :param timeout: seconds to wait for the jobs; ``cancel_on_timeout`` cancels them.
+    :param keep_staged: keep the staged input Parquet after success.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    function: str = Field(min_length=1)
+    input_fields: list[InputField] | None = None
+    job_priority: int = Field(default=1, ge=0, le=1)
+    sampling_params: dict[str, Any] | None = None
+    description: str | None = Field(default=None, max_length=512)
+    max_rows_per_job: int | None = Field(default=None, ge=1)
+    max_concurrent_jobs: int = Field(default=4, ge=1, le=64)
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    on_invalid_rows: Literal["fail", "skip"] = "fail"
+    on_input_change: Literal["fail", "resubmit"] = "fail"
+    id_column: str | None = None
+    output_uri: str | None = None
+    output_storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
+    output_prefix: str = ""
+    confidence_threshold: float = Field(default=0.5, ge=0, le=1)
+    max_row_chars: int = Field(default=200_000, ge=1)
+    poll_interval: float = Field(default=10.0, gt=0)
+    max_poll_interval: float = Field(default=60.0, gt=0)
+    max_consecutive_poll_errors: int = Field(default=5, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    cancel_on_timeout: bool = True
+    keep_staged: bool = False
+    batch_size: int = Field(default=65_536, ge=1)
