@@ -57,7 +57,7 @@ class Call(Generic[T]):
     job_name: str | None = field(default=None)
 
 
-def build(model: type[M], **values: Any) -> M:
+def build(model: type[M], /, **values: Any) -> M:
     """Validate a request model; errors name the field but never echo its value
     (an input URL is a pre-signed bearer credential)."""
     try:
