@@ -1,0 +1,252 @@
+"""Pluggable inference engines. The default one is fake, fast and deterministic.
+
+An engine turns rendered prompts into outputs. It gets the whole batch (or a
+chunk of it) as an Arrow string array and must return one value per prompt,
+in order. Write your own by implementing :class:`InferenceEngine` and start
+the server with ``--engine my_pkg.module:factory`` (the factory is called
+with no arguments and must return the engine).
+
+:class:`DeterministicEngine` hashes each prompt (``zlib.crc32`` salted with
+the Function/model name) and derives everything from that hash, so the same
+row always gives the same answer, in batch and in ``functions/{name}/run``:
+
+* classification: pseudo-scores over all labels → softmax confidences that
+  sum to 1; label = argmax; output ``{"label", "rationale"}`` as JSON text;
+* extraction / ``json_schema``: a JSON object that fits the schema (enum →
+  hash-chosen member, string → a capitalised word from the input, numbers
+  within minimum/maximum, booleans, arrays of one item, nested objects);
+* standalone text models: ``"[<model>] <first 60 characters of the prompt>"``;
+* embedding models: an 8-dimensional unit vector.
+
+Tokens: ``ceil(len(text) / 4)`` for prompts and outputs (at least 1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sutro_providers.function_spec import FunctionSpec
+from sutro_providers.local.models import EMBEDDING_MODELS
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_WORD = r"(?P<w>\b[A-Z][A-Za-z]{2,})"
+_RATIONALES = (
+    "The text reads most like {label}.",
+    "Key phrases in the input point to {label}.",
+    "Best match among the labels: {label}.",
+)
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    """What to run: a Function (by spec) or a standalone model."""
+
+    model: str
+    function: FunctionSpec | None = None
+    json_schema: dict[str, Any] | None = None
+    system_prompt: str | None = None
+    sampling_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineOutput:
+    """Per-prompt results, all the same length as the prompts."""
+
+    outputs: pa.Array
+    input_tokens: pa.Array
+    output_tokens: pa.Array
+    cumulative_logprobs: pa.Array
+    confidence: pa.Array | None = None
+    label_probs: np.ndarray | None = None  # (rows, labels) for classification
+
+
+class InferenceEngine(Protocol):
+    """The contract of an engine: prompts in, outputs out, same order."""
+
+    def infer(self, request: EngineRequest, prompts: pa.Array) -> EngineOutput: ...
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _sub(h: np.ndarray, k: int) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return _mix(h + np.uint64(k + 1) * _GOLDEN)
+
+
+def _frac(h: np.ndarray) -> np.ndarray:
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def prompt_hashes(prompts: pa.Array, salt: str) -> np.ndarray:
+    """One uint64 per prompt: crc32 of the UTF-8 text, salted and mixed."""
+    base = np.fromiter(
+        (zlib.crc32(s.encode()) for s in prompts.to_pylist()), dtype=np.uint64, count=len(prompts)
+    )
+    return _mix(base ^ (np.uint64(zlib.crc32(salt.encode())) << np.uint64(32)))
+
+
+def token_counts(texts: pa.Array) -> pa.Array:
+    """``max(1, ceil(chars / 4))`` per text."""
+    n = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pa.array(np.maximum(1, (n + 3) // 4))
+
+
+def _lit(values: list[Any], idx: np.ndarray) -> pa.Array:
+    return pa.array([json.dumps(v) for v in values]).take(pa.array(idx))
+
+
+class _SchemaFiller:
+    """Builds JSON text fragments that fit a JSON schema, vectorised over rows."""
+
+    def __init__(self, root: dict[str, Any], h: np.ndarray, prompts: pa.Array) -> None:
+        self.root = root
+        self.h = h
+        self.n = len(prompts)
+        found = pc.struct_field(pc.extract_regex(prompts, _WORD), "w")
+        self.words = pc.binary_join_element_wise('"', pc.fill_null(found, "Unknown"), '"', "")
+        self.counter = 0
+
+    def _const(self, text: str) -> pa.Array:
+        return pa.array([text] * self.n, type=pa.string())
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            node: Any = self.root
+            for part in ref[2:].split("/"):
+                node = node.get(part, {}) if isinstance(node, dict) else {}
+            return node if isinstance(node, dict) else {}
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = schema.get(key)
+            if isinstance(options, list) and options:
+                non_null = [o for o in options if o.get("type") != "null"] or options
+                return self._resolve(non_null[0])
+        return schema
+
+    def fill(self, schema: dict[str, Any], depth: int = 0) -> pa.Array:
+        schema = self._resolve(schema)
+        self.counter += 1
+        sub = _sub(self.h, self.counter)
+        if "const" in schema:
+            return self._const(json.dumps(schema["const"]))
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return _lit(schema["enum"], (sub % np.uint64(len(schema["enum"]))).astype(np.int64))
+        typ = schema.get("type", "object" if "properties" in schema else "string")
+        if isinstance(typ, list):
+            typ = next((t for t in typ if t != "null"), "null")
+        if typ == "object":
+            return self._object(schema, depth)
+        if typ == "array":
+            if depth > 4:
+                return self._const("[]")
+            item = self.fill(schema.get("items") or {"type": "string"}, depth + 1)
+            return pc.binary_join_element_wise("[", item, "]", "")
+        if typ == "boolean":
+            return _lit([False, True], (sub & np.uint64(1)).astype(np.int64))
+        if typ == "integer":
+            lo = int(schema.get("minimum", 0))
+            hi = int(schema.get("maximum", lo + 100))
+            vals = lo + (sub % np.uint64(max(hi - lo, 0) + 1)).astype(np.int64)
+            return pc.cast(pa.array(vals), pa.string())
+        if typ == "number":
+            lo = float(schema.get("minimum", 0.0))
+            hi = float(schema.get("maximum", lo + 1.0))
+            vals = np.round(lo + _frac(sub) * (hi - lo), 3).clip(lo, hi)
+            return pc.cast(pa.array(vals), pa.string())
+        if typ == "null":
+            return self._const("null")
+        return self.words
+
+    def _object(self, schema: dict[str, Any], depth: int) -> pa.Array:
+        props = schema.get("properties") or {}
+        if not props or depth > 4:
+            return self._const("{}")
+        parts: list[Any] = ["{"]
+        for i, (key, sub_schema) in enumerate(props.items()):
+            parts.append((", " if i else "") + json.dumps(key) + ": ")
+            parts.append(self.fill(sub_schema if isinstance(sub_schema, dict) else {}, depth + 1))
+        parts.append("}")
+        return pc.binary_join_element_wise(*parts, "")
+
+
+class DeterministicEngine:
+    """The default fake engine (see the module docstring for the rules)."""
+
+    def infer(self, request: EngineRequest, prompts: pa.Array) -> EngineOutput:
+        spec = request.function
+        salt = spec.name if spec is not None else request.model
+        h = prompt_hashes(prompts, salt)
+        confidence: pa.Array | None = None
+        probs: np.ndarray | None = None
+        if spec is not None and spec.kind == "classification":
+            outputs, confidence, probs = self._classify(spec.labels or [], h)
+        elif spec is not None:
+            outputs = _SchemaFiller(spec.output_schema or {}, h, prompts).fill(spec.output_schema or {})
+            confidence = pa.array(np.round(0.55 + 0.45 * _frac(_sub(h, 101)), 4))
+        elif request.model in EMBEDDING_MODELS:
+            vec = np.stack([_frac(_sub(h, k)) - 0.5 for k in range(8)], axis=1)
+            vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+            outputs = pa.array([json.dumps([round(float(x), 6) for x in row]) for row in vec])
+        elif request.json_schema:
+            schema = request.json_schema
+            outputs = _SchemaFiller(schema, h, prompts).fill(schema)
+        else:
+            head = pc.utf8_slice_codeunits(prompts, 0, 60)
+            outputs = pc.binary_join_element_wise(f"[{request.model}] ", head, "")
+        out_tokens = token_counts(outputs)
+        rate = 0.01 + 0.1 * _frac(_sub(h, 97))
+        logprobs = np.round(-out_tokens.to_numpy() * rate, 4)
+        return EngineOutput(
+            outputs=outputs,
+            input_tokens=token_counts(prompts),
+            output_tokens=out_tokens,
+            cumulative_logprobs=pa.array(logprobs),
+            confidence=confidence,
+            label_probs=probs,
+        )
+
+    @staticmethod
+    def _classify(labels: list[str], h: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+        scores = np.stack([_frac(_sub(h, k)) * 4.0 for k in range(len(labels))], axis=1)
+        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+        probs = weights / weights.sum(axis=1, keepdims=True)
+        best = probs.argmax(axis=1)
+        template = (_sub(h, 1000) % np.uint64(len(_RATIONALES))).astype(np.int64)
+        texts = [
+            json.dumps({"label": label, "rationale": t.format(label=label)})
+            for label in labels
+            for t in _RATIONALES
+        ]
+        outputs = pa.array(texts).take(pa.array(best * len(_RATIONALES) + template))
+        confidence = pa.array(probs[np.arange(len(best)), best])
+        return outputs, confidence, probs
+
+
+def load_engine(name: str) -> InferenceEngine:
+    """``deterministic`` or a dotted path ``pkg.mod:factory`` / ``pkg.mod.factory``."""
+    if name in ("", "deterministic", "default"):
+        return DeterministicEngine()
+    module_name, _, attr = name.partition(":") if ":" in name else name.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"unknown engine {name!r}: use 'deterministic' or 'module:factory'")
+    factory = getattr(importlib.import_module(module_name), attr)
+    engine = factory()
+    if not callable(getattr(engine, "infer", None)):
+        raise TypeError(f"engine {name!r} has no infer(request, prompts) method")
+    return engine
