@@ -8,7 +8,7 @@ re-executions). The pipeline derives from it, deterministically:
 * the staging prefix on object storage (a retry overwrites, nothing piles up);
 * the ledger's location;
 * each shard's Sutro job name (≤ 45 characters), used to find a job whose
-  submission outcome was lost.
+  submission outcome was lost (see :mod:`sutro_providers.ledger`).
 """
 
 from __future__ import annotations
@@ -51,9 +51,11 @@ class RunIdentity:
     def short(self) -> str:
         return self.key[:20]
 
-    def job_name(self, shard: int) -> str:
-        """Deterministic job name of one shard, e.g. ``sp-3f2a...-s0003`` (≤ 45 chars)."""
-        name = f"{JOB_NAME_PREFIX}-{self.short}-s{shard:04d}"
+    def job_name(self, shard: int, attempt: int = 0) -> str:
+        """Deterministic job name of one shard's ``attempt``-th submission, e.g.
+        ``sp-3f2a...-s0003-a000`` (≤ 45 chars). The attempt only grows when an earlier
+        job of the shard failed or was cancelled, or the input changed."""
+        name = f"{JOB_NAME_PREFIX}-{self.short}-s{shard:04d}-a{attempt:03d}"
         assert len(name) <= JOB_NAME_MAX
         return name
 

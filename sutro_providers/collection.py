@@ -1,0 +1,135 @@
+"""Collecting results: download each shard's results, verify that every submitted
+row came back exactly once, unpack outputs into typed columns, join them to the
+input rows by row id (never by position alone) and write the enriched table.
+
+Nothing is written when a check fails: the output is written to a temporary name
+and moved into place only after every row was accounted for.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sutro_providers.client import SutroClient
+from sutro_providers.errors import (
+    SutroError,
+    SutroJobCancelledError,
+    SutroJobError,
+    SutroJobFailedError,
+    SutroNotFoundError,
+    SutroServerError,
+)
+from sutro_providers.function_spec import FunctionSpec
+from sutro_providers.identity import RunIdentity
+from sutro_providers.ledger import LedgerRecord
+from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
+from sutro_providers.results import ResultJoiner, check_ids, unpack_outputs
+from sutro_providers.staging import StagingArea
+from sutro_providers.wire.models import JobRecord, JobStatus
+
+log = logging.getLogger("sutro_providers.collection")
+
+
+def finished_jobs(client: SutroClient, record: LedgerRecord) -> list[JobRecord]:
+    """The job record of every shard; raises unless all SUCCEEDED."""
+    jobs = []
+    for shard in record.shards:
+        if not shard.job_id:
+            raise SutroJobError(f"shard {shard.index} of this run was never submitted")
+        job = client.get_job(shard.job_id)
+        if job.status is JobStatus.FAILED:
+            why = job.failure_reason.message if job.failure_reason else "no reason given"
+            raise SutroJobFailedError(f"Sutro job {job.job_id} FAILED: {why}", job_id=job.job_id, detail=why)
+        if job.status in (JobStatus.CANCELLED, JobStatus.CANCELLING):
+            raise SutroJobCancelledError(f"Sutro job {job.job_id} was cancelled", job_id=job.job_id)
+        if job.status is not JobStatus.SUCCEEDED:
+            raise SutroJobError(f"Sutro job {job.job_id} has not finished ({job.status.value})", job_id=job.job_id)
+        jobs.append(job)
+    return jobs
+
+
+def expected_ids(area: StagingArea, identity: RunIdentity, record: LedgerRecord) -> list[pa.Array]:
+    """The row ids each shard submitted, from the source snapshot."""
+    with area.fs.open(area.source_path(identity), "rb") as handle:
+        table = pq.read_table(handle, columns=[ROW_ID, SKIP_REASON])
+    submitted = table.filter(pc.is_null(table[SKIP_REASON]))[ROW_ID].combine_chunks()
+    return [submitted.slice(s.first_submitted_row, s.rows) for s in record.shards]
+
+
+def download_shard(client: SutroClient, job_id: str, dest: Path) -> Path:
+    """The results Parquet of one job; falls back to ``job-results`` JSON columns
+    when the deployment has no results artifact."""
+    try:
+        return client.download_results(job_id, dest)
+    except (SutroNotFoundError, SutroServerError) as exc:
+        log.warning("results-url of %s unavailable (%s); falling back to job-results", job_id, exc.status_code)
+    columns = client.job_results(job_id).results
+    pq.write_table(pa.table(columns), dest)
+    return dest
+
+
+class Collector:
+    """Streams one run's enriched rows: source snapshot ⋈ unpacked results."""
+
+    def __init__(
+        self,
+        client: SutroClient,
+        area: StagingArea,
+        identity: RunIdentity,
+        record: LedgerRecord,
+        options: EnrichmentOptions,
+        spec: FunctionSpec | None,
+    ) -> None:
+        self.client = client
+        self.area = area
+        self.identity = identity
+        self.record = record
+        self.options = options
+        self.spec = spec
+        self._tmp = tempfile.TemporaryDirectory(prefix="sutro-results-")
+        self.jobs: list[JobRecord] = []
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def prepare(self) -> None:
+        """Check job states, download every shard and verify its row ids (before
+        anything is joined or written)."""
+        self.jobs = finished_jobs(self.client, self.record) if self.record.shards else []
+        self._paths: list[Path] = []
+        ids = expected_ids(self.area, self.identity, self.record) if self.record.shards else []
+        for shard, job, want in zip(self.record.shards, self.jobs, ids, strict=True):
+            path = download_shard(self.client, job.job_id, Path(self._tmp.name) / f"s{shard.index:04d}.parquet")
+            got = pq.read_table(path, columns=[ROW_ID])[ROW_ID].combine_chunks()
+            check_ids(want, got, job_id=job.job_id)
+            self._paths.append(path)
+
+    def _results(self) -> Iterator[pa.Table]:
+        for path in self._paths:
+            parquet = pq.ParquetFile(path)
+            for batch in parquet.iter_batches(batch_size=self.options.batch_size):
+                yield unpack_outputs(pa.Table.from_batches([batch]), self.spec, prefix=self.options.output_prefix)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        source = self.area.read_source(self.identity, self.options.batch_size)
+        yield from ResultJoiner(source, self._results())
+
+
+def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
+    """(input tokens, output tokens, cost USD) summed over jobs."""
+    costs = [j.job_cost for j in jobs if j.job_cost is not None]
+    return (
+        sum(j.input_tokens or 0 for j in jobs),
+        sum(j.output_tokens or 0 for j in jobs),
+        sum(costs) if costs else None,
+    )
+
+
+__all__ = ["Collector", "SutroError", "download_shard", "expected_ids", "finished_jobs", "job_usage"]

@@ -1,0 +1,96 @@
+"""The run ledger: a small JSON record on object storage that makes submission
+idempotent across task retries, worker loss and re-executions.
+
+It lives next to the staged data (``<staging>/runs/<run key>/ledger.json``) so it
+survives whatever the orchestrator clears (Airflow clears XCom on retry). Per
+shard it records, in this order:
+
+1. ``intent``: written BEFORE the paid ``batch-inference`` call, with the job name;
+2. ``submitted``: written right after, with the job id;
+3. ``completed``: once the results were collected and verified.
+
+On a retry, a shard with a job id is reattached (never resubmitted) while its job
+is queued, running or succeeded; a shard with only an intent is reconciled through
+``list-jobs`` by its deterministic job name before anything is submitted; a shard
+whose job FAILED or was CANCELLED is submitted again under the next attempt number.
+The input fingerprint tells whether the retry sees the same input as the attempt
+it continues (see ``EnrichmentOptions.on_input_change``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from sutro_providers.manifest import Manifest
+
+ShardState = Literal["planned", "intent", "submitted", "completed"]
+RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class ShardRecord(BaseModel):
+    index: int
+    rows: int
+    first_submitted_row: int
+    attempt: int = 0
+    state: ShardState = "planned"
+    job_name: str
+    job_id: str | None = None
+    estimate_job_id: str | None = None
+    updated_at: str = Field(default_factory=utc_now)
+
+
+class LedgerRecord(BaseModel):
+    version: int = 1
+    run_key: str
+    identity: str
+    function: str
+    fingerprint: str
+    phase: RunPhase = "staging"
+    rows_in: int = 0
+    rows_submitted: int = 0
+    rows_skipped: int = 0
+    shards: list[ShardRecord] = Field(default_factory=list)
+    cost_estimate_usd: float | None = None
+    created_at: str = Field(default_factory=utc_now)
+    updated_at: str = Field(default_factory=utc_now)
+    manifest: Manifest | None = None
+
+    def shard(self, index: int) -> ShardRecord:
+        return self.shards[index]
+
+
+class Ledger:
+    """Reads and writes one run's ledger file through an fsspec filesystem.
+    Each write replaces the whole (small) object, which S3 does atomically."""
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.fs = fs
+        self.path = path
+
+    def load(self) -> LedgerRecord | None:
+        try:
+            raw = self.fs.cat_file(self.path)
+        except FileNotFoundError:
+            return None
+        return LedgerRecord.model_validate(json.loads(raw))
+
+    def save(self, record: LedgerRecord) -> None:
+        record.updated_at = utc_now()
+        self.fs.pipe_file(self.path, record.model_dump_json(indent=1).encode())
+
+    def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
+        """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once."""
+        shard = record.shards[index]
+        for key, value in changes.items():
+            setattr(shard, key, value)
+        shard.state = state
+        shard.updated_at = utc_now()
+        self.save(record)

@@ -1,0 +1,357 @@
+"""The enrichment run: validate, stage, submit once, wait, collect, land.
+
+One class serves every orchestrator. Airflow's deferrable operator calls
+:meth:`EnrichmentPipeline.submit`, hands the job ids to a trigger, then calls
+:meth:`~EnrichmentPipeline.collect` on the worker; Dagster and scripts call
+:meth:`~EnrichmentPipeline.run`. Every step is idempotent for a given
+:class:`~sutro_providers.identity.RunIdentity` (see :mod:`sutro_providers.ledger`).
+
+Example::
+
+    from sutro_providers import SutroClient
+    from sutro_providers.identity import RunIdentity
+    from sutro_providers.options import EnrichmentOptions, StagingLocation
+    from sutro_providers.pipeline import EnrichmentPipeline
+
+    pipeline = EnrichmentPipeline(SutroClient(), StagingLocation(url="s3://my-bucket/sutro"))
+    result = pipeline.run(
+        "s3://warehouse/tickets/2026-11-20.parquet",
+        RunIdentity.of("script", table="tickets", day="2026-11-20"),
+        EnrichmentOptions(function="ticket-triage", output_uri="s3://warehouse/tickets_triaged/2026-11-20.parquet"),
+    )
+    print(result.manifest.rows_out, result.manifest.cost_usd)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from sutro_providers.client import SutroClient
+from sutro_providers.collection import Collector, job_usage
+from sutro_providers.errors import (
+    SutroError,
+    SutroInputError,
+    SutroJobCancelledError,
+    SutroJobFailedError,
+    SutroJobTimeoutError,
+    SutroLedgerConflictError,
+    SutroNotFoundError,
+)
+from sutro_providers.function_spec import FunctionSpec, InputField
+from sutro_providers.identity import RunIdentity
+from sutro_providers.inputs import SourceReader, TableSource, open_source
+from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
+from sutro_providers.manifest import Manifest, ShardInfo
+from sutro_providers.options import CONFIDENCE, SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.results import summarize, write_parquet
+from sutro_providers.staging import StagedRun, StagingArea
+from sutro_providers.submission import ShardSubmitter
+from sutro_providers.validation import InputValidator
+from sutro_providers.waiting import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+log = logging.getLogger("sutro_providers.pipeline")
+
+
+@dataclass
+class EnrichmentResult:
+    """The enriched table (input columns + result columns, in input order; ``None``
+    when not materialised) and the run's manifest."""
+
+    table: pa.Table | None
+    manifest: Manifest
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self._table().to_pandas()
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.from_arrow(self._table())  # type: ignore[return-value]
+
+    def _table(self) -> pa.Table:
+        if self.table is None:
+            raise SutroError("the enriched table was not materialised; read it from manifest.output_uri")
+        return self.table
+
+
+def output_columns(spec: FunctionSpec | None, prefix: str) -> list[str]:
+    """The result columns a Function adds (known only when it publishes a spec)."""
+    if spec is None:
+        return []
+    fields = ["label", "rationale"] if spec.kind == "classification" else spec.output_fields
+    return [prefix + f for f in [*fields, CONFIDENCE]] + [SKIP_REASON]
+
+
+class EnrichmentPipeline:
+    """Runs Functions over tables through one Sutro client and one staging location."""
+
+    def __init__(self, client: SutroClient, staging: StagingLocation) -> None:
+        self.client = client
+        self.area = StagingArea(staging)
+        self._specs: dict[str, FunctionSpec | None] = {}
+
+    # ---------------------------------------------------------------- helpers
+    def function_spec(self, function: str) -> FunctionSpec | None:
+        """The published spec, when the deployment exposes it (the local server does)."""
+        if function not in self._specs:
+            try:
+                self._specs[function] = self.client.get_function(function)
+            except SutroNotFoundError:
+                self._specs[function] = None
+        return self._specs[function]
+
+    def _fields(self, options: EnrichmentOptions) -> tuple[list[InputField], FunctionSpec | None]:
+        spec = self.function_spec(options.function)
+        if options.input_fields is not None:
+            return options.input_fields, spec
+        if spec is None:
+            raise SutroInputError(
+                f"Function {options.function!r} does not publish its input fields on this deployment "
+                "(or does not exist); pass input_fields= to validate the table before submitting"
+            )
+        return spec.inputs, spec
+
+    def _validator(self, options: EnrichmentOptions) -> tuple[InputValidator, FunctionSpec | None]:
+        fields, spec = self._fields(options)
+        validator = InputValidator(
+            options.function,
+            fields,
+            on_invalid_rows=options.on_invalid_rows,
+            id_column=options.id_column,
+            max_row_chars=options.max_row_chars,
+            output_columns=output_columns(spec, options.output_prefix),
+        )
+        return validator, spec
+
+    def _shard_size(self, options: EnrichmentOptions) -> int:
+        sizes = [options.max_rows_per_job] if options.max_rows_per_job else []
+        try:
+            quota = self.client.get_quotas().for_priority(options.job_priority).row_quota
+        except SutroNotFoundError:
+            quota = None
+        if quota:
+            sizes.append(quota)
+        return min(sizes) if sizes else 2**62
+
+    def _ledger(self, identity: RunIdentity) -> Ledger:
+        return Ledger(self.area.fs, self.area.ledger_path(identity))
+
+    def _new_record(self, identity: RunIdentity, options: EnrichmentOptions, staged: StagedRun, attempt: int = 0) -> LedgerRecord:
+        shards, first = [], 0
+        for index, rows in enumerate(staged.shard_rows):
+            shards.append(ShardRecord(index=index, rows=rows, first_submitted_row=first, attempt=attempt,
+                                      job_name=identity.job_name(index, attempt)))
+            first += rows
+        return LedgerRecord(
+            run_key=identity.key, identity=identity.describe(), function=options.function,
+            fingerprint=staged.fingerprint, phase="staged", rows_in=staged.rows_in,
+            rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
+        )
+
+    def manifest(self, identity: RunIdentity, record: LedgerRecord, state: Any, **extra: Any) -> Manifest:
+        spec = self._specs.get(record.function)
+        return Manifest(
+            run_key=identity.key, identity=identity.describe(), function=record.function,
+            model=spec.default_model if spec else None, state=state,
+            shards=[ShardInfo(index=s.index, job_id=s.job_id, job_name=s.job_name, rows=s.rows) for s in record.shards],
+            rows_in=record.rows_in, rows_submitted=record.rows_submitted, rows_skipped=record.rows_skipped,
+            cost_estimate_usd=record.cost_estimate_usd,
+            staging_prefix=self.area.display(self.area.run_prefix(identity)),
+            **extra,
+        )
+
+    # ---------------------------------------------------------------- steps
+    def submit(
+        self,
+        source: TableSource,
+        identity: RunIdentity,
+        options: EnrichmentOptions,
+        *,
+        source_storage_options: dict[str, Any] | None = None,
+    ) -> Manifest:
+        """Validate, stage and submit every shard once (or reattach). Idempotent.
+
+        Returns a manifest in state ``submitted``, ``noop`` (no rows: no job) or
+        ``succeeded`` (this identity already completed). Invalid input raises
+        :class:`~sutro_providers.errors.SutroInputError` before any job exists.
+        """
+        started = time.monotonic()
+        ledger = self._ledger(identity)
+        record = ledger.load()
+        if record is not None and record.phase == "completed" and record.manifest is not None:
+            log.info("run %s already completed; nothing to submit", identity.short)
+            return record.manifest
+        validator, _ = self._validator(options)
+
+        def reader() -> SourceReader:
+            return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
+
+        if record is None:
+            self.area.check_writable()
+            staged = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options))
+            if staged.rows_in == 0:
+                log.info("input of %s is empty: no Sutro job submitted", options.function)
+                self.area.remove([self.area.source_path(identity)])
+                return self.manifest(identity, self._new_record(identity, options, staged), "noop",
+                                     started_at=utc_now(), message="empty input: nothing submitted")
+            record = self._new_record(identity, options, staged)
+            ledger.save(record)
+        else:
+            record = self._check_unchanged(identity, options, reader, validator, record, ledger)
+        stage_seconds = time.monotonic() - started
+        submitter = ShardSubmitter(self.client, self.area, ledger, identity, options)
+        submitter.check_cost(record)
+        submitter.submit_all(record)
+        return self.manifest(identity, record, "submitted" if record.shards else "noop",
+                             started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
+
+    def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
+                         validator: InputValidator, record: LedgerRecord, ledger: Ledger) -> LedgerRecord:
+        check = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options), write=False)
+        if check.fingerprint == record.fingerprint:
+            return record
+        if options.on_input_change == "fail":
+            raise SutroLedgerConflictError(
+                f"the input of run {identity.describe()} changed since its earlier attempt "
+                f"(jobs {[s.job_id for s in record.shards if s.job_id]}); set on_input_change='resubmit' to start over"
+            )
+        log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
+        self._cancel_record(record)
+        attempt = max((s.attempt for s in record.shards), default=-1) + 1
+        staged = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options))
+        new = self._new_record(identity, options, staged, attempt)
+        ledger.save(new)
+        return new
+
+    def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
+        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting`)."""
+        record = self._require(identity)
+        return wait_for_jobs(
+            self.client, [s.job_id for s in record.shards if s.job_id],
+            poll_interval=options.poll_interval, max_poll_interval=options.max_poll_interval,
+            deadline=deadline_from(options.timeout), max_consecutive_errors=options.max_consecutive_poll_errors,
+            on_progress=on_progress,
+        )
+
+    def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True) -> EnrichmentResult:
+        """Download, verify, join and land the results of a run whose jobs succeeded.
+
+        Raises :class:`~sutro_providers.errors.SutroResultsError` when a row is
+        missing or duplicated (nothing is written then), and the job errors when a
+        job failed or was cancelled. Marks the run completed and removes the signed
+        input shards (unless ``keep_staged``). Safe to call again.
+        """
+        started = time.monotonic()
+        ledger = self._ledger(identity)
+        record = self._require(identity)
+        _, spec = self._validator(options)
+        collector = Collector(self.client, self.area, identity, record, options, spec)
+        try:
+            collector.prepare()
+            batches = collector.batches()
+            table: pa.Table | None = None
+            if materialize or not options.output_uri:
+                table = _table(list(batches), record)
+                batches = iter(table.to_batches())
+            rows_out = None
+            if options.output_uri:
+                rows_out = write_parquet(batches, table.schema if table is not None else None,
+                                         options.output_uri, options.output_storage_options)
+        finally:
+            collector.close()
+        rows_out = rows_out if rows_out is not None else (table.num_rows if table is not None else 0)
+        input_tokens, output_tokens, cost = job_usage(collector.jobs)
+        kind = spec.kind if spec else "extraction"
+        summary = summarize(table, kind=kind, confidence_threshold=options.confidence_threshold) if table is not None else None
+        manifest = self.manifest(
+            identity, record, "succeeded", rows_out=rows_out, input_tokens=input_tokens,
+            output_tokens=output_tokens, cost_usd=cost, output_uri=options.output_uri,
+            output_columns=table.column_names if table is not None else [],
+            started_at=record.created_at, finished_at=utc_now(),
+            timings={"collect_s": round(time.monotonic() - started, 3)},
+        )
+        if summary is not None:
+            manifest.summary = summary
+        for info, job in zip(manifest.shards, collector.jobs, strict=False):
+            info.status, info.input_tokens, info.output_tokens, info.cost_usd = (
+                job.status.value, job.input_tokens, job.output_tokens, job.job_cost)
+        if manifest.rows_out != record.rows_in:
+            raise SutroError(f"enriched {manifest.rows_out} rows but the input had {record.rows_in}")
+        for shard in record.shards:
+            shard.state = "completed"
+        record.phase, record.manifest = "completed", manifest
+        ledger.save(record)
+        if not options.keep_staged:
+            self.area.remove(self.area.shard_paths(identity))
+        return EnrichmentResult(table, manifest)
+
+    def cancel(self, identity: RunIdentity) -> list[str]:
+        """Cancel every job of the run that is not finished. Idempotent."""
+        record = self._ledger(identity).load()
+        return self._cancel_record(record) if record else []
+
+    def _cancel_record(self, record: LedgerRecord) -> list[str]:
+        cancelled = []
+        for shard in record.shards:
+            if shard.job_id and shard.state != "completed":
+                result = self.client.cancel_job(shard.job_id)
+                if result.cancelled:
+                    cancelled.append(shard.job_id)
+        if cancelled:
+            log.info("cancelled Sutro job(s) %s", ", ".join(cancelled))
+        return cancelled
+
+    def cleanup(self, identity: RunIdentity) -> None:
+        """Remove the run's staged files (inputs and source snapshot); keeps the ledger."""
+        self.area.remove([self.area.source_path(identity), *self.area.shard_paths(identity)])
+
+    def _require(self, identity: RunIdentity) -> LedgerRecord:
+        record = self._ledger(identity).load()
+        if record is None:
+            raise SutroError(f"no submitted run for {identity.describe()}: call submit() first")
+        return record
+
+    # ---------------------------------------------------------------- one shot
+    def run(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
+            on_progress: ProgressCallback | None = None, materialize: bool = True,
+            source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
+        """submit → wait → collect. On timeout the jobs are cancelled when
+        ``options.cancel_on_timeout`` and :class:`SutroJobTimeoutError` is raised."""
+        manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
+        if manifest.state == "noop" and manifest.rows_in == 0:
+            return EnrichmentResult(None, manifest)
+        waited = self.wait(identity, options, on_progress)
+        raise_for_outcome(waited, self if options.cancel_on_timeout else None, identity)
+        return self.collect(identity, options, materialize=materialize)
+
+
+def raise_for_outcome(waited: WaitResult, canceller: EnrichmentPipeline | None, identity: RunIdentity) -> None:
+    """Map a wait outcome to the right exception (cancelling on timeout when asked)."""
+    if waited.outcome == "success":
+        return
+    job_ids = ", ".join(waited.statuses)
+    if waited.outcome == "timeout":
+        if canceller is not None:
+            canceller.cancel(identity)
+        raise SutroJobTimeoutError(waited.message + ("; cancelled" if canceller else ""), job_id=job_ids)
+    if waited.outcome == "failed":
+        raise SutroJobFailedError(waited.message, job_id=job_ids)
+    if waited.outcome == "cancelled":
+        raise SutroJobCancelledError(waited.message, job_id=job_ids)
+    raise SutroError(waited.message)
+
+
+def _table(batches: list[pa.RecordBatch], record: LedgerRecord) -> pa.Table:
+    if batches:
+        return pa.Table.from_batches(batches)
+    raise SutroError(f"no rows were collected for a run of {record.rows_in} input rows")

@@ -1,0 +1,150 @@
+"""Submitting shards exactly once: intent → create job → submitted, with
+reconciliation by job name whenever the outcome of an earlier submit is unknown.
+
+Never pays twice for the same shard:
+
+* a shard with a job id whose job is queued, running or succeeded is reattached;
+* a shard with only an ``intent`` (the process died between the paid call and the
+  ledger write, or the call's outcome was unknown) is looked up through
+  ``list-jobs`` by its deterministic name before anything is submitted;
+* a ``SutroSubmissionOutcomeUnknownError`` (5xx/524/dropped connection after the
+  request was sent) is reconciled the same way, a few times, and otherwise raised:
+  the shard stays at ``intent`` and the next attempt reconciles again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sutro_providers.client import SutroClient
+from sutro_providers.errors import SutroCostLimitError, SutroSubmissionOutcomeUnknownError
+from sutro_providers.identity import RunIdentity
+from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord
+from sutro_providers.options import ROW_ID, EnrichmentOptions
+from sutro_providers.staging import StagingArea
+from sutro_providers.waiting import wait_for_jobs
+from sutro_providers.wire.models import JobRecord, JobStatus
+
+log = logging.getLogger("sutro_providers.submission")
+RECONCILE_TRIES = 4
+RECONCILE_PAUSE = 1.0
+
+
+class ShardSubmitter:
+    """Submits (or reattaches) every shard of one run; safe to call again."""
+
+    def __init__(
+        self,
+        client: SutroClient,
+        area: StagingArea,
+        ledger: Ledger,
+        identity: RunIdentity,
+        options: EnrichmentOptions,
+    ) -> None:
+        self.client = client
+        self.area = area
+        self.ledger = ledger
+        self.identity = identity
+        self.options = options
+        self._lock = threading.Lock()
+
+    def _mark(self, record: LedgerRecord, index: int, state: Any, **changes: Any) -> None:
+        with self._lock:
+            self.ledger.mark(record, index, state, **changes)
+
+    def _request(self, shard: ShardRecord, *, cost_estimate: bool = False, name: str | None = None) -> dict[str, Any]:
+        description = self.options.description or self.identity.describe()
+        return dict(
+            model=self.options.function,
+            inputs=self.area.sign(self.area.shard_path(self.identity, shard.index)),
+            id_column_name=ROW_ID,
+            job_priority=self.options.job_priority,
+            sampling_params=self.options.sampling_params,
+            name=name or shard.job_name,
+            description=description[:512],
+            cost_estimate=cost_estimate,
+        )
+
+    # -- cost guard
+    def check_cost(self, record: LedgerRecord) -> float | None:
+        """Run cost-estimate jobs (free) once per run; refuse above ``max_cost_usd``."""
+        limit = self.options.max_cost_usd
+        if limit is None:
+            return record.cost_estimate_usd
+        if record.cost_estimate_usd is None:
+            for shard in record.shards:
+                if shard.estimate_job_id is None:
+                    job_id = self._create(record, shard, cost_estimate=True, name=shard.job_name[:-4] + "est")
+                    self._mark(record, shard.index, shard.state, estimate_job_id=job_id)
+            ids = [s.estimate_job_id for s in record.shards if s.estimate_job_id]
+            waited = wait_for_jobs(self.client, ids, poll_interval=min(1.0, self.options.poll_interval))
+            if waited.outcome != "success":
+                raise SutroCostLimitError(f"cost estimate did not finish: {waited.message}")
+            record.cost_estimate_usd = sum(self.client.get_job(j).cost_estimate or 0.0 for j in ids)
+            self.ledger.save(record)
+        log.info("cost estimate %.4f USD (limit %.4f USD)", record.cost_estimate_usd, limit)
+        if record.cost_estimate_usd > limit:
+            record.phase = "refused"
+            self.ledger.save(record)
+            raise SutroCostLimitError(
+                f"estimated cost {record.cost_estimate_usd:.4f} USD is above max_cost_usd={limit:.4f}; nothing was submitted"
+            )
+        return record.cost_estimate_usd
+
+    # -- submission
+    def submit_all(self, record: LedgerRecord) -> None:
+        pending = [s for s in record.shards if s.state != "completed"]
+        with ThreadPoolExecutor(max_workers=self.options.max_concurrent_jobs) as pool:
+            for future in [pool.submit(self.ensure_submitted, record, s.index) for s in pending]:
+                future.result()
+        record.phase = "submitted"
+        with self._lock:
+            self.ledger.save(record)
+
+    def ensure_submitted(self, record: LedgerRecord, index: int) -> str:
+        shard = record.shards[index]
+        if shard.job_id:
+            status = self.client.job_status(shard.job_id)
+            if status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                log.info("shard %d: reattaching to job %s (%s)", index, shard.job_id, status.value)
+                return shard.job_id
+            log.warning("shard %d: job %s ended %s; submitting it again", index, shard.job_id, status.value)
+            self._next_attempt(record, index)
+        elif shard.state == "intent":
+            found = self._find(shard.job_name)
+            if found is not None and found.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                log.info("shard %d: found job %s from an earlier attempt by its name", index, found.job_id)
+                self._mark(record, index, "submitted", job_id=found.job_id)
+                return found.job_id
+            if found is not None:
+                self._next_attempt(record, index)
+        self._mark(record, index, "intent")
+        job_id = self._create(record, record.shards[index])
+        self._mark(record, index, "submitted", job_id=job_id)
+        log.info("shard %d: submitted job %s (%d rows)", index, job_id, shard.rows)
+        return job_id
+
+    def _next_attempt(self, record: LedgerRecord, index: int) -> None:
+        attempt = record.shards[index].attempt + 1
+        self._mark(record, index, "planned", attempt=attempt, job_id=None, job_name=self.identity.job_name(index, attempt))
+
+    def _create(self, record: LedgerRecord, shard: ShardRecord, **kw: Any) -> str:
+        request = self._request(shard, **kw)
+        try:
+            return self.client.create_job(**request)
+        except SutroSubmissionOutcomeUnknownError as exc:
+            log.warning("submission of %s: outcome unknown (%s); reconciling by name", request["name"], exc.status_code)
+            for _ in range(RECONCILE_TRIES):
+                found = self._find(request["name"])
+                if found is not None:
+                    return found.job_id
+                time.sleep(RECONCILE_PAUSE)
+            raise
+
+    def _find(self, name: str) -> JobRecord | None:
+        jobs = self.client.find_jobs_by_name(name)
+        return jobs[0] if jobs else None  # newest first
