@@ -1,0 +1,329 @@
+"""Anything tabular -> a stream of Arrow record batches.
+
+:func:`open_source` accepts a list of dicts, a pandas or polars DataFrame, an
+Arrow ``Table``/``RecordBatch``/``RecordBatchReader``, or a local path / fsspec
+URL of a ``.csv`` or ``.parquet`` file (also a directory or glob of Parquet
+files). It returns a :class:`SourceReader` that knows the Arrow schema up front
+and streams batches of at most ``batch_size`` rows, so a large table is never
+copied whole:
+
+* pandas frames are converted slice by slice (one batch-sized copy at a time);
+* Parquet is read row group by row group, CSV block by block;
+* Arrow and polars tables are sliced without copying.
+
+pandas and polars are imported only if the caller already uses them. Bad input
+(mixed types in a column, invalid UTF-8 in a CSV, an unknown file type) raises
+:class:`~sutro_providers.errors.SutroInputError` naming the column and row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+from sutro_providers.errors import SutroInputError
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+TableSource: TypeAlias = (
+    "list[dict[str, Any]] | pandas.DataFrame | polars.DataFrame | polars.LazyFrame"
+    " | pa.Table | pa.RecordBatch | pa.RecordBatchReader | str | os.PathLike[str]"
+)
+"""What :func:`open_source` accepts: in-memory tables, or a local path / fsspec URL."""
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_UTF8_INDEX = re.compile(r"string index (\d+)")
+
+
+class SourceReader:
+    """An opened source: ``schema`` and (when cheap to know) ``num_rows`` up front,
+    then :meth:`batches` streams record batches of at most ``batch_size`` rows.
+
+    Iterate :meth:`batches` once; a second pass is not guaranteed to work (a
+    ``RecordBatchReader`` source is consumed by the first one).
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        batches: Callable[[], Iterator[pa.RecordBatch]],
+        *,
+        num_rows: int | None,
+        batch_size: int,
+        description: str,
+    ) -> None:
+        self.schema = schema
+        self.num_rows = num_rows
+        self.batch_size = batch_size
+        self.description = description
+        self._batches = batches
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Record batches of the source, in order, each at most ``batch_size`` rows."""
+        for batch in self._batches():
+            yield from _split(batch, self.batch_size)
+
+    def __repr__(self) -> str:
+        return f"SourceReader({self.description}, rows={self.num_rows}, columns={self.schema.names})"
+
+
+def open_source(
+    source: TableSource, *, storage_options: dict[str, Any] | None = None, batch_size: int = 65_536
+) -> SourceReader:
+    """Open any supported table source for streaming (see the module docstring).
+
+    ``storage_options`` go to fsspec for path/URL sources (e.g. s3fs credentials).
+    Nothing but the schema (and Parquet footers) is read until :meth:`SourceReader.batches`.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if isinstance(source, pa.Table | pa.RecordBatch):
+        table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
+        return _from_table(table, batch_size, "Arrow table")
+    if isinstance(source, pa.RecordBatchReader):
+        return SourceReader(source.schema, lambda: iter(source), num_rows=None, batch_size=batch_size,
+                            description="Arrow RecordBatchReader")
+    if isinstance(source, str | os.PathLike):
+        return _open_path(os.fspath(source), storage_options or {}, batch_size)
+    if isinstance(source, list):
+        return _from_table(_from_pylist(source), batch_size, "list of dicts")
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        return _from_pandas(source, batch_size)
+    polars = sys.modules.get("polars")
+    if polars is not None and isinstance(source, polars.LazyFrame):
+        source = source.collect()
+    if polars is not None and isinstance(source, polars.DataFrame):
+        return _from_table(source.to_arrow(), batch_size, "polars DataFrame")
+    raise SutroInputError(
+        f"cannot read a table from {type(source).__name__}: pass a list of dicts, a pandas or polars "
+        "DataFrame, an Arrow Table/RecordBatchReader, or a path/URL of a .csv or .parquet file"
+    )
+
+
+def _split(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
+    if batch.num_rows <= batch_size:
+        if batch.num_rows:
+            yield batch
+        return
+    for start in range(0, batch.num_rows, batch_size):
+        yield batch.slice(start, batch_size)
+
+
+def _from_table(table: pa.Table, batch_size: int, description: str) -> SourceReader:
+    return SourceReader(
+        table.schema,
+        lambda: iter(table.to_batches(max_chunksize=batch_size)),
+        num_rows=table.num_rows,
+        batch_size=batch_size,
+        description=description,
+    )
+
+
+# -- list of dicts ---------------------------------------------------------------------------
+
+
+def _from_pylist(rows: list[Any]) -> pa.Table:
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise SutroInputError(f"row {i} of the list is a {type(row).__name__}, not a dict")
+    try:
+        names = list(dict.fromkeys(k for row in rows for k in row))
+        return pa.Table.from_pydict({n: pa.array([row.get(n) for row in rows]) for n in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        column, index = _first_bad_value(rows, names)
+        if column is None:
+            raise SutroInputError(f"cannot convert the list of dicts to a table: {exc}") from exc
+        raise SutroInputError(
+            f"column {column!r} mixes types: row {index} holds {rows[index].get(column)!r:.80} "
+            f"({type(rows[index].get(column)).__name__}), which does not fit the values before it ({exc})"
+        ) from exc
+
+
+def _first_bad_value(rows: list[dict[str, Any]], names: list[str]) -> tuple[str | None, int]:
+    """The first (column, row) whose value cannot be converted together with the rows
+    before it. Error path only: a binary search over prefixes of the failing column."""
+    best: tuple[str | None, int] = (None, len(rows))
+    for name in names:
+        values = [row.get(name) for row in rows]
+        if _converts(values):
+            continue
+        lo, hi = 1, len(values)  # the prefix of length hi fails, find the shortest one
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _converts(values[:mid]):
+                lo = mid + 1
+            else:
+                hi = mid
+        if hi - 1 < best[1]:
+            best = (name, hi - 1)
+    return best
+
+
+def _converts(values: list[Any]) -> bool:
+    try:
+        pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return False
+    return True
+
+
+# -- pandas ----------------------------------------------------------------------------------
+
+
+def _from_pandas(df: Any, batch_size: int) -> SourceReader:
+    """Convert slice by slice against one schema inferred from the whole frame."""
+    if not df.columns.is_unique:
+        dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise SutroInputError(f"the DataFrame has duplicate column names: {dupes}")
+    try:
+        schema = pa.Schema.from_pandas(df, preserve_index=False).remove_metadata()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _pandas_error(df, exc) from exc
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(df), batch_size):
+            part = df.iloc[start : start + batch_size]
+            try:
+                yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise _pandas_error(df, exc) from exc
+
+    return SourceReader(schema, batches, num_rows=len(df), batch_size=batch_size,
+                        description="pandas DataFrame")
+
+
+def _pandas_error(df: Any, exc: Exception) -> SutroInputError:
+    names = [str(c) for c in df.columns]
+    rows = {n: df[c].tolist() for n, c in zip(names, df.columns, strict=True) if df[c].dtype == object}
+    for name, values in rows.items():
+        if not _converts(values):
+            column, index = _first_bad_value([{name: v} for v in values], [name])
+            if column is not None:
+                value = values[index]
+                return SutroInputError(
+                    f"column {name!r} mixes types: row {index} holds {value!r:.80} "
+                    f"({type(value).__name__}), which does not fit the values before it ({exc})"
+                )
+    return SutroInputError(f"cannot convert the pandas DataFrame to Arrow: {exc}")
+
+
+# -- files and URLs --------------------------------------------------------------------------
+
+
+def _open_path(uri: str, storage_options: dict[str, Any], batch_size: int) -> SourceReader:
+    fs, path = url_to_fs(uri, **storage_options)
+    lower = path.lower()
+    if _GLOB_CHARS.search(path):
+        files = sorted(p for p in fs.glob(path) if not fs.isdir(p))
+        return _open_parquet_files(fs, files, uri, batch_size)
+    if fs.isdir(path):
+        files = sorted(p for p in fs.find(path) if p.lower().endswith(PARQUET_SUFFIXES)
+                       and not os.path.basename(p).startswith((".", "_")))
+        return _open_parquet_files(fs, files, uri, batch_size)
+    if not fs.exists(path):
+        raise SutroInputError(f"input file {uri!r} does not exist")
+    if lower.endswith(PARQUET_SUFFIXES):
+        return _open_parquet_files(fs, [path], uri, batch_size)
+    if lower.endswith(CSV_SUFFIXES):
+        return _open_csv(fs, path, uri, batch_size)
+    raise SutroInputError(f"cannot tell the format of {uri!r}: name it .csv or .parquet")
+
+
+def _open_parquet_files(fs: Any, files: list[str], uri: str, batch_size: int) -> SourceReader:
+    if not files:
+        raise SutroInputError(f"no Parquet files match {uri!r}")
+    schema: pa.Schema | None = None
+    num_rows = 0
+    for path in files:
+        with fs.open(path, "rb") as f:
+            try:
+                pf = pq.ParquetFile(f)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise SutroInputError(f"{path!r} is not a readable Parquet file: {exc}") from exc
+            if schema is None:
+                schema = pf.schema_arrow
+            elif not pf.schema_arrow.equals(schema):
+                raise SutroInputError(
+                    f"Parquet file {path!r} has a different schema than {files[0]!r}: "
+                    f"{pf.schema_arrow} vs {schema}"
+                )
+            num_rows += pf.metadata.num_rows
+    assert schema is not None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for path in files:
+            with fs.open(path, "rb") as f:
+                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+
+    return SourceReader(schema, batches, num_rows=num_rows, batch_size=batch_size,
+                        description=f"Parquet {uri}")
+
+
+def _open_csv(fs: Any, path: str, uri: str, batch_size: int) -> SourceReader:
+    """CSV with inferred types. Bare empty cells are null; a quoted ``""`` is an empty
+    string. UTF-8 is checked per batch so the error can name the exact row."""
+    convert = pcsv.ConvertOptions(check_utf8=False, strings_can_be_null=True,
+                                  quoted_strings_can_be_null=False)
+    f = fs.open(path, "rb", compression="infer")
+    try:
+        reader = pcsv.open_csv(f, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        f.close()
+        raise SutroInputError(f"cannot read CSV {uri!r}: {exc}") from exc
+    schema = reader.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as exc:
+                    raise SutroInputError(f"cannot read CSV {uri!r} after row {rows}: {exc}") from exc
+                _check_utf8(batch, rows, uri)
+                rows += batch.num_rows
+                yield batch
+        finally:
+            f.close()
+
+    return SourceReader(schema, batches, num_rows=None, batch_size=batch_size, description=f"CSV {uri}")
+
+
+def _check_utf8(batch: pa.RecordBatch, first_row: int, uri: str) -> None:
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            match = _UTF8_INDEX.search(str(exc))
+            index = int(match.group(1)) if match else _first_invalid_utf8(column)
+            raise SutroInputError(
+                f"CSV {uri!r} is not valid UTF-8: column {name!r}, data row {first_row + index} "
+                "(0-based, not counting the header); re-encode the file as UTF-8"
+            ) from exc
+
+
+def _first_invalid_utf8(column: pa.Array) -> int:
+    for i, value in enumerate(column.cast(pa.binary()).to_pylist()):
+        if value is not None:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                return i
+    return 0
