@@ -1,0 +1,158 @@
+"""Sans-IO Opper endpoint table, built on the same :class:`~sutro_providers.wire.endpoints.Call`
+as the Sutro client so both transports share reply handling and retries.
+
+Function calls and span creation are not idempotent (calls are billed), so they
+are built with ``retryable=False``; span reads and updates are retryable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from sutro_providers.errors import SutroValidationError
+from sutro_providers.opper.models import (
+    OpperCallResult,
+    RevisionCallResult,
+    Span,
+    SpanCreate,
+    SpanUpdate,
+    V2CallRequest,
+    V3CallRequest,
+    check_uuid,
+    unwrap_data,
+)
+from sutro_providers.wire.endpoints import Call, build
+
+Schema = dict[str, Any] | type[BaseModel]
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Inline local ``#/$defs/...`` references (as the Opper SDK does) and drop ``$defs``."""
+    defs = schema.get("$defs") or schema.get("definitions") or {}
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
+            name = ref.rsplit("/", 1)[-1]
+            if name in seen or name not in defs:
+                raise ValueError(f"cannot inline schema reference {ref!r}")
+            extra = {k: v for k, v in node.items() if k != "$ref"}
+            return {**walk(defs[name], (*seen, name)), **walk(extra, seen)}
+        return {k: walk(v, seen) for k, v in node.items() if k not in ("$defs", "definitions")}
+
+    return walk(schema, ())
+
+
+def as_schema(schema: Schema | None) -> dict[str, Any] | None:
+    """A JSON Schema dict from a dict or a pydantic model class, refs inlined."""
+    if schema is None:
+        return None
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        schema = schema.model_json_schema()
+    return inline_refs(dict(schema))
+
+
+def _input_value(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def call(
+    name: str,
+    input: Any,
+    *,
+    input_schema: Schema | None = None,
+    output_schema: Schema | None = None,
+    instructions: str | None = None,
+    model: Any = None,
+    parent_span_id: str | None = None,
+    read_timeout: float | None = None,
+) -> Call[OpperCallResult]:
+    """``POST /v3/functions/{name}/call``; never retried automatically."""
+    if not name or not name.strip():
+        raise build_error("function name is empty")
+    try:
+        schemas = (as_schema(input_schema), as_schema(output_schema))
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    body = build(
+        V3CallRequest,
+        input=_input_value(input),
+        input_schema=schemas[0],
+        output_schema=schemas[1],
+        instructions=instructions,
+        model=model,
+        parent_span_id=parent_span_id,
+    )
+    return Call(
+        "opper-call",
+        "POST",
+        f"v3/functions/{_seg(name)}/call",
+        OpperCallResult.model_validate,
+        json=body.to_body(),
+        retryable=False,
+        read_timeout=read_timeout,
+    )
+
+
+def call_revision(
+    function_id: str,
+    revision_id: str,
+    input: Any,
+    *,
+    examples: list[dict[str, Any]] | None = None,
+    tags: dict[str, str] | None = None,
+    parent_span_id: str | None = None,
+    read_timeout: float | None = None,
+) -> Call[RevisionCallResult]:
+    """``POST /v2/functions/{function_id}/call/{revision_id}`` (UUIDs); never retried."""
+    try:
+        fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    body = build(
+        V2CallRequest, input=_input_value(input), examples=examples, tags=tags, parent_span_id=parent_span_id
+    )
+    return Call(
+        "opper-call-revision",
+        "POST",
+        f"v2/functions/{fid}/call/{rid}",
+        RevisionCallResult.model_validate,
+        json=body.to_body(),
+        retryable=False,
+        read_timeout=read_timeout,
+    )
+
+
+def _span(payload: Any) -> Span:
+    return Span.model_validate(unwrap_data(payload))
+
+
+def create_span(**fields: Any) -> Call[Span]:
+    """``POST /v3/spans``; not idempotent, so not retried."""
+    body = build(SpanCreate, **fields)
+    return Call("opper-span-create", "POST", "v3/spans", _span, json=body.to_body(), retryable=False)
+
+
+def get_span(span_id: str) -> Call[Span]:
+    return Call("opper-span", "GET", f"v3/spans/{_seg(span_id)}", _span)
+
+
+def update_span(span_id: str, **fields: Any) -> Call[Span]:
+    """``PATCH /v3/spans/{id}``: idempotent (it sets values), so retried like a read."""
+    body = build(SpanUpdate, **fields)
+    return Call("opper-span-update", "PATCH", f"v3/spans/{_seg(span_id)}", _span, json=body.to_body())
+
+
+def build_error(message: str) -> SutroValidationError:
+    return SutroValidationError(f"invalid Opper request: {message}")
