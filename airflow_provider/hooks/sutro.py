@@ -1,0 +1,191 @@
+"""The Sutro hook: turns an Airflow ``sutro`` connection into clients and a staging location.
+
+Connection fields (see ``get_provider_info``):
+
+* ``host``: the deployment's API URL (``https://acme.sutro.sh`` or with ``/v1``).
+  A bare host name gets ``https://`` (``http://`` on loopback); ``port`` is added
+  when set separately.
+* ``password``: the API key. It is registered with Airflow's secrets masker every
+  time a client is built, so it is redacted from task and triggerer logs.
+* extras ``retry`` and ``timeouts``: JSON objects of
+  :class:`~sutro_providers.config.RetryPolicy` / :class:`~sutro_providers.config.Timeouts`
+  fields (e.g. ``{"max_attempts": 3}``).
+* extras: ``staging_url`` (``s3://bucket/prefix``), ``aws_conn_id`` (an Airflow AWS
+  connection whose login/password and extra ``endpoint_url``/``region_name``/
+  ``aws_session_token`` are used for staging; read with plain ``get_connection``,
+  so the Amazon provider is not required), ``s3_endpoint_url`` and
+  ``storage_options`` (a JSON object merged last into the fsspec options).
+
+Inside a trigger only :meth:`SutroHook.aget_client` may be used: it reads the
+connection with ``BaseHook.aget_connection`` (a sync ``get_connection`` on the
+triggerer's event loop raises).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from sutro_providers.client import AsyncSutroClient, SutroClient
+from sutro_providers.config import SutroConfig, _is_loopback
+from sutro_providers.errors import SutroConfigurationError, SutroError
+from sutro_providers.options import StagingLocation
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from sutro_providers.pipeline import EnrichmentPipeline
+
+
+class SutroHook(BaseHook):
+    """Interact with a Sutro deployment.
+
+    :param sutro_conn_id: the Airflow connection of type ``sutro``
+        (default ``sutro_default``).
+    :param staging_url: overrides the connection's ``staging_url`` extra.
+    """
+
+    conn_name_attr = "sutro_conn_id"
+    default_conn_name = "sutro_default"
+    conn_type = "sutro"
+    hook_name = "Sutro"
+
+    def __init__(self, sutro_conn_id: str = default_conn_name, staging_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sutro_conn_id = sutro_conn_id
+        self.staging_url = staging_url
+        self._conn: Connection | None = None
+
+    # ------------------------------------------------------------------ config
+    @property
+    def connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.get_connection(self.sutro_conn_id)
+        return self._conn
+
+    @staticmethod
+    def api_url_of(conn: Connection) -> str:
+        """The API URL of a connection (``host`` with optional ``port``)."""
+        host = (conn.host or "").strip()
+        if not host:
+            raise SutroConfigurationError(f"Sutro connection {conn.conn_id!r} has no host (the API URL)")
+        if "://" not in host:
+            name = host.split("/")[0].split(":")[0]
+            host = ("http://" if _is_loopback(name) else "https://") + host
+        if conn.port and urlsplit(host).port is None:
+            parts = urlsplit(host)
+            host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
+        return host
+
+    @classmethod
+    def config_of(cls, conn: Connection) -> SutroConfig:
+        """A :class:`SutroConfig` from a connection; the key is masked in logs."""
+        key = conn.password or conn.extra_dejson.get("api_key")
+        if not key:
+            raise SutroConfigurationError(f"Sutro connection {conn.conn_id!r} has no password (the API key)")
+        mask_secret(key)
+        extra = conn.extra_dejson
+        tuning = {name: _json_object(extra[name], name) for name in ("retry", "timeouts") if extra.get(name)}
+        return SutroConfig.resolve(api_url=cls.api_url_of(conn), api_key=key, **tuning)
+
+    def get_config(self) -> SutroConfig:
+        return self.config_of(self.connection)
+
+    # ------------------------------------------------------------------ clients
+    def get_conn(self) -> SutroClient:
+        """Alias of :meth:`get_client` (the ``BaseHook`` convention)."""
+        return self.get_client()
+
+    def get_client(self) -> SutroClient:
+        """A new synchronous client; close it (or use it as a context manager)."""
+        return SutroClient(config=self.get_config())
+
+    async def aget_client(self) -> AsyncSutroClient:
+        """A new async client, reading the connection without blocking the event loop.
+
+        The client is built in a worker thread: creating httpx's SSL context takes
+        ~0.1 s of CPU, which would stall every other trigger on the triggerer."""
+        conn = await BaseHook.aget_connection(self.sutro_conn_id)
+        config = self.config_of(conn)
+        return await asyncio.to_thread(AsyncSutroClient, config=config)
+
+    def job_url(self, job_id: str) -> str:
+        """Where a human looks at the job (no secret in it)."""
+        return f"{self.get_config().origin}/jobs/{job_id}"
+
+    # ------------------------------------------------------------------ staging
+    def get_staging(self, staging_url: str | None = None) -> StagingLocation:
+        """The staging location: ``staging_url`` argument, hook argument, then the
+        connection's ``staging_url`` extra; storage options from ``aws_conn_id``,
+        ``s3_endpoint_url`` and ``storage_options`` (in that order, later wins)."""
+        extra = self.connection.extra_dejson
+        url = staging_url or self.staging_url or extra.get("staging_url")
+        if not url:
+            raise SutroConfigurationError(
+                f"no staging URL: set the 'staging_url' extra of connection {self.sutro_conn_id!r} "
+                "or pass staging_url"
+            )
+        return StagingLocation(url=url, storage_options=self.storage_options())
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for the staging and output locations (secrets masked)."""
+        extra = self.connection.extra_dejson
+        options: dict[str, Any] = {}
+        client_kwargs: dict[str, Any] = {}
+        if aws_conn_id := extra.get("aws_conn_id"):
+            aws = self.get_connection(aws_conn_id)
+            aws_extra = aws.extra_dejson
+            if aws.login:
+                options["key"] = aws.login
+            if aws.password:
+                mask_secret(aws.password)
+                options["secret"] = aws.password
+            if token := aws_extra.get("aws_session_token"):
+                mask_secret(token)
+                options["token"] = token
+            if endpoint := aws_extra.get("endpoint_url") or aws.host:
+                client_kwargs["endpoint_url"] = endpoint
+            if region := aws_extra.get("region_name"):
+                client_kwargs["region_name"] = region
+        if endpoint := extra.get("s3_endpoint_url"):
+            client_kwargs["endpoint_url"] = endpoint
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        raw = extra.get("storage_options")
+        if raw:
+            more = _json_object(raw, "storage_options")
+            for name in ("secret", "token"):
+                if isinstance(more.get(name), str):
+                    mask_secret(more[name])
+            if isinstance(more.get("client_kwargs"), dict) and "client_kwargs" in options:
+                more["client_kwargs"] = {**options["client_kwargs"], **more["client_kwargs"]}
+            options.update(more)
+        return options
+
+    def get_pipeline(self, staging_url: str | None = None) -> EnrichmentPipeline:
+        """An :class:`~sutro_providers.pipeline.EnrichmentPipeline` on a new client."""
+        from sutro_providers.pipeline import EnrichmentPipeline
+
+        return EnrichmentPipeline(self.get_client(), self.get_staging(staging_url))
+
+    # ------------------------------------------------------------------ UI
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the URL and the key with ``GET auth/check`` (the UI's Test button)."""
+        try:
+            with self.get_client() as client:
+                ok = client.auth_check()
+        except SutroError as exc:
+            return False, str(exc)
+        return (True, "Connection to Sutro succeeded") if ok else (False, "the API key was refused")
+
+
+def _json_object(raw: Any, name: str) -> dict[str, Any]:
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(value, dict):
+        raise SutroConfigurationError(f"the {name!r} extra of a Sutro connection must be a JSON object")
+    return dict(value)

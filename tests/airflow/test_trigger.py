@@ -1,0 +1,163 @@
+"""SutroJobTrigger against the local Sutro server (real sockets, no Airflow DB)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider.triggers.sutro import SutroJobTrigger
+from sutro_providers.client import SutroClient
+from tests.airflow.conftest import TICKETS
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def submit(server: Any, rows: list[dict[str, Any]] = TICKETS) -> str:
+    with SutroClient(api_url=server.url, api_key=server.api_key) as client:
+        return client.create_job(model="ticket-triage", inputs=rows)
+
+
+async def first_event(trigger: SutroJobTrigger) -> dict[str, Any]:
+    events = []
+    async for event in trigger.run():
+        events.append(event.payload)
+    assert len(events) == 1, events  # exactly one event
+    json.dumps(events[0])  # plain JSON
+    return events[0]
+
+
+def run_trigger(trigger: SutroJobTrigger) -> dict[str, Any]:
+    return asyncio.run(first_event(trigger))
+
+
+def trigger(job_ids: list[str], **kwargs: Any) -> SutroJobTrigger:
+    kwargs = {"poll_interval": 0.1, "max_poll_interval": 0.3, "deadline": time.time() + 30, **kwargs}
+    return SutroJobTrigger(job_ids=job_ids, **kwargs)
+
+
+def test_serialize_round_trip() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    original = SutroJobTrigger(job_ids=["job-1", "job-2"], sutro_conn_id="other", deadline=1234.5,
+                               poll_interval=2, max_poll_interval=30, max_consecutive_errors=3)
+    classpath, kwargs = original.serialize()
+    assert classpath == "airflow_provider.triggers.sutro.SutroJobTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs  # plain JSON
+    assert kwargs == {"job_ids": ["job-1", "job-2"], "sutro_conn_id": "other", "deadline": 1234.5,
+                      "poll_interval": 2.0, "max_poll_interval": 30.0, "max_consecutive_errors": 3}
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(importlib.import_module(module), name)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_success(sutro_conn: Any) -> None:
+    job = submit(sutro_conn)
+    event = run_trigger(trigger([job]))
+    assert event == {"status": "success", "job_ids": [job], "message": "1 Sutro job(s) succeeded",
+                     "statuses": {job: "SUCCEEDED"}}
+
+
+def test_failure(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "fail_job", "count": 1, "message": "model exploded"}])
+    job = submit(sutro_conn)
+    event = run_trigger(trigger([job]))
+    assert event["status"] == "failed"
+    assert event["statuses"] == {job: "FAILED"}
+    assert job in event["message"] and "model exploded" in event["message"]
+
+
+def test_cancellation(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    job = submit(sutro_conn)
+
+    async def scenario() -> dict[str, Any]:
+        task = asyncio.create_task(first_event(trigger([job])))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
+            await asyncio.to_thread(client.cancel_job, job)
+        return await task
+
+    event = asyncio.run(scenario())
+    assert event["status"] == "cancelled" and job in event["message"]
+
+
+def test_timeout_is_yielded_by_the_trigger(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    job = submit(sutro_conn)
+    started = time.monotonic()
+    event = run_trigger(trigger([job], deadline=time.time() + 1.0))
+    assert event["status"] == "timeout"
+    assert 0.9 < time.monotonic() - started < 5
+    assert event["statuses"][job] in {"RUNNING", "STARTING", "QUEUED"}
+    with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
+        assert client.job_status(job) == "RUNNING"  # the trigger itself never cancels
+
+
+def test_transient_errors_are_tolerated(sutro_conn: Any) -> None:
+    job = submit(sutro_conn)
+    sutro_conn.admin.set_faults([
+        {"kind": "status", "endpoint": "jobs", "status": 503, "count": 3},
+        {"kind": "drop_connection", "endpoint": "jobs", "count": 1},
+    ])
+    event = run_trigger(trigger([job]))
+    assert event["status"] == "success"
+    injected = sutro_conn.admin.stats()["faults_injected"]
+    assert injected.get("status") == 3 and injected.get("drop_connection") == 1, injected
+
+
+def test_persistent_errors_end_in_error_event_and_leave_job(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    job = submit(sutro_conn)
+    sutro_conn.admin.set_faults([{"kind": "status", "endpoint": "jobs", "status": 503}], append=True)
+    event = run_trigger(trigger([job], max_consecutive_errors=1))
+    assert event["status"] == "error"
+    assert "failed polls" in event["message"]
+    sutro_conn.admin.clear_faults()
+    with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
+        assert client.job_status(job) == "RUNNING"
+
+
+def test_bad_connection_yields_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_MISSING", raising=False)
+    event = run_trigger(trigger(["job-x"], sutro_conn_id="missing"))
+    assert event["status"] == "error" and "missing" in event["message"]
+
+
+def test_on_kill_cancels_the_jobs(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    job = submit(sutro_conn)
+    asyncio.run(trigger([job]).on_kill())
+    with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
+        assert client.job_status(job) in {"CANCELLING", "CANCELLED"}
+
+
+def test_cleanup_does_not_cancel(sutro_conn: Any) -> None:
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    job = submit(sutro_conn)
+    asyncio.run(trigger([job]).cleanup())
+    time.sleep(0.3)
+    with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
+        assert client.job_status(job) in {"QUEUED", "STARTING", "RUNNING"}
+
+
+def test_no_slow_callback_in_asyncio_debug_mode(sutro_conn: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The trigger never blocks the triggerer's event loop for more than 50 ms."""
+    job = submit(sutro_conn)
+    sutro_conn.admin.set_faults([{"kind": "status", "endpoint": "jobs", "status": 503, "count": 1}])
+
+    async def main() -> dict[str, Any]:
+        asyncio.get_running_loop().slow_callback_duration = 0.05
+        return await first_event(trigger([job]))
+
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    event = asyncio.run(main(), debug=True)
+    assert event["status"] == "success"
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
+    assert slow == [], slow
