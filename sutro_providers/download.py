@@ -67,6 +67,13 @@ def download_artifact(
                         if resp.status_code == 200:
                             size = int(resp.headers.get("Content-Length", size))
                             etag = resp.headers.get("ETag", etag)
+                        elif etag and resp.headers.get("ETag", etag) != etag:
+                            # a 206 of another version (If-Range ignored): never splice, refetch in full
+                            log.warning("results download of %s changed on the server; restarting", name)
+                            out.seek(0)
+                            out.truncate()
+                            done = 0
+                            continue
                         for chunk in resp.iter_bytes(CHUNK):
                             out.write(chunk)
                             done += len(chunk)
