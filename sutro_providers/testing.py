@@ -40,6 +40,7 @@ None of this imports Airflow or Dagster.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -157,14 +158,18 @@ class MotoS3:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoS3]:
     """A moto S3 server for the session (dummy AWS env credentials while it runs)."""
+    werkzeug_log = logging.getLogger("werkzeug")  # moto logs request lines, signed URLs included
+    level = werkzeug_log.level
     with pytest.MonkeyPatch.context() as mp:
         for key, value in _AWS_ENV.items():
             mp.setenv(key, value)
+        werkzeug_log.setLevel(logging.WARNING)
         server = MotoS3().start()
         try:
             yield server
         finally:
             server.stop()
+            werkzeug_log.setLevel(level)
 
 
 @pytest.fixture

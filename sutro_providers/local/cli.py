@@ -80,6 +80,8 @@ def serve(
     from sutro_providers.local.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # they log full request URLs, i.e. signed query strings
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = ServerSettings(
         api_key=api_key,
         data_dir=data_dir,
