@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any, TypeVar
 
 import httpx
@@ -48,11 +49,22 @@ def auth_headers(config: SutroConfig) -> dict[str, str]:
 def request_kwargs(config: SutroConfig, call: Call[Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"params": call.params}
     if call.json is not None:
-        kwargs["content"] = json.dumps(call.json, allow_nan=False, default=str).encode()
+        kwargs["content"] = json.dumps(_finite(call.json), allow_nan=False, default=str).encode()
         kwargs["headers"] = {"Content-Type": "application/json"}
     if call.read_timeout is not None:
         kwargs["timeout"] = config.timeouts.httpx(read=call.read_timeout)
     return kwargs
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf (pandas' missing values) become ``null``, as strict JSON requires."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -89,11 +101,11 @@ def parse_response(config: SutroConfig, call: Call[T], response: httpx.Response)
         try:
             return call.parse(payload)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise errors.SutroServerError(
-                f"Sutro {call.name}: unexpected reply shape ({type(exc).__name__})",
-                endpoint=call.name,
-                status_code=response.status_code,
-            ) from None
+            msg = f"Sutro {call.name}: unexpected reply shape ({type(exc).__name__})"
+            kw: dict[str, Any] = dict(endpoint=call.name, status_code=response.status_code)
+            if call.name == "batch-inference":  # a 2xx we cannot read: the job may exist
+                raise errors.SutroSubmissionOutcomeUnknownError(msg, job_name=call.job_name, **kw) from None
+            raise errors.SutroServerError(msg, **kw) from None
     raise error_for(config, call, response, payload, is_json)
 
 
@@ -105,11 +117,14 @@ def error_for(
     if not is_json:
         ctype = response.headers.get("content-type", "unknown").split(";")[0]
         msg = f"Sutro {call.name}: HTTP {status} with a non-JSON body ({ctype}); is the API URL right?"
-        cls: type[errors.SutroError] = errors.SutroServerError
         if call.name == "batch-inference" and (status >= 500 or response.is_success):
-            cls = errors.SutroSubmissionOutcomeUnknownError
-        return cls(errors.redact(msg, secrets), endpoint=call.name, status_code=status)
+            return errors.SutroSubmissionOutcomeUnknownError(
+                errors.redact(msg, secrets), endpoint=call.name, status_code=status, job_name=call.job_name
+            )
+        return errors.SutroServerError(errors.redact(msg, secrets), endpoint=call.name, status_code=status)
     detail, code, request_id = _describe(payload)
+    if detail is not None:  # the error object carries no secret either (it is pickled, logged)
+        detail = json.loads(errors.redact(json.dumps(detail, default=str), secrets))
     text = errors.redact(str(detail), secrets) if detail is not None else response.reason_phrase
     msg = f"Sutro {call.name}: HTTP {status}: {text}"
     if code:

@@ -13,6 +13,9 @@ from sutro_providers import AsyncSutroClient, JobStatus, RetryPolicy
 MakeClient = Callable[..., Any]
 FAST_RETRY = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, max_attempts=4)
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connect is refused
+MOCK_URL = "https://sutro.example.com"  # answered by respx in the narrow unit tests
+MOCK_API = MOCK_URL + "/v1"
+MOCK_KEY = "sk_mock_Secret_4c7e1f0b9a"
 
 
 async def _collect(items: AsyncIterator[Any]) -> list[Any]:
