@@ -1,0 +1,48 @@
+"""Dagster integration of ``sutro-providers``: run Sutro batch-LLM Functions as assets.
+
+* :class:`SutroResource`: connection, staging and waiting settings (``get_client()``,
+  ``get_pipeline()``, ``enrich()``);
+* :func:`sutro_function_asset`: an asset that enriches an upstream table;
+* :class:`SutroChecks`: row parity, low-confidence share and cost checks;
+* :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
+  :class:`SutroDuckDBIOManager`: where enriched tables land;
+* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``).
+
+Example::
+
+    import dagster as dg
+    from dagster_sutro import SutroResource, sutro_function_asset
+
+    triaged = sutro_function_asset(function="ticket-triage", upstream="support/tickets",
+                                   key="support/tickets_triaged")
+    defs = dg.Definitions(
+        assets=[triaged],
+        resources={"sutro": SutroResource(api_url=dg.EnvVar("SUTRO_API_URL"), api_key=dg.EnvVar("SUTRO_API_KEY"),
+                                          staging_url="s3://my-bucket/sutro")},
+    )
+"""
+
+from dagster_sutro.asset_decorator import sutro_function_asset
+from dagster_sutro.checks import SutroChecks, cost_bounds_checks
+from dagster_sutro.components import SutroFunctionComponent
+from dagster_sutro.io_managers import (
+    ConfigurableSutroParquetIOManager,
+    SutroDuckDBIOManager,
+    SutroDuckDBTypeHandler,
+    SutroParquetIOManager,
+)
+from dagster_sutro.metadata import SutroMetadataSet
+from dagster_sutro.resources import SutroResource
+
+__all__ = [
+    "ConfigurableSutroParquetIOManager",
+    "SutroChecks",
+    "SutroDuckDBIOManager",
+    "SutroDuckDBTypeHandler",
+    "SutroFunctionComponent",
+    "SutroMetadataSet",
+    "SutroParquetIOManager",
+    "SutroResource",
+    "cost_bounds_checks",
+    "sutro_function_asset",
+]

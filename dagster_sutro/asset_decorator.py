@@ -1,0 +1,170 @@
+"""``sutro_function_asset``: an asset that runs a Sutro Function over an upstream table.
+
+The asset loads its upstream table through the upstream's IO manager, runs the
+Function over it with :meth:`SutroResource.enrich` (one line) and hands the
+enriched table (upstream columns + result columns, same row order) to its own IO
+manager. Partitioned assets default to ``BackfillPolicy.single_run()``: a backfill
+of many days is one run, one staged input and one set of Sutro jobs.
+
+Example::
+
+    import dagster as dg
+    import polars as pl
+    from dagster_sutro import SutroChecks, SutroDuckDBIOManager, SutroResource, sutro_function_asset
+
+    daily = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+
+    @dg.asset(key=["support", "tickets"], partitions_def=daily, metadata={"partition_expr": "created_at"})
+    def tickets(context: dg.AssetExecutionContext) -> pl.DataFrame: ...
+
+    tickets_triaged = sutro_function_asset(
+        function="ticket-triage",
+        upstream=tickets,
+        key=["support", "tickets_triaged"],
+        partitions_def=daily,
+        partition_expr="created_at",
+        checks=SutroChecks(max_low_confidence_share=0.3, max_cost_usd=1.0),
+        pool="sutro",
+    )
+
+    defs = dg.Definitions(
+        assets=[tickets, tickets_triaged],
+        resources={
+            "sutro": SutroResource(api_url=dg.EnvVar("SUTRO_API_URL"), api_key=dg.EnvVar("SUTRO_API_KEY"),
+                                   staging_url="s3://my-bucket/sutro"),
+            "io_manager": SutroDuckDBIOManager(database="warehouse.duckdb"),
+        },
+    )
+"""
+
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from dagster_sutro.checks import SutroChecks
+from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
+from sutro_providers.function_spec import InputField
+from sutro_providers.options import EnrichmentOptions
+
+UPSTREAM_INPUT = "upstream"
+DEFAULT_RESOURCE_KEY = "sutro"
+
+
+def _key_of(value: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec) -> dg.AssetKey:
+    if isinstance(value, dg.AssetsDefinition):
+        return value.key
+    if isinstance(value, dg.AssetSpec):
+        return value.key
+    if isinstance(value, str):
+        return dg.AssetKey.from_user_string(value)
+    return dg.AssetKey.from_coercible(value)
+
+
+def build_options(function: str, input_fields: Sequence[InputField | Mapping[str, Any]] | None,
+                  options: EnrichmentOptions | Mapping[str, Any] | None) -> EnrichmentOptions:
+    """Validate the asset's enrichment options at definition time (a typo fails the code location load)."""
+    if isinstance(options, EnrichmentOptions):
+        data = options.model_dump(exclude_unset=True)
+    else:
+        data = dict(options or {})
+    data["function"] = function
+    if input_fields is not None:
+        data["input_fields"] = [InputField.model_validate(f) if isinstance(f, Mapping) else f for f in input_fields]
+    return EnrichmentOptions(**data)
+
+
+def sutro_function_asset(
+    *,
+    function: str,
+    upstream: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec,
+    key: dg.AssetKey | str | Sequence[str] | None = None,
+    name: str | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    description: str | None = None,
+    group_name: str | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    partition_mapping: dg.PartitionMapping | None = None,
+    partition_expr: str | None = None,
+    backfill_policy: dg.BackfillPolicy | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
+    pool: str | None = None,
+    op_tags: Mapping[str, Any] | None = None,
+    input_fields: Sequence[InputField | Mapping[str, Any]] | None = None,
+    options: EnrichmentOptions | Mapping[str, Any] | None = None,
+    checks: SutroChecks | None = None,
+    io_manager_key: str | None = None,
+    output_format: OutputFormat = "polars",
+    resource_key: str = DEFAULT_RESOURCE_KEY,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    owners: Sequence[str] | None = None,
+    kinds: set[str] | None = None,
+) -> dg.AssetsDefinition:
+    """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
+
+    Args:
+        function: the published Sutro Function to run (e.g. ``"ticket-triage"``).
+        upstream: the table to enrich: an asset, asset spec or key.
+        key: the asset key (or give ``name`` and optionally ``key_prefix``); default
+            ``<upstream name>_<function>``.
+        partitions_def: partitions of the asset (usually the upstream's).
+        partition_mapping: how this asset's partitions map to the upstream's.
+        partition_expr: the column IO managers partition the output by (set as the
+            asset's ``partition_expr`` metadata, e.g. ``"created_at"``).
+        backfill_policy: default ``BackfillPolicy.single_run()`` when partitioned.
+        retry_policy: step retries; a retry reattaches to the jobs already submitted.
+        pool: a Dagster concurrency pool shared by assets calling the same deployment.
+        input_fields: the Function's input fields, when the deployment does not publish specs.
+        options: further :class:`~sutro_providers.options.EnrichmentOptions` (model,
+            sharding, ``max_cost_usd``, ``on_invalid_rows``, ``confidence_threshold``...).
+        checks: the asset checks to declare; default :class:`SutroChecks` (row parity).
+        io_manager_key: the IO manager that stores the enriched table.
+        output_format: ``polars``, ``pandas`` or ``arrow``: the type handed to the IO manager.
+        resource_key: the key of the :class:`SutroResource`.
+
+    Returns:
+        The :class:`dagster.AssetsDefinition`.
+    """
+    if output_format not in OUTPUT_FORMATS:
+        raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    enrichment = build_options(function, input_fields, options)
+    upstream_key = _key_of(upstream)
+    if key is not None:
+        asset_key = _key_of(key)
+    else:
+        prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
+        asset_key = dg.AssetKey([*prefix, name or f"{upstream_key.path[-1]}_{function.replace('-', '_').replace('.', '_')}"])
+    checks = checks if checks is not None else SutroChecks()
+    if partitions_def is not None and backfill_policy is None:
+        backfill_policy = dg.BackfillPolicy.single_run()
+    asset_metadata: dict[str, Any] = {"sutro/function": function, **(metadata or {})}
+    if partition_expr:
+        asset_metadata["partition_expr"] = partition_expr
+
+    @dg.asset(
+        key=asset_key,
+        ins={UPSTREAM_INPUT: dg.AssetIn(key=upstream_key, partition_mapping=partition_mapping)},
+        description=description or f"`{upstream_key.to_user_string()}` enriched by the Sutro Function `{function}`.",
+        group_name=group_name,
+        partitions_def=partitions_def,
+        backfill_policy=backfill_policy,
+        retry_policy=retry_policy,
+        pool=pool,
+        op_tags=op_tags,
+        io_manager_key=io_manager_key,
+        required_resource_keys={resource_key},
+        check_specs=checks.specs(asset_key),
+        metadata=asset_metadata,
+        tags=dict(tags or {}),
+        owners=list(owners) if owners else None,
+        kinds=set(kinds) if kinds else {"sutro", output_format if output_format != "arrow" else "pyarrow"},
+    )
+    def _sutro_asset(context: AssetExecutionContext, upstream: Any):
+        yield from getattr(context.resources, resource_key).enrich(
+            context, upstream, options=enrichment, output_format=output_format, checks=checks
+        )
+
+    return _sutro_asset

@@ -1,0 +1,185 @@
+"""One enrichment inside an asset step: the thin layer between Dagster and the core pipeline.
+
+:func:`run_enrichment` names the run after the asset key, the partition (or
+partition range) and the run's *root* run id, then calls
+:meth:`EnrichmentPipeline.submit`, :meth:`~EnrichmentPipeline.wait` and
+:meth:`~EnrichmentPipeline.collect`. Everything that makes the run safe to retry
+(the ledger, reattaching, reconciling a lost submission, verifying every row)
+lives in the core; this module only maps it to Dagster:
+
+* progress of each poll goes to ``context.log`` (on a status change, or at most
+  every ``log_every`` seconds);
+* a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
+  ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
+* core errors become :class:`dagster.Failure` with the job ids and links as
+  metadata; input errors do not allow retries (they would fail again);
+* the result is a :class:`dagster.Output` with metadata from
+  :mod:`dagster_sutro.metadata`, followed by the asset check results.
+
+Example (normally called through :meth:`SutroResource.enrich`)::
+
+    import dagster as dg
+    from sutro_providers.options import EnrichmentOptions
+    from dagster_sutro import SutroResource
+
+    @dg.asset
+    def tickets_triaged(context: dg.AssetExecutionContext, sutro: SutroResource, tickets):
+        yield from sutro.enrich(context, tickets, options=EnrichmentOptions(function="ticket-triage"))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+import pyarrow as pa
+
+from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow, is_pandas, is_polars, to_arrow
+from dagster_sutro.metadata import build_metadata, job_links
+from sutro_providers.errors import (
+    SutroConfigurationError,
+    SutroCostLimitError,
+    SutroError,
+    SutroLedgerConflictError,
+    SutroValidationError,
+)
+from sutro_providers.identity import RunIdentity
+from sutro_providers.manifest import Manifest
+from sutro_providers.options import EnrichmentOptions
+from sutro_providers.waiting import JobProgress
+
+if TYPE_CHECKING:
+    from dagster_sutro.checks import SutroChecks
+    from dagster_sutro.resources import SutroResource
+    from sutro_providers.pipeline import EnrichmentPipeline
+
+# Errors a retry of the step cannot fix.
+NOT_RETRYABLE = (SutroValidationError, SutroConfigurationError, SutroLedgerConflictError, SutroCostLimitError)
+
+
+def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
+    """``RunIdentity.dagster(asset key, partition key or range, root run id)``: the same
+    for every re-execution and step retry of the run that first materialized it."""
+    partition: str | None = None
+    if context.has_partition_key:
+        partition = str(context.partition_key)
+    elif context.has_partition_key_range:
+        keys = context.partition_key_range
+        partition = f"{keys.start}...{keys.end}"
+    run = context.run
+    return RunIdentity.dagster(context.asset_key.to_user_string(), partition, run.root_run_id or run.run_id)
+
+
+class ProgressLogger:
+    """A progress callback that logs each job's status changes, and otherwise at
+    most every ``log_every`` seconds."""
+
+    def __init__(self, log: Any, log_every: float = 30.0) -> None:
+        self.log = log
+        self.log_every = log_every
+        self._last: dict[str, tuple[str, float]] = {}
+
+    def __call__(self, progress: JobProgress) -> None:
+        status = str(getattr(progress.status, "value", progress.status))
+        now = time.monotonic()
+        previous = self._last.get(progress.job_id)
+        if previous is not None and previous[0] == status and now - previous[1] < self.log_every:
+            return
+        self._last[progress.job_id] = (status, now)
+        tokens = ""
+        if progress.input_tokens is not None or progress.output_tokens is not None:
+            tokens = f", tokens in/out {progress.input_tokens or 0}/{progress.output_tokens or 0}"
+        rows = f", {progress.num_rows} rows" if progress.num_rows is not None else ""
+        self.log.info(f"Sutro job {progress.job_id}: {status}{rows}{tokens}")
+
+
+def _empty_output(source: Any, pipeline: EnrichmentPipeline, options: EnrichmentOptions) -> pa.Table:
+    """The zero-row output of an empty input: its columns plus the result columns."""
+    from sutro_providers.pipeline import output_columns
+
+    try:
+        base = to_arrow(source).slice(0, 0) if (isinstance(source, pa.Table | list) or is_polars(source)
+                                                or is_pandas(source)) else pa.table({})
+    except TypeError:
+        base = pa.table({})
+    for name in output_columns(pipeline.function_spec(options.function), options.output_prefix):
+        if name not in base.column_names:
+            kind = pa.float64() if name.endswith("confidence") else pa.string()
+            base = base.append_column(pa.field(name, kind), pa.array([], type=kind))
+    return base
+
+
+def _failure(exc: SutroError, manifest: Manifest | None, resource: SutroResource) -> dg.Failure:
+    metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
+    if manifest is not None:
+        metadata["sutro/job_ids"] = ", ".join(manifest.job_ids)
+        try:
+            metadata.update(job_links(manifest, resource.client_config().origin, resource.job_url_template))
+        except Exception:  # metadata must never mask the real error
+            pass
+    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=not isinstance(exc, NOT_RETRYABLE))
+
+
+def _on_interrupt(resource: SutroResource, pipeline: EnrichmentPipeline, identity: RunIdentity, log: Any) -> None:
+    if not resource.cancel_on_termination:
+        log.warning("run terminated: the Sutro jobs keep running (cancel_on_termination is off); "
+                    "re-executing this run attaches to them")
+        return
+    try:
+        cancelled = pipeline.cancel(identity)
+    except Exception as exc:  # the interrupt must still propagate
+        log.error(f"run terminated, but cancelling its Sutro jobs failed: {type(exc).__name__}: {exc}")
+        return
+    log.warning(f"run terminated: cancelled Sutro job(s) {', '.join(cancelled) or '(none running)'}")
+
+
+def run_enrichment(
+    resource: SutroResource,
+    context: dg.AssetExecutionContext,
+    source: Any,
+    *,
+    options: EnrichmentOptions,
+    output_format: OutputFormat = "polars",
+    checks: SutroChecks | None = None,
+) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+    """Enrich ``source`` for the asset being materialized; see the module docstring."""
+    options = resource.apply_defaults(options)
+    identity = run_identity(context)
+    source = combine_partitions(source)
+    log = context.log
+    origin = resource.client_config().origin
+    manifest: Manifest | None = None
+    with resource.get_client() as client:
+        pipeline = resource.get_pipeline(client)
+        log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
+        try:
+            manifest = pipeline.submit(source, identity, options)
+            if manifest.state == "noop":
+                log.info("the input is empty: no Sutro job was submitted")
+                table: pa.Table | None = _empty_output(source, pipeline, options)
+            else:
+                links = job_links(manifest, origin, resource.job_url_template)
+                log.info(f"Sutro job(s) {', '.join(manifest.job_ids)} ({manifest.state}): "
+                         + ", ".join(v.url for v in links.values()))
+                if manifest.state != "succeeded":
+                    from sutro_providers.pipeline import raise_for_outcome
+
+                    waited = pipeline.wait(identity, options, on_progress=ProgressLogger(log))
+                    raise_for_outcome(waited, pipeline if options.cancel_on_timeout else None, identity)
+                result = pipeline.collect(identity, options, materialize=True)
+                manifest, table = result.manifest, result.table
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+            _on_interrupt(resource, pipeline, identity, log)
+            raise
+        except SutroError as exc:
+            raise _failure(exc, manifest, resource) from exc
+    assert manifest is not None
+    metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
+    log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
+             f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
+    value = from_arrow(table if table is not None else pa.table({}), output_format)
+    yield dg.Output(value, metadata=metadata)
+    if checks is not None:
+        yield from checks.evaluate(manifest, table, context.asset_key)

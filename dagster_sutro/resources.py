@@ -1,0 +1,186 @@
+"""The Sutro resource: connection, staging and waiting settings for Dagster assets.
+
+:class:`SutroResource` holds configuration only. It builds the plain
+:class:`~sutro_providers.client.SutroClient` (HTTP calls and retries) and the
+:class:`~sutro_providers.pipeline.EnrichmentPipeline` (staging, idempotent
+submission, waiting, collection); :meth:`SutroResource.enrich` runs one
+enrichment for an asset (see :mod:`dagster_sutro.execution`).
+
+Example::
+
+    import dagster as dg
+    from dagster_sutro import SutroResource
+
+    sutro = SutroResource(
+        api_url=dg.EnvVar("SUTRO_API_URL"),
+        api_key=dg.EnvVar("SUTRO_API_KEY"),
+        staging_url="s3://my-bucket/sutro-staging",
+    )
+    defs = dg.Definitions(assets=[], resources={"sutro": sutro})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from dagster_sutro.frames import OutputFormat
+from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
+from sutro_providers.client import SutroClient
+from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts
+from sutro_providers.options import EnrichmentOptions, StagingLocation
+
+if TYPE_CHECKING:
+    from dagster_sutro.checks import SutroChecks
+    from sutro_providers.pipeline import EnrichmentPipeline
+
+# EnrichmentOptions fields the resource supplies when an asset does not set them.
+WAIT_DEFAULTS = ("poll_interval", "max_poll_interval", "timeout", "cancel_on_timeout")
+
+
+class SutroResource(dg.ConfigurableResource):
+    """Connection to a Sutro deployment plus where inputs are staged.
+
+    Secrets come from the environment: ``api_key=dg.EnvVar("SUTRO_API_KEY")``.
+    S3 settings are either the ``s3_*``/``aws_*`` fields or a nested dagster-aws
+    :class:`~dagster_aws.s3.S3Resource` (``s3=``), whose endpoint, region and
+    credentials are used for staging.
+
+    Example::
+
+        import dagster as dg
+        from dagster_aws.s3 import S3Resource
+        from dagster_sutro import SutroResource
+
+        sutro = SutroResource(
+            api_url="https://acme.sutro.example",
+            api_key=dg.EnvVar("SUTRO_API_KEY"),
+            staging_url="s3://acme-sutro/staging",
+            s3=S3Resource(region_name="eu-west-1"),
+            cancel_on_termination=True,
+        )
+    """
+
+    api_url: str = Field(description="Origin of the Sutro deployment (or origin + /v1), e.g. https://acme.sutro.example.")
+    api_key: str = Field(description="API key of the deployment. Use dg.EnvVar('SUTRO_API_KEY'); it is never logged.")
+    staging_url: str = Field(
+        description="fsspec URL (e.g. s3://bucket/prefix) where inputs are staged as Parquet and the run ledger is kept. "
+        "Sutro reads the staged files through pre-signed URLs."
+    )
+    s3: S3Resource | None = Field(
+        default=None, description="Optional dagster-aws S3Resource whose endpoint, region and credentials are used for staging."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto, R2...).")
+    aws_access_key_id: str | None = Field(default=None, description="AWS access key id for staging (default: the AWS credential chain).")
+    aws_secret_access_key: str | None = Field(default=None, description="AWS secret access key for staging.")
+    aws_session_token: str | None = Field(default=None, description="AWS session token for staging.")
+    aws_region_name: str | None = Field(default=None, description="AWS region of the staging bucket.")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="Extra fsspec storage options for the staging location (merged last)."
+    )
+    signed_url_expiry: int = Field(
+        default=7 * 24 * 3600, description="Seconds the pre-signed input URLs stay valid; must cover queueing and running."
+    )
+    connect_timeout: float = Field(default=10.0, description="Seconds to connect to the Sutro API.")
+    read_timeout: float = Field(default=60.0, description="Seconds to wait for each Sutro API reply.")
+    max_retry_attempts: int = Field(default=6, description="Attempts of each retryable API read (job creation is never retried blindly).")
+    poll_interval: float = Field(default=10.0, description="First interval between job status polls, in seconds.")
+    max_poll_interval: float = Field(default=60.0, description="Longest interval between polls (the interval grows 1.5x per poll).")
+    wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs before failing; none waits forever.")
+    cancel_on_timeout: bool = Field(default=True, description="Cancel the jobs when wait_timeout passes.")
+    cancel_on_termination: bool = Field(
+        default=True,
+        description="Cancel the Sutro jobs when the Dagster run is terminated while waiting. Off: the jobs keep "
+        "running and a re-execution of the run attaches to them.",
+    )
+    job_url_template: str = Field(
+        default=DEFAULT_JOB_URL_TEMPLATE,
+        description="Link shown for each job in the materialization metadata; {origin} and {job_id} are filled in.",
+    )
+
+    # ------------------------------------------------------------ builders
+    def client_config(self) -> SutroConfig:
+        """The validated client configuration (raises on a malformed URL or empty key)."""
+        return SutroConfig.resolve(
+            self.api_url,
+            self.api_key,
+            timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
+            retry=RetryPolicy(max_attempts=self.max_retry_attempts),
+            user_agent="sutro-providers-dagster",
+        )
+
+    def get_client(self) -> SutroClient:
+        """A new :class:`SutroClient` (close it, or use it as a context manager)."""
+        return SutroClient(config=self.client_config())
+
+    def s3_storage_options(self) -> dict[str, Any]:
+        """fsspec/s3fs options from the nested S3Resource, the ``aws_*`` fields and ``storage_options``."""
+        endpoint, region = self.s3_endpoint_url, self.aws_region_name
+        key, secret, token = self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token
+        if self.s3 is not None:
+            endpoint = endpoint or self.s3.endpoint_url
+            region = region or self.s3.region_name
+            key = key or self.s3.aws_access_key_id
+            secret = secret or self.s3.aws_secret_access_key
+            token = token or self.s3.aws_session_token
+        options: dict[str, Any] = {}
+        if key:
+            options["key"] = key
+        if secret:
+            options["secret"] = secret
+        if token:
+            options["token"] = token
+        client_kwargs = {k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v}
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        if self.s3 is not None and self.s3.profile_name:
+            options["profile"] = self.s3.profile_name
+        extra = dict(self.storage_options)
+        if "client_kwargs" in extra and "client_kwargs" in options:
+            extra["client_kwargs"] = {**options["client_kwargs"], **extra["client_kwargs"]}
+        return {**options, **extra}
+
+    def staging_location(self) -> StagingLocation:
+        storage = self.s3_storage_options() if self.staging_url.startswith(("s3://", "s3a://")) else dict(self.storage_options)
+        return StagingLocation(url=self.staging_url, storage_options=storage, signed_url_expiry=self.signed_url_expiry)
+
+    def get_pipeline(self, client: SutroClient | None = None) -> EnrichmentPipeline:
+        """An :class:`EnrichmentPipeline` on ``client`` (a new one when omitted)."""
+        from sutro_providers.pipeline import EnrichmentPipeline
+
+        return EnrichmentPipeline(client or self.get_client(), self.staging_location())
+
+    def apply_defaults(self, options: EnrichmentOptions) -> EnrichmentOptions:
+        """``options`` with the resource's wait settings where the asset left them unset."""
+        defaults = {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": max(self.max_poll_interval, self.poll_interval),
+            "timeout": self.wait_timeout,
+            "cancel_on_timeout": self.cancel_on_timeout,
+        }
+        update = {k: v for k, v in defaults.items() if k not in options.model_fields_set}
+        return options.model_copy(update=update) if update else options
+
+    # ------------------------------------------------------------ running
+    def enrich(
+        self,
+        context: dg.AssetExecutionContext,
+        source: Any,
+        *,
+        options: EnrichmentOptions,
+        output_format: OutputFormat = "polars",
+        checks: SutroChecks | None = None,
+    ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+        """Run ``options.function`` over ``source`` for the asset being materialized and
+        yield its :class:`dagster.Output` (enriched table + metadata) and check results.
+
+        The run is named by asset key, partition and root run id, so a re-execution
+        or a step retry reattaches to the jobs an earlier attempt paid for.
+        """
+        from dagster_sutro.execution import run_enrichment
+
+        yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks)
