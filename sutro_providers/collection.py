@@ -8,6 +8,7 @@ and moved into place only after every row was accounted for.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -30,8 +31,9 @@ from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.ledger import LedgerRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
-from sutro_providers.results import ResultJoiner, check_ids, unpack_outputs
+from sutro_providers.results import ResultJoiner, check_ids
 from sutro_providers.staging import StagingArea
+from sutro_providers.unpack import result_schema, unpack_outputs
 from sutro_providers.wire.models import JobRecord, JobStatus
 
 log = logging.getLogger("sutro_providers.collection")
@@ -117,9 +119,22 @@ class Collector:
             for batch in parquet.iter_batches(batch_size=self.options.batch_size):
                 yield unpack_outputs(pa.Table.from_batches([batch]), self.spec, prefix=self.options.output_prefix)
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        source = self.area.read_source(self.identity, self.options.batch_size)
-        yield from ResultJoiner(source, self._results())
+    def joiner(self) -> tuple[ResultJoiner, Iterator[pa.Table]]:
+        """The joiner (its ``schema`` is the output schema) and the unpacked results.
+        Without a published spec the result schema is that of the first results."""
+        results = self._results()
+        if self.spec is not None:
+            schema = result_schema(self.spec, prefix=self.options.output_prefix)
+        else:
+            first = next(results, None)
+            schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
+            results = itertools.chain([first] if first is not None else [], results)
+        with self.area.fs.open(self.area.source_path(self.identity), "rb") as handle:
+            source_schema = pq.ParquetFile(handle).schema_arrow
+        return ResultJoiner(source_schema, schema), results
+
+    def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
+        yield from joiner.join(self.area.read_source(self.identity, self.options.batch_size), results)
 
 
 def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:

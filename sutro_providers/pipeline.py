@@ -48,10 +48,11 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs import SourceReader, TableSource, open_source
 from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
 from sutro_providers.manifest import Manifest, ShardInfo
-from sutro_providers.options import CONFIDENCE, SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
 from sutro_providers.results import summarize, write_parquet
 from sutro_providers.staging import StagedRun, StagingArea
 from sutro_providers.submission import ShardSubmitter
+from sutro_providers.unpack import result_columns
 from sutro_providers.validation import InputValidator
 from sutro_providers.waiting import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
 
@@ -86,10 +87,7 @@ class EnrichmentResult:
 
 def output_columns(spec: FunctionSpec | None, prefix: str) -> list[str]:
     """The result columns a Function adds (known only when it publishes a spec)."""
-    if spec is None:
-        return []
-    fields = ["label", "rationale"] if spec.kind == "classification" else spec.output_fields
-    return [prefix + f for f in [*fields, CONFIDENCE]] + [SKIP_REASON]
+    return [*result_columns(spec, prefix=prefix), SKIP_REASON] if spec is not None else [SKIP_REASON]
 
 
 class EnrichmentPipeline:
@@ -197,6 +195,10 @@ class EnrichmentPipeline:
             return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
 
         if record is None:
+            if reader().num_rows == 0:
+                log.info("input of %s is empty: no Sutro job submitted", options.function)
+                return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
+                                state="noop", started_at=utc_now(), message="empty input: nothing submitted")
             self.area.check_writable()
             staged = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options))
             if staged.rows_in == 0:
@@ -258,21 +260,21 @@ class EnrichmentPipeline:
         collector = Collector(self.client, self.area, identity, record, options, spec)
         try:
             collector.prepare()
-            batches = collector.batches()
+            joiner, results = collector.joiner()
+            batches = collector.batches(joiner, results)
             table: pa.Table | None = None
             if materialize or not options.output_uri:
-                table = _table(list(batches), record)
+                table = pa.Table.from_batches(list(batches), schema=joiner.schema)
                 batches = iter(table.to_batches())
             rows_out = None
             if options.output_uri:
-                rows_out = write_parquet(batches, table.schema if table is not None else None,
-                                         options.output_uri, options.output_storage_options)
+                rows_out = write_parquet(batches, joiner.schema, options.output_uri, options.output_storage_options)
         finally:
             collector.close()
         rows_out = rows_out if rows_out is not None else (table.num_rows if table is not None else 0)
         input_tokens, output_tokens, cost = job_usage(collector.jobs)
         kind = spec.kind if spec else "extraction"
-        summary = summarize(table, kind=kind, confidence_threshold=options.confidence_threshold) if table is not None else None
+        summary = summarize(table, kind=kind, confidence_threshold=options.confidence_threshold, prefix=options.output_prefix) if table is not None else None
         manifest = self.manifest(
             identity, record, "succeeded", rows_out=rows_out, input_tokens=input_tokens,
             output_tokens=output_tokens, cost_usd=cost, output_uri=options.output_uri,
@@ -349,9 +351,3 @@ def raise_for_outcome(waited: WaitResult, canceller: EnrichmentPipeline | None, 
     if waited.outcome == "cancelled":
         raise SutroJobCancelledError(waited.message, job_id=job_ids)
     raise SutroError(waited.message)
-
-
-def _table(batches: list[pa.RecordBatch], record: LedgerRecord) -> pa.Table:
-    if batches:
-        return pa.Table.from_batches(batches)
-    raise SutroError(f"no rows were collected for a run of {record.rows_in} input rows")

@@ -28,7 +28,8 @@ from sutro_providers.ledger import utc_now
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.pipeline import EnrichmentResult, output_columns
-from sutro_providers.results import ResultJoiner, summarize, unpack_outputs, write_parquet
+from sutro_providers.results import ResultJoiner, summarize, write_parquet
+from sutro_providers.unpack import result_schema, unpack_outputs
 from sutro_providers.validation import InputValidator
 from sutro_providers.wire.models import FunctionRunResult
 
@@ -111,8 +112,10 @@ async def arun_realtime(
         "outputs": [json.dumps(output_object(a, spec)) for a in answers],
         "confidence_score": pa.array([a.confidence for a in answers], pa.float64()),
     })
-    unpacked = [unpack_outputs(results, spec, prefix=options.output_prefix)] if rows else []
-    table = pa.Table.from_batches(list(ResultJoiner(iter(source_batches), iter(unpacked))))
+    unpacked = unpack_outputs(results, spec, prefix=options.output_prefix)
+    joiner = ResultJoiner(source_batches[0].schema if source_batches else pa.schema([pa.field(ROW_ID, pa.int64())]),
+                          result_schema(spec, prefix=options.output_prefix) if spec else unpacked.schema)
+    table = pa.Table.from_batches(list(joiner.join(source_batches, unpacked)), schema=joiner.schema)
     if options.output_uri:
         write_parquet(table.to_batches(), table.schema, options.output_uri, options.output_storage_options)
     usage = [a.usage for a in answers if a.usage is not None]
@@ -123,7 +126,8 @@ async def arun_realtime(
         rows_submitted=len(rows), rows_out=table.num_rows, rows_skipped=offset - len(rows),
         input_tokens=sum(u.input_tokens or 0 for u in usage), output_tokens=sum(u.output_tokens or 0 for u in usage),
         cost_usd=sum(costs) if costs else None, output_uri=options.output_uri, output_columns=table.column_names,
-        summary=summarize(table, kind=spec.kind if spec else "extraction", confidence_threshold=options.confidence_threshold),
+        summary=summarize(table, kind=spec.kind if spec else "extraction",
+                          confidence_threshold=options.confidence_threshold, prefix=options.output_prefix),
         timings={"realtime_s": round(time.monotonic() - started, 3)}, finished_at=utc_now(),
     )
     log.info("ran %s on %d rows in real time (%d skipped)", options.function, len(rows), manifest.rows_skipped)

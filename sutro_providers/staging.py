@@ -224,7 +224,11 @@ class _StageWriter:
     def abort(self) -> None:
         for handle in self._handles:
             try:
-                getattr(handle, "discard", handle.close)()  # abort an unfinished multipart upload
+                if hasattr(handle, "discard"):
+                    handle.discard()  # abort an unfinished multipart upload instead of committing it
+                    handle.closed = True
+                else:
+                    handle.close()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
         self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])
