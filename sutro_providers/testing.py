@@ -45,23 +45,18 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-if TYPE_CHECKING:
-    from s3fs import S3FileSystem
+from sutro_providers.local.moto_s3 import MotoS3
 
+if TYPE_CHECKING:
     from sutro_providers.local.server import LocalSutroServer
 
 FUNCTIONS_ENV = "SUTRO_LOCAL_FUNCTIONS"
 FUNCTIONS_INI = "sutro_functions_dir"
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+_AWS_ENV = {**MotoS3.CREDENTIALS, "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -106,53 +101,6 @@ def sutro_env(sutro_clean: LocalSutroServer, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SUTRO_API_URL", sutro_clean.url)
     monkeypatch.setenv("SUTRO_API_KEY", sutro_clean.api_key)
     return sutro_clean
-
-
-class MotoS3:
-    """A moto S3 server on 127.0.0.1 plus helpers for s3fs."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.endpoint_url = ""
-
-    def start(self) -> MotoS3:
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def storage_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``s3fs.S3FileSystem`` / fsspec ``storage_options``."""
-        return {
-            "key": _AWS_ENV["AWS_ACCESS_KEY_ID"],
-            "secret": _AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
-        }
-
-    def filesystem(self) -> S3FileSystem:
-        """A fresh s3fs filesystem on this server (no listing cache)."""
-        import s3fs
-
-        return s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False, **self.storage_options)
-
-    def create_bucket(self, name: str) -> str:
-        self.filesystem().call_s3("create_bucket", Bucket=name)
-        return name
-
-    def put(self, path: str, data: bytes) -> None:
-        """Write ``bucket/key`` with ``data``."""
-        with self.filesystem().open(path, "wb") as fh:
-            fh.write(data)
-
-    def presigned_url(self, path: str, expires: int = 3600) -> str:
-        """A pre-signed GET URL for ``bucket/key`` (a bearer credential: don't log it)."""
-        return str(self.filesystem().url(path, expires=expires))
 
 
 @pytest.fixture(scope="session")

@@ -95,8 +95,16 @@ def _frac(h: np.ndarray) -> np.ndarray:
 
 def prompt_hashes(prompts: pa.Array, salt: str) -> np.ndarray:
     """One uint64 per prompt: crc32 of the UTF-8 text, salted and mixed."""
+    n = len(prompts)
+    if not pa.types.is_string(prompts.type):
+        prompts = pc.cast(prompts, pa.string())
+    if isinstance(prompts, pa.ChunkedArray):
+        prompts = prompts.combine_chunks()
+    _, offsets_buf, data_buf = prompts.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[prompts.offset : prompts.offset + n + 1].tolist()
+    data = memoryview(data_buf if data_buf is not None else b"")
     base = np.fromiter(
-        (zlib.crc32(s.encode()) for s in prompts.to_pylist()), dtype=np.uint64, count=len(prompts)
+        (zlib.crc32(data[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)), dtype=np.uint64, count=n
     )
     return _mix(base ^ (np.uint64(zlib.crc32(salt.encode())) << np.uint64(32)))
 

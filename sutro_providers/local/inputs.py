@@ -127,7 +127,7 @@ def _url_table(
     if spec is not None:
         for field in spec.inputs:
             if field.name not in table.column_names:
-                cols[field.name] = pa.array([""] * table.num_rows, type=pa.string())
+                cols[field.name] = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
                 continue
             raw = table[field.name]
             if field.required and raw.null_count:
