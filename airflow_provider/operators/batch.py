@@ -1,0 +1,356 @@
+"""Run a Sutro Function over a table as batch job(s), deferrable, idempotent across retries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import Asset, BaseOperator
+
+from airflow_provider.exceptions import (
+    SutroJobCancelledException,
+    SutroJobFailedException,
+    SutroJobPollException,
+    SutroJobTimeoutException,
+    SutroTriggerEventError,
+)
+from airflow_provider.hooks.sutro import SutroHook
+from airflow_provider.links import XCOM_JOB_IDS, XCOM_JOB_URL, SutroJobLink
+from airflow_provider.sql import read_sql, write_rows
+from airflow_provider.triggers.sutro import EVENT_STATUSES, SutroJobTrigger
+from sutro_providers.identity import RunIdentity
+from sutro_providers.options import EnrichmentOptions
+from sutro_providers.waiting import deadline_from, wait_for_jobs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from airflow.sdk import Context
+
+    from sutro_providers.manifest import Manifest
+    from sutro_providers.pipeline import EnrichmentPipeline
+
+_FAILURES = {
+    "failed": SutroJobFailedException,
+    "cancelled": SutroJobCancelledException,
+    "error": SutroJobPollException,
+}
+
+
+class SutroBatchFunctionOperator(BaseOperator):
+    """Enrich a table with a published Sutro Function, as one or more batch jobs.
+
+    Input (exactly one): ``input_uri`` (Parquet/CSV on any fsspec storage, read with
+    the connection's storage options), ``input_data`` (a small list of dicts, e.g. an
+    upstream task's XCom) or ``sql`` run on ``conn_id`` (any common.sql database).
+    Output: ``output_uri`` (Parquet) and/or ``destination_table`` on
+    ``destination_conn_id``. Destination rows carry the Airflow run id in
+    ``run_id_column``; each attempt deletes the run's rows and inserts the new ones
+    in a single transaction (see :mod:`airflow_provider.sql`), so retries and
+    re-runs never duplicate rows. The table must already exist with the input
+    columns you keep, the result columns and ``run_id_column``.
+
+    **Retries.** The run is identified by ``dag_id``, ``task_id``, ``run_id`` and
+    ``map_index`` (never the try number). The pipeline keeps a ledger next to the
+    staged input, so a retry, a killed worker or a lost deferral reattaches to the
+    jobs already submitted (or returns at once if the run completed) instead of
+    paying for new ones. If the input changed between attempts the task fails
+    (``on_input_change="resubmit"`` starts over and cancels the old jobs).
+
+    **XCom.** ``sutro_job_ids`` (list of job ids) and ``sutro_job_url`` (the first
+    job's page, also shown as the "Sutro job" extra link) are pushed right after
+    submit; the return value is the run manifest (row counts, usage, cost, job
+    ids, output location), small and free of secrets and signed URLs. Results
+    never go through XCom.
+
+    **Deferrable** (``deferrable=True``, default ``[operators] default_deferrable``):
+    the jobs are polled by :class:`~airflow_provider.triggers.sutro.SutroJobTrigger`
+    on the triggerer; downloads happen on the worker in ``execute_complete``. If
+    every job is already finished no deferral happens. ``timeout`` (or, when
+    unset, ``execution_timeout``) becomes an absolute deadline the trigger itself
+    enforces, so a timeout cancels the jobs (``cancel_on_timeout``) before failing;
+    Airflow's own deferral timeout would skip ``execute_complete``. Killing a
+    deferred task cancels its jobs through the trigger's ``on_kill`` (Airflow 3.3+);
+    killing a running one through :meth:`on_kill`.
+
+    :param function_name: the published Sutro Function (templated).
+    :param sutro_conn_id: connection of type ``sutro``.
+    :param input_uri: URI of the input Parquet/CSV (templated).
+    :param input_data: list of row dicts (templated; XComArg welcome).
+    :param sql: query whose rows are the input (templated, ``.sql`` files allowed).
+    :param conn_id: the database connection of ``sql``.
+    :param parameters: query parameters of ``sql``.
+    :param output_uri: where to write the enriched table as Parquet (templated). A
+        literal URI (no Jinja) is also declared as an Airflow Asset outlet.
+    :param destination_table: table that receives the enriched rows (templated).
+    :param destination_conn_id: the database connection of ``destination_table``.
+    :param destination_columns: columns to insert (default: all of the enriched table).
+    :param run_id_column: destination column holding the Airflow run id.
+    :param insert_chunk_size: rows per insert batch.
+    :param staging_url: overrides the connection's ``staging_url`` (templated).
+    :param job_priority: 0 (prototyping) or 1 (production).
+    :param sampling_params: model sampling parameters (numbers/booleans).
+    :param description: job description shown in Sutro (templated).
+    :param max_cost_usd: refuse to submit when the cost estimate is above it.
+    :param max_rows_per_job: split the input into jobs of at most this many rows.
+    :param poll_interval: first poll interval, seconds (grows to ``max_poll_interval``).
+    :param max_poll_interval: longest poll interval, seconds.
+    :param max_consecutive_poll_errors: failed polls in a row tolerated.
+    :param timeout: seconds to wait for the jobs from the moment they are submitted.
+    :param cancel_on_timeout: cancel the jobs when ``timeout`` passes.
+    :param deferrable: wait on the triggerer instead of the worker.
+    :param on_invalid_rows: ``fail`` (nothing is submitted) or ``skip``.
+    :param on_input_change: ``fail`` or ``resubmit`` when a retry sees a different input.
+    :param id_column: an existing unique row id column (kept in the output).
+    :param output_prefix: prefix for the result columns.
+    :param options: more :class:`~sutro_providers.options.EnrichmentOptions` fields.
+    """
+
+    template_fields: Sequence[str] = (
+        "function_name", "input_uri", "input_data", "sql", "parameters", "output_uri",
+        "destination_table", "staging_url", "description",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
+    operator_extra_links = (SutroJobLink(),)
+    ui_color = "#e8e0ff"
+
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        sutro_conn_id: str = SutroHook.default_conn_name,
+        input_uri: str | None = None,
+        input_data: list[dict[str, Any]] | str | None = None,
+        sql: str | None = None,
+        conn_id: str | None = None,
+        parameters: Any = None,
+        output_uri: str | None = None,
+        destination_table: str | None = None,
+        destination_conn_id: str | None = None,
+        destination_columns: list[str] | None = None,
+        run_id_column: str = "airflow_run_id",
+        insert_chunk_size: int = 1000,
+        staging_url: str | None = None,
+        job_priority: int = 1,
+        sampling_params: dict[str, Any] | None = None,
+        description: str | None = None,
+        max_cost_usd: float | None = None,
+        max_rows_per_job: int | None = None,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        max_consecutive_poll_errors: int = 5,
+        timeout: float | None = None,
+        cancel_on_timeout: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        on_invalid_rows: Literal["fail", "skip"] = "fail",
+        on_input_change: Literal["fail", "resubmit"] = "fail",
+        id_column: str | None = None,
+        output_prefix: str = "",
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if sum(x is not None for x in (input_uri, input_data, sql)) != 1:
+            raise ValueError("pass exactly one of input_uri, input_data or sql")
+        if sql is not None and not conn_id:
+            raise ValueError("sql needs conn_id (the database connection)")
+        if destination_table and not destination_conn_id:
+            raise ValueError("destination_table needs destination_conn_id")
+        if output_uri and "{{" not in output_uri and "outlets" not in kwargs:
+            kwargs["outlets"] = [Asset(output_uri)]
+        super().__init__(**kwargs)
+        self.function_name = function_name
+        self.sutro_conn_id = sutro_conn_id
+        self.input_uri, self.input_data, self.sql, self.conn_id = input_uri, input_data, sql, conn_id
+        self.parameters = parameters
+        self.output_uri = output_uri
+        self.destination_table, self.destination_conn_id = destination_table, destination_conn_id
+        self.destination_columns, self.run_id_column = destination_columns, run_id_column
+        self.insert_chunk_size = insert_chunk_size
+        self.staging_url = staging_url
+        self.job_priority, self.sampling_params, self.description = job_priority, sampling_params, description
+        self.max_cost_usd, self.max_rows_per_job = max_cost_usd, max_rows_per_job
+        self.poll_interval, self.max_poll_interval = poll_interval, max_poll_interval
+        self.max_consecutive_poll_errors = max_consecutive_poll_errors
+        self.timeout, self.cancel_on_timeout = timeout, cancel_on_timeout
+        self.deferrable = deferrable
+        self.on_invalid_rows, self.on_input_change = on_invalid_rows, on_input_change
+        self.id_column, self.output_prefix = id_column, output_prefix
+        self.extra_options = dict(options or {})
+        self._identity: RunIdentity | None = None
+        self._manifest: Manifest | None = None
+
+    # ------------------------------------------------------------------ building blocks
+    @cached_property
+    def hook(self) -> SutroHook:
+        return SutroHook(self.sutro_conn_id, staging_url=self.staging_url)
+
+    @cached_property
+    def pipeline(self) -> EnrichmentPipeline:
+        return self.hook.get_pipeline()
+
+    def identity(self, context: Context) -> RunIdentity:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        self._identity = RunIdentity.airflow(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        return self._identity
+
+    def effective_timeout(self) -> float | None:
+        """``timeout``, else ``execution_timeout`` (which Airflow does not enforce while deferred)."""
+        if self.timeout is not None:
+            return float(self.timeout)
+        if isinstance(self.execution_timeout, timedelta):
+            return self.execution_timeout.total_seconds()
+        return None
+
+    def build_options(self) -> EnrichmentOptions:
+        storage = self.hook.storage_options() if self.output_uri else {}
+        return EnrichmentOptions(
+            function=self.function_name, job_priority=self.job_priority, sampling_params=self.sampling_params,
+            description=self.description, max_cost_usd=self.max_cost_usd, max_rows_per_job=self.max_rows_per_job,
+            on_invalid_rows=self.on_invalid_rows, on_input_change=self.on_input_change, id_column=self.id_column,
+            output_uri=self.output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
+            poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
+            max_consecutive_poll_errors=self.max_consecutive_poll_errors, timeout=self.effective_timeout(),
+            cancel_on_timeout=self.cancel_on_timeout, **self.extra_options,
+        )
+
+    def source(self) -> Any:
+        if self.input_uri is not None:
+            return self.input_uri
+        if self.sql is not None:
+            return read_sql(self.conn_id or "", self.sql, self.parameters)
+        data = json.loads(self.input_data) if isinstance(self.input_data, str) else self.input_data
+        if not isinstance(data, list):
+            raise TypeError(f"input_data must be a list of row dicts, got {type(data).__name__}")
+        return data
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, context: Context) -> dict[str, Any]:
+        identity, options = self.identity(context), self.build_options()
+        manifest = self.pipeline.submit(
+            self.source(), identity, options,
+            source_storage_options=self.hook.storage_options() if self.input_uri else None,
+        )
+        self._manifest = manifest
+        job_ids = manifest.job_ids
+        if job_ids:
+            self._push_job_xcoms(context, job_ids)
+        self.log.info("Sutro run %s: %s, job(s) %s", identity.short, manifest.state, job_ids or "none")
+        if manifest.state == "noop":
+            return self._finish_noop(context, manifest)
+        if manifest.state == "succeeded":
+            return self._finish(context, identity, options, already=manifest)
+        # One status read: if every job already ended (e.g. a retry after the jobs
+        # finished), complete inline instead of deferring.
+        now = wait_for_jobs(self.pipeline.client, job_ids, deadline=0)
+        if now.outcome != "timeout":
+            return self.execute_complete(context, self._event(now.outcome, job_ids, now.message, now.statuses))
+        if self.deferrable:
+            self.defer(
+                trigger=SutroJobTrigger(
+                    job_ids=job_ids, sutro_conn_id=self.sutro_conn_id, deadline=deadline_from(options.timeout),
+                    poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
+                    max_consecutive_errors=self.max_consecutive_poll_errors,
+                ),
+                method_name="execute_complete",
+            )
+        waited = self.pipeline.wait(identity, options, on_progress=lambda p: self.log.info(
+            "Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows))
+        return self.execute_complete(context, self._event(waited.outcome, job_ids, waited.message, waited.statuses))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Map the trigger's (or the worker wait's) event to success or an exception."""
+        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+            raise SutroTriggerEventError(f"unexpected Sutro trigger event: {event!r}")
+        status, message = event["status"], str(event.get("message") or "")
+        job_ids = [str(j) for j in event.get("job_ids") or []]
+        identity = self._identity or self.identity(context)
+        if status == "success":
+            self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(job_ids))
+            return self._finish(context, identity, self.build_options())
+        if status == "timeout":
+            if self.cancel_on_timeout:
+                cancelled = self.pipeline.cancel(identity)
+                message += f"; cancelled job(s) {', '.join(cancelled) or 'none still running'}"
+            raise SutroJobTimeoutException(message, job_ids)
+        statuses = event.get("statuses") or {}
+        named = ", ".join(f"{j} ({statuses.get(j, '?')})" for j in job_ids)
+        raise _FAILURES[status](f"Sutro run failed [{status}] for job(s) {named}: {message}", job_ids)
+
+    def on_kill(self) -> None:
+        """Cancel the run's jobs when the running (not deferred) task is killed."""
+        if self._identity is None:
+            return
+        try:
+            cancelled = self.pipeline.cancel(self._identity)
+            self.log.info("Cancelled Sutro job(s) %s", cancelled)
+        except Exception as exc:
+            self.log.warning("Cancelling the Sutro jobs failed: %s", exc)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _event(status: str, job_ids: list[str], message: str, statuses: dict[str, Any]) -> dict[str, Any]:
+        return {"status": status, "job_ids": job_ids, "message": message,
+                "statuses": {j: str(getattr(s, "value", s)) for j, s in statuses.items()}}
+
+    def _push_job_xcoms(self, context: Context, job_ids: list[str]) -> None:
+        ti = context["ti"]
+        url = self.hook.job_url(job_ids[0])
+        ti.xcom_push(key=XCOM_JOB_IDS, value=list(job_ids))
+        ti.xcom_push(key=XCOM_JOB_URL, value=url)
+        ti.xcom_push(key=SutroJobLink().xcom_key, value=url)  # the link works while deferred
+
+    def _finish(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
+                already: Manifest | None = None) -> dict[str, Any]:
+        table: pa.Table | None = None
+        if already is not None and not self.destination_table:
+            manifest = already
+        elif already is not None and already.output_uri:
+            table = self._read_output(already.output_uri, options)
+            manifest = already
+        else:
+            # materialize=True: collect(materialize=False) with an output_uri fails in
+            # the core today (write_parquet gets schema=None); see the provider report.
+            result = self.pipeline.collect(identity, options, materialize=True)
+            table, manifest = result.table, result.manifest
+        self._manifest = manifest
+        if self.destination_table and table is not None:
+            self._write_destination(context, table)
+        self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
+                      identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
+        return manifest.to_json_dict()
+
+    def _finish_noop(self, context: Context, manifest: Manifest) -> dict[str, Any]:
+        if self.destination_table:  # an empty interval still replaces the run's rows (with none)
+            import pyarrow as pa
+
+            self._write_destination(context, pa.table({}), columns=[])
+        return manifest.to_json_dict()
+
+    def _read_output(self, uri: str, options: EnrichmentOptions) -> pa.Table:
+        import pyarrow.parquet as pq
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(uri, **options.output_storage_options)
+        with fs.open(path, "rb") as fh:
+            return pq.read_table(fh)
+
+    def _write_destination(self, context: Context, table: pa.Table, columns: list[str] | None = None) -> None:
+        run_id = context["ti"].run_id
+        rows = write_rows(
+            self.destination_conn_id or "", self.destination_table or "", table, run_id=run_id,
+            run_id_column=self.run_id_column, columns=self.destination_columns if columns is None else columns,
+            chunk_size=self.insert_chunk_size,
+        )
+        self.log.info("Replaced the rows of run %s in %s with %d enriched rows", run_id, self.destination_table, rows)
+
+    # ------------------------------------------------------------------ lineage
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Input: the source URI or the SQL tables; output: ``output_uri`` and the destination table."""
+        from airflow_provider.lineage import batch_lineage
+
+        return batch_lineage(self, self._manifest)
