@@ -77,80 +77,97 @@ def check_ids(expected: pa.Array | pa.ChunkedArray, got: pa.Array | pa.ChunkedAr
 
 
 class _ResultCursor:
-    """Hands out result rows shard by shard, in submission order; looks rows up by id
-    within the current shard when the shard is not in input order."""
+    """Hands out result rows in submission order.
+
+    In-order mode (the normal case): the results arrive as the rows were submitted, so
+    the next rows are sliced off a small queue. On the first id mismatch it switches to
+    indexed mode: result rows are pooled (pulling further tables only as needed) and
+    looked up by id through a sorted index. Rows are shuffled at most within a job, so
+    the pool stays within about one shard.
+    """
 
     def __init__(self, results: Iterable[pa.Table], schema: pa.Schema) -> None:
-        self._shards = iter(results)
+        self._stream = iter(results)
         self._schema = schema
-        self._shard: pa.Table | None = None
-        self._shard_no = -1
-        self._pos = 0
+        self._pool: pa.Table = schema.empty_table()
+        self._used: np.ndarray | None = None  # indexed mode: pool rows already handed out
         self._index: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _next_shard(self) -> bool:
-        for shard in self._shards:
-            self._shard_no += 1
-            if shard.num_rows:
-                self._shard, self._pos, self._index = self._conform(shard), 0, None
-                return True
-        self._shard = None
-        return False
-
-    def _conform(self, shard: pa.Table) -> pa.Table:
-        extra = [n for n in shard.column_names if n not in self._schema.names]
+    def _conform(self, table: pa.Table) -> pa.Table:
+        extra = [n for n in table.column_names if n not in self._schema.names]
         if extra:
             raise SutroResultsError(
-                f"result shard {self._shard_no} has columns {extra} that the result schema lacks; "
-                "build the joiner with the schemas of all shards unified")
-        arrays = []
-        for field in self._schema:
-            if field.name not in shard.column_names:
-                arrays.append(pa.nulls(shard.num_rows, field.type))
-            else:
-                arrays.append(shard[field.name].cast(field.type))
-        return pa.Table.from_arrays(arrays, schema=self._schema).combine_chunks()
+                f"a results table has columns {extra} that the result schema lacks; "
+                "build the joiner with the schemas of all results unified")
+        arrays = [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                  for f in self._schema]
+        return pa.Table.from_arrays(arrays, schema=self._schema)
+
+    def _pull(self) -> bool:
+        for table in self._stream:
+            if table.num_rows:
+                table = self._conform(table)
+                if self._used is not None:
+                    self._compact()
+                    self._used = np.concatenate([self._used, np.zeros(table.num_rows, dtype=bool)])
+                    self._index = None
+                self._pool = pa.concat_tables([self._pool, table]) if self._pool.num_rows else table
+                return True
+        return False
+
+    def _compact(self) -> None:
+        assert self._used is not None
+        if self._used.any():
+            self._pool = self._pool.filter(pa.array(~self._used))
+            self._used = np.zeros(self._pool.num_rows, dtype=bool)
+            self._index = None
 
     def take(self, ids: pa.Array) -> pa.Table:
         """The result rows for ``ids``: the next ``len(ids)`` submitted rows."""
-        pieces = []
-        start = 0
-        while start < len(ids):
-            if (self._shard is None or self._pos >= self._shard.num_rows) and not self._next_shard():
+        k = len(ids)
+        if self._used is None:
+            while self._pool.num_rows < k and self._pull():
+                pass
+            if self._pool.num_rows < k:
                 raise SutroResultsError(
-                    f"the results end before row id {ids[start].as_py()}: "
-                    f"{len(ids) - start} or more submitted rows have no result")
-            assert self._shard is not None
-            k = min(len(ids) - start, self._shard.num_rows - self._pos)
-            want = ids.slice(start, k)
-            if self._shard[ROW_ID].slice(self._pos, k).equals(pa.chunked_array([want])):
-                pieces.append(self._shard.slice(self._pos, k))
-            else:
-                pieces.append(self._lookup(want))
-            self._pos += k
-            start += k
-        if not pieces:
-            return self._schema.empty_table()
-        return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+                    f"the results end before row id {ids[self._pool.num_rows].as_py()}: "
+                    f"{k - self._pool.num_rows} or more submitted rows have no result")
+            head = self._pool.slice(0, k)
+            if head[ROW_ID].equals(pa.chunked_array([ids])):
+                self._pool = self._pool.slice(k)
+                return head
+            self._used = np.zeros(self._pool.num_rows, dtype=bool)
+        return self._lookup(ids)
 
-    def _lookup(self, want: pa.Array) -> pa.Table:
-        assert self._shard is not None
-        if self._index is None:
-            shard_ids = self._shard[ROW_ID].to_numpy()
-            order = np.argsort(shard_ids, kind="stable")
-            self._index = (shard_ids[order], order)
-        sorted_ids, order = self._index
-        wanted = want.to_numpy(zero_copy_only=False)
-        pos = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
-        found = sorted_ids[pos] == wanted
-        if not found.all():
-            lost = wanted[~found][:MAX_NAMED].tolist()
-            raise SutroResultsError(f"row ids {lost} have no result in result shard {self._shard_no}")
-        return self._shard.take(pa.array(order[pos]))
+    def _lookup(self, ids: pa.Array) -> pa.Table:
+        assert self._used is not None
+        wanted = ids.to_numpy(zero_copy_only=False)
+        while True:
+            if self._index is None:
+                pool_ids = self._pool[ROW_ID].to_numpy()
+                order = np.argsort(pool_ids, kind="stable")
+                self._index = (pool_ids[order], order)
+            sorted_ids, order = self._index
+            if not len(sorted_ids):
+                found, rows = np.zeros(len(wanted), dtype=bool), np.zeros(len(wanted), dtype=np.int64)
+            else:
+                pos = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+                rows = order[pos]
+                found = (sorted_ids[pos] == wanted) & ~self._used[rows]
+            if found.all():
+                break
+            if not self._pull():
+                lost = wanted[~found][:MAX_NAMED].tolist()
+                raise SutroResultsError(f"row ids {lost} have no result ({int((~found).sum())} rows)")
+        self._used[rows] = True
+        piece = self._pool.take(pa.array(rows))
+        if 2 * int(self._used.sum()) > len(self._used):
+            self._compact()
+        return piece
 
     def leftover(self) -> int:
-        left = 0 if self._shard is None else self._shard.num_rows - self._pos
-        return left + sum(shard.num_rows for shard in self._shards)
+        pending = self._pool.num_rows - (int(self._used.sum()) if self._used is not None else 0)
+        return pending + sum(table.num_rows for table in self._stream)
 
 
 class ResultJoiner:

@@ -230,15 +230,11 @@ class InputValidator:
                 nan = pc.fill_null(pc.is_nan(col), False)
                 if f.required and pc.any(nan).as_py():
                     problems.append((f.name, "NaN in a required field", nan))
-                bad = pc.is_inf(col)
-                if f.type == FieldType.INTEGER:
-                    bad = pc.or_(bad, pc.not_equal(col, pc.floor(col)))
-                    bad = pc.or_(bad, pc.or_(pc.greater_equal(col, 2.0**63), pc.less(col, -(2.0**63))))
+                bad = _not_whole(col) if f.type == FieldType.INTEGER else pc.is_inf(col)
                 what = "not a whole number" if f.type == FieldType.INTEGER else "not a finite number"
                 self._add(problems, f.name, what, pc.and_not(pc.fill_null(bad, False), nan))
             elif pa.types.is_uint64(t) and f.type == FieldType.INTEGER:
-                self._add(problems, f.name, "too large for a 64-bit integer",
-                          pc.fill_null(pc.greater(col, pa.scalar(_INT64_MAX, pa.uint64())), False))
+                self._add(problems, f.name, "too large for a 64-bit integer", pc.fill_null(_too_big(col), False))
             if not pa.types.is_null(t):
                 text = col if pa.types.is_string(t) else pc.cast(col, pa.string())
                 lengths.append((f.name, pc.fill_null(pc.utf8_length(text), 0)))
@@ -326,8 +322,9 @@ class InputValidator:
 
     def cast_for_submit(self, batch: pa.RecordBatch, keep: Iterable[str] = ()) -> pa.RecordBatch:
         """The Function's input columns (declared order) cast to the field types, plus
-        the ``keep`` columns unchanged (e.g. ``ROW_ID``). Call it on rows that passed
-        :meth:`check_batch` (filter skipped rows out first). NaN in a number field is
+        the ``keep`` columns unchanged (e.g. ``ROW_ID``). Safe on a whole batch in skip
+        mode: a value that cannot be sent (e.g. 2.5 for an integer field) becomes null;
+        drop the rows :meth:`check_batch` gave a reason for. NaN in a number field is
         sent as null."""
         by_name = {f.name: f for f in self.fields}
         names = self.submit_columns(batch.schema)
@@ -337,11 +334,25 @@ class InputValidator:
             col = _plain(batch.column(name))
             if f.type in (FieldType.INTEGER, FieldType.NUMBER) and pa.types.is_floating(col.type):
                 col = pc.if_else(pc.is_nan(col), pa.scalar(None, col.type), col)
+            if f.type == FieldType.INTEGER and pa.types.is_floating(col.type):  # invalid rows -> null
+                col = pc.if_else(_not_whole(col), pa.scalar(None, col.type), col)
+            elif f.type == FieldType.INTEGER and pa.types.is_uint64(col.type):
+                col = pc.if_else(_too_big(col), pa.scalar(None, col.type), col)
             arrays.append(_cast(col, _TARGET[f.type], name))
         for name in keep:
             names.append(name)
             arrays.append(batch.column(name))
         return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _not_whole(col: pa.Array) -> pa.Array:
+    """Float values that do not fit an int64 exactly (fractions, inf, out of range; NaN too)."""
+    out_of_range = pc.or_(pc.greater_equal(col, 2.0**63), pc.less(col, -(2.0**63)))
+    return pc.or_(pc.or_(pc.is_inf(col), pc.not_equal(col, pc.floor(col))), out_of_range)
+
+
+def _too_big(col: pa.Array) -> pa.Array:
+    return pc.greater(col, pa.scalar(_INT64_MAX, pa.uint64()))
 
 
 def _cast(col: pa.Array, target: pa.DataType, name: str) -> pa.Array:

@@ -172,6 +172,21 @@ def test_integer_field_from_float_column() -> None:
                                 {"message": "b", "employees": None, ROW_ID: 1}]
 
 
+def test_cast_for_submit_is_safe_on_invalid_rows() -> None:
+    v = _validator(LEADS, on_invalid_rows="skip")
+    table = pa.table({"message": ["a", None, "c"], "employees": pa.array([2.5, 3.0, 1e30])})
+    (reasons,) = _run(v, table, batch_size=5)
+    assert reasons.to_pylist() == ["employees: not a whole number", "message: null in a required field",
+                                   "employees: not a whole number"]
+    assert v.cast_for_submit(table.to_batches()[0]).to_pylist() == [
+        {"message": "a", "employees": None}, {"message": None, "employees": 3},
+        {"message": "c", "employees": None}]
+    big = pa.table({"message": ["a", "b"], "employees": pa.array([1, 2**63], pa.uint64())})
+    with pytest.raises(SutroInputError, match="column 'employees': too large for a 64-bit integer at row 1"):
+        _run(_validator(LEADS), big)
+    assert v.cast_for_submit(big.to_batches()[0])["employees"].to_pylist() == [1, None]
+
+
 def test_nan_in_required_number_field() -> None:
     v = InputValidator("f", [InputField(name="x", type="number")])
     with pytest.raises(SutroInputError, match=r"column 'x': NaN in a required field at row 1\b"):

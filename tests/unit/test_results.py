@@ -96,6 +96,22 @@ def test_join_shuffled_shards() -> None:
     assert out.drop_columns([ROW_ID]).to_pylist() == [_expected_row(i) for i in range(13)]
 
 
+def test_join_shuffled_results_in_small_pieces() -> None:
+    """Results read back batch by batch: a shard shuffled across several pieces."""
+    rng = np.random.default_rng(7)
+    order = list(range(10)) + (10 + rng.permutation(15)).tolist() + list(range(25, 30))
+    pieces = [_unpacked(order[i:i + 4]) for i in range(0, 30, 4)]
+    out = _join(_source(30), pieces, batch_size=6)
+    assert out.to_pylist() == [_expected_row(i) for i in range(30)]
+    skipped = {3, 11, 12, 28}
+    submitted = [i for i in order if i not in skipped]
+    pieces = [_unpacked(submitted[i:i + 5]) for i in range(0, len(submitted), 5)]
+    rows = _join(_source(30, skipped), pieces, batch_size=7).to_pylist()
+    assert [r["label"] is None for r in rows] == [i in skipped for i in range(30)]
+    assert [r for i, r in enumerate(rows) if i not in skipped] == [
+        _expected_row(i) for i in range(30) if i not in skipped]
+
+
 def test_join_with_skipped_rows() -> None:
     skipped = {0, 2, 3, 9}
     submitted = [i for i in range(10) if i not in skipped]
@@ -121,7 +137,7 @@ def test_join_result_count_mismatch() -> None:
         _join(_source(6), [_unpacked([0, 1, 2, 3])])
     with pytest.raises(SutroResultsError, match="the results have 2 more rows than were submitted"):
         _join(_source(4), [_unpacked([0, 1, 2, 3]), _unpacked([4, 5])])
-    with pytest.raises(SutroResultsError, match=r"row ids \[3\] have no result in result shard 0"):
+    with pytest.raises(SutroResultsError, match=r"row ids \[3\] have no result \(1 rows\)"):
         _join(_source(4), [_unpacked([0, 1, 2, 7])])
 
 
