@@ -74,8 +74,8 @@ def accepts(field_type: FieldType, arrow_type: pa.DataType) -> bool:
 def _plain(column: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
-    if pa.types.is_string_view(column.type) or pa.types.is_large_string(column.type):
-        column = column.cast(pa.string())
+    if pa.types.is_string_view(column.type):
+        column = column.cast(pa.large_string())
     return column
 
 
@@ -236,7 +236,7 @@ class InputValidator:
             elif pa.types.is_uint64(t) and f.type == FieldType.INTEGER:
                 self._add(problems, f.name, "too large for a 64-bit integer", pc.fill_null(_too_big(col), False))
             if not pa.types.is_null(t):
-                text = col if pa.types.is_string(t) else pc.cast(col, pa.string())
+                text = col if _is_text(t) else pc.cast(col, pa.string())
                 lengths.append((f.name, pc.fill_null(pc.utf8_length(text), 0)))
         self._too_long = None
         if lengths:

@@ -236,3 +236,13 @@ def test_null_ids_fail_even_in_skip_mode() -> None:
 def test_unique_ids_pass() -> None:
     v = _validator(id_column="id")
     _run(v, _tickets(10, id=pa.array([f"x{i}" for i in range(10)]).dictionary_encode()))
+
+
+def test_string_view_and_large_string_columns() -> None:
+    v = _validator(max_row_chars=40, on_invalid_rows="skip")
+    table = pa.table({"subject": pa.array(["a", "b"], pa.string_view()),
+                      "body": pa.array(["ok", "x" * 40], pa.large_string())})
+    (reasons,) = _run(v, table)
+    assert reasons.to_pylist()[0] is None and reasons.to_pylist()[1].startswith("rendered row has")
+    sent = v.cast_for_submit(table.to_batches()[0])
+    assert sent.schema == pa.schema([("subject", pa.string()), ("body", pa.string())])
