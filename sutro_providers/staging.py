@@ -16,6 +16,7 @@ size, not the table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -222,6 +223,10 @@ class _StageWriter:
         return self.shard_rows
 
     def abort(self) -> None:
+        for writer in (self._source, self._shard):
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()  # before the handles, or its __del__ writes to a closed file
         for handle in self._handles:
             try:
                 if hasattr(handle, "discard"):
