@@ -166,7 +166,17 @@ def transport_error(call: Call[Any], exc: httpx.TransportError) -> errors.SutroE
             endpoint=call.name,
             job_name=call.job_name,
         )
-    return errors.SutroConnectionError(f"Sutro {call.name}: {kind}", endpoint=call.name)
+    return errors.SutroConnectionError(f"Sutro {call.name}: {kind}{_where(exc)}", endpoint=call.name)
+
+
+def _where(exc: httpx.TransportError) -> str:
+    """`` (cannot reach http://host:port)``: the origin only, never a path or query."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # no request attached
+        return ""
+    verb = "cannot reach" if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) else "talking to"
+    return f" ({verb} {url.scheme}://{url.netloc.decode()})"
 
 
 class _WaitHonouringRetryAfter(wait_random_exponential):
