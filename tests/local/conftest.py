@@ -44,7 +44,7 @@ def status_of(client: httpx.Client, job_id: str) -> str:
     return str(resp.json()["job_status"][job_id])
 
 
-def wait_for(client: httpx.Client, job_id: str, wanted: set[str] | None = None, timeout: float = 20) -> tuple[str, list[str]]:
+def wait_for(client: httpx.Client, job_id: str, wanted: set[str] | None = None, timeout: float = 60) -> tuple[str, list[str]]:
     """Poll until the status is in ``wanted`` (default terminal); returns it and all seen."""
     wanted = wanted or TERMINAL
     seen: list[str] = []
