@@ -1,24 +1,70 @@
 """sutro-providers: run Sutro batch-LLM Functions from Airflow and Dagster.
 
 The core never imports Airflow or Dagster. Start with :class:`SutroClient` for the
-wire API, or the enrichment pipeline for whole tables.
+wire API, or :class:`~sutro_providers.pipeline.EnrichmentPipeline` for whole
+tables. Names are imported lazily, so ``sutro_providers.local`` (the local
+server) starts without loading the client stack.
 """
 
-from sutro_providers.client import AsyncSutroClient, SutroClient
-from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts
-from sutro_providers.errors import SutroError
-from sutro_providers.function_spec import FunctionSpec, InputField
-from sutro_providers.wire.models import JobRecord, JobStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AsyncSutroClient": "sutro_providers.client",
+    "SutroClient": "sutro_providers.client",
+    "RetryPolicy": "sutro_providers.config",
+    "SutroConfig": "sutro_providers.config",
+    "Timeouts": "sutro_providers.config",
+    "SutroError": "sutro_providers.errors",
+    "FunctionSpec": "sutro_providers.function_spec",
+    "InputField": "sutro_providers.function_spec",
+    "RunIdentity": "sutro_providers.identity",
+    "Manifest": "sutro_providers.manifest",
+    "EnrichmentOptions": "sutro_providers.options",
+    "StagingLocation": "sutro_providers.options",
+    "EnrichmentPipeline": "sutro_providers.pipeline",
+    "EnrichmentResult": "sutro_providers.pipeline",
+    "run_realtime": "sutro_providers.realtime",
+    "JobRecord": "sutro_providers.wire.models",
+    "JobStatus": "sutro_providers.wire.models",
+}
 
 __all__ = [
     "AsyncSutroClient",
+    "EnrichmentOptions",
+    "EnrichmentPipeline",
+    "EnrichmentResult",
     "FunctionSpec",
     "InputField",
     "JobRecord",
     "JobStatus",
+    "Manifest",
     "RetryPolicy",
+    "RunIdentity",
+    "StagingLocation",
     "SutroClient",
     "SutroConfig",
     "SutroError",
     "Timeouts",
+    "run_realtime",
 ]
+
+if TYPE_CHECKING:
+    from sutro_providers.client import AsyncSutroClient, SutroClient
+    from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts
+    from sutro_providers.errors import SutroError
+    from sutro_providers.function_spec import FunctionSpec, InputField
+    from sutro_providers.identity import RunIdentity
+    from sutro_providers.manifest import Manifest
+    from sutro_providers.options import EnrichmentOptions, StagingLocation
+    from sutro_providers.pipeline import EnrichmentPipeline, EnrichmentResult
+    from sutro_providers.realtime import run_realtime
+    from sutro_providers.wire.models import JobRecord, JobStatus
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sutro_providers' has no attribute {name!r}")

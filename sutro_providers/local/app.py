@@ -182,6 +182,7 @@ def create_app(settings: ServerSettings, engine: InferenceEngine | None = None) 
     install_error_handlers(app)
 
     from sutro_providers.local import admin, routes_functions, routes_jobs, routes_results
+    from sutro_providers.local.opper_routes import create_opper_router
 
     auth: Any = [Depends(require_key)]
     app.include_router(routes_jobs.router, prefix="/v1", dependencies=auth)
@@ -190,4 +191,6 @@ def create_app(settings: ServerSettings, engine: InferenceEngine | None = None) 
     app.include_router(routes_functions.legacy_router, dependencies=auth)
     app.include_router(admin.router, prefix="/_admin", dependencies=auth)
     app.include_router(routes_results.presigned_router)
+    # The Opper emulator (/v2, /v3) checks its own ``Authorization: Bearer <key>``.
+    app.include_router(create_opper_router(api_key=settings.api_key))
     return app

@@ -6,6 +6,7 @@ Needs ``moto[server]`` (the ``local`` extra) and ``s3fs``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class MotoS3:
         self.endpoint_url = ""
 
     def start(self) -> MotoS3:
+        # werkzeug logs every request line, pre-signed query strings included
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

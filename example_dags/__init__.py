@@ -1,0 +1,1 @@
+"""Example DAGs, Dagster projects and Function specs for sutro-providers."""
