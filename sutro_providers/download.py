@@ -81,7 +81,8 @@ def download_artifact(
                     log.warning("results download of %s interrupted at %d bytes: %s", name, done, type(exc).__name__)
                     if attempt == max_resumes or not etag:
                         raise SutroConnectionError(
-                            f"results download of {name} failed after {attempt + 1} attempts", endpoint="presigned"
+                            f"results download of {name} failed after {attempt + 1} attempts: the connection "
+                            f"closed at {done} of {size} bytes ({type(exc).__name__})", endpoint="presigned"
                         ) from None
                     continue
                 if done == size:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sutro_providers.errors import SutroStagingError
 from sutro_providers.manifest import Manifest
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
@@ -80,6 +81,8 @@ class Ledger:
             raw = self.fs.cat_file(self.path)
         except FileNotFoundError:
             return None
+        except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
+            raise SutroStagingError(f"cannot read the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
         return LedgerRecord.model_validate(json.loads(raw))
 
     def save(self, record: LedgerRecord) -> None:
