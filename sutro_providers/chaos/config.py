@@ -1,0 +1,112 @@
+"""What a chaos run does: how many runs, through which paths, and which faults.
+
+The fault mix (per the reliability issue), as local-server rules
+(:mod:`sutro_providers.local.faults`):
+
+* ``read_fault_rate`` of reads (every GET/HEAD, ``job-results`` and pre-signed
+  downloads) answered 500, 502, 503 or 524, or dropped without an answer (the
+  rate is split evenly over those five faults);
+* ``realtime_429_rate`` of real-time Function calls answered 429 with Retry-After;
+* ``fail_job_rate`` of created jobs end FAILED;
+* every ``not_ready_every``-th run adds a rule making the next 3 results calls
+  answer ``results_not_ready`` (409) although the job SUCCEEDED;
+* ``stream_drop_rate`` of progress streams end after their first line;
+* every ``restart_every``-th finished run restarts the server with jobs in flight;
+* every Airflow run's trigger is abandoned mid-wait and re-created from
+  ``serialize()`` (a triggerer restart).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sutro_providers.identity import RunIdentity
+
+PATHS = ("core", "realtime", "airflow", "dagster")
+READ_STATUSES = (500, 502, 503, 524)
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    runs: int = 200
+    seed: int = 1
+    paths: tuple[str, ...] = PATHS
+    concurrency: int = 3
+    min_rows: int = 20
+    max_rows: int = 240
+    max_attempts: int = 4
+    read_fault_rate: float = 0.10
+    realtime_429_rate: float = 0.05
+    retry_after: float = 0.2
+    fail_job_rate: float = 0.02
+    stream_drop_rate: float = 0.5
+    not_ready_every: int = 7
+    restart_every: int = 50
+    trigger_restart_after: float = 0.05
+    function: str = "ticket-triage"
+    run_timeout: float = 120.0
+
+    def fault_rules(self, epoch: int) -> list[dict[str, Any]]:
+        """The standing rules; ``epoch`` (bumped on every server restart) re-seeds them."""
+        seed = self.seed * 1000 + epoch * 10
+        per = self.read_fault_rate / (len(READ_STATUSES) + 1)
+        rules: list[dict[str, Any]] = [
+            {"kind": "status", "endpoint": "reads", "status": s, "rate": per, "seed": seed + i}
+            for i, s in enumerate(READ_STATUSES)
+        ]
+        rules += [
+            {"kind": "drop_connection", "endpoint": "reads", "rate": per, "seed": seed + 5},
+            {"kind": "status", "endpoint": "functions-run", "status": 429, "rate": self.realtime_429_rate,
+             "retry_after": self.retry_after, "seed": seed + 6},
+            {"kind": "fail_job", "endpoint": "batch-inference", "rate": self.fail_job_rate, "seed": seed + 7,
+             "message": "chaos: GPU node lost"},
+            {"kind": "stream_drop", "endpoint": "stream-job-progress", "rate": self.stream_drop_rate, "seed": seed + 8},
+        ]
+        return rules
+
+    @staticmethod
+    def not_ready_rule() -> dict[str, Any]:
+        return {"kind": "results_not_ready", "endpoint": "results-url", "count": 3}
+
+
+@dataclass
+class RunSpec:
+    """One logical run: which path, which rows, which options."""
+
+    index: int
+    path: str
+    rows: list[dict[str, Any]]
+    id_column: str | None
+    max_rows_per_job: int | None
+    not_ready: bool
+    identity: RunIdentity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = RunIdentity.of("chaos", path=self.path, index=self.index)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r["ticket_id"] for r in self.rows]
+
+
+def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
+    """A deterministic list of runs for ``config.seed`` over the available ``paths``."""
+    from sutro_providers.chaos.data import tickets
+
+    rng = random.Random(config.seed)
+    specs = []
+    for index in range(config.runs):
+        path = paths[index % len(paths)]
+        n = rng.randint(config.min_rows, config.max_rows)
+        if path == "realtime":
+            n = min(n, 40)  # row-by-row calls: keep them few
+        split = path != "realtime" and rng.random() < 0.3
+        specs.append(RunSpec(
+            index=index, path=path, rows=tickets(n, seed=config.seed * 100_000 + index),
+            id_column="ticket_id" if rng.random() < 0.5 else None,
+            max_rows_per_job=max(1, n // 2 + 1) if split else None,
+            not_ready=config.not_ready_every > 0 and index % config.not_ready_every == 0,
+        ))
+    return specs

@@ -1,0 +1,148 @@
+"""Run the chaos plan and check every outcome.
+
+Runs go through a thread pool (``concurrency`` at once) while the main thread
+restarts the server every ``restart_every`` finished runs (with runs in flight).
+After each run:
+
+* succeeded: the Parquet at ``output_uri`` holds exactly the source rows, once
+  each, in source order, every row with a label (lost/duplicated/out-of-order
+  rows and missing labels are counted);
+* failed after all tries: the error is one of the package's (clear, with a
+  message) and nothing exists at ``output_uri``.
+
+At the end every job on the server is listed: more than one SUCCEEDED job for
+the same shard of a run is a duplicate job; two jobs with one name a double
+submit; a FAILED job followed by a resubmission is counted separately.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sutro_providers.chaos.config import PATHS, ChaosConfig, RunSpec, plan_runs
+from sutro_providers.chaos.drivers import DRIVERS, Outcome
+from sutro_providers.chaos.env import ChaosEnv
+from sutro_providers.chaos.report import ChaosReport, RunCheck
+
+log = logging.getLogger("sutro_providers.chaos")
+SHARD_NAME = re.compile(r"^(sp-[0-9a-f]+-s\d{4})-a(\d{3})$")
+
+
+def available_paths(wanted: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The paths whose adapter imports here, and why the others were left out."""
+    missing: dict[str, str] = {}
+    modules = {"airflow": "airflow_provider.operators.batch", "dagster": "dagster_sutro"}
+    for path in wanted:
+        if path not in PATHS:
+            raise ValueError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+        if path in modules:
+            try:
+                __import__(modules[path])
+            except ImportError as exc:
+                missing[path] = f"{type(exc).__name__}: {exc}"
+    return tuple(p for p in wanted if p not in missing), missing
+
+
+def check_run(env: ChaosEnv, spec: RunSpec, outcome: Outcome) -> RunCheck:
+    fs = env.s3_server.filesystem()
+    path = env.output_uri(spec).removeprefix("s3://")
+    check = RunCheck(index=spec.index, path=spec.path, rows=len(spec.rows), ok=outcome.ok,
+                     attempts=outcome.attempts, errors=outcome.errors, final_error=outcome.final_error,
+                     clear_error=outcome.clear_error, streams_dropped=outcome.streams_dropped,
+                     trigger_restarts=outcome.trigger_restarts)
+    exists = fs.exists(path)
+    if not outcome.ok:
+        check.partial_output = bool(exists)
+        return check
+    if not exists:
+        check.lost_rows = len(spec.rows)
+        return check
+    with fs.open(path, "rb") as handle:
+        table = pq.read_table(handle)
+    got = table["ticket_id"].to_pylist()
+    want = spec.ids
+    check.lost_rows = len(set(want) - set(got))
+    check.duplicated_rows = len(got) - len(set(got))
+    check.extra_rows = len(set(got) - set(want))
+    check.out_of_order = got != want and not check.lost_rows and not check.duplicated_rows
+    check.unlabelled_rows = table["label"].null_count if "label" in table.column_names else len(got)
+    return check
+
+
+def job_audit(env: ChaosEnv) -> dict[str, int]:
+    """Duplicate jobs, double submits and resubmissions after FAILED, over every job."""
+    with env.client() as client:
+        jobs = [j for j in client.iter_jobs() if j.name]
+    per_name = Counter(j.name for j in jobs)
+    succeeded: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for job in jobs:
+        match = SHARD_NAME.match(job.name or "")
+        if match is None:
+            continue
+        if job.status.value == "SUCCEEDED":
+            succeeded[match.group(1)] += 1
+        elif job.status.value == "FAILED":
+            failed[match.group(1)] += 1
+    return {
+        "jobs_named": len(jobs),
+        "duplicate_jobs": sum(n - 1 for n in succeeded.values() if n > 1),
+        "double_submits": sum(n - 1 for n in per_name.values() if n > 1),
+        "failed_then_resubmitted": sum(n for shard, n in failed.items() if succeeded[shard]),
+        "shards_never_succeeded": sum(1 for shard in failed if not succeeded[shard]),
+    }
+
+
+class ChaosRunner:
+    """Plan, run, check and report (see the module docstring)."""
+
+    def __init__(self, config: ChaosConfig, env: ChaosEnv) -> None:
+        self.config = config
+        self.env = env
+
+    def run(self) -> ChaosReport:
+        paths, missing = available_paths(self.config.paths)
+        if not paths:
+            raise RuntimeError(f"no run path is available: {missing}")
+        specs = plan_runs(self.config, paths)
+        started = time.monotonic()
+        checks: list[RunCheck] = []
+        next_restart = self.config.restart_every or None
+        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="chaos") as pool:
+            pending: dict[Future[Outcome], RunSpec] = {}
+            queue = list(specs)
+            while queue or pending:
+                while queue and len(pending) < self.config.concurrency:
+                    spec = queue.pop(0)
+                    if spec.not_ready:
+                        self.env.add_not_ready()
+                    pending[pool.submit(DRIVERS[spec.path], self.env, spec)] = spec
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    spec = pending.pop(future)
+                    checks.append(check_run(self.env, spec, future.result()))
+                    log.info("run %d (%s): %s", spec.index, spec.path, "ok" if checks[-1].ok else checks[-1].final_error)
+                if next_restart and len(checks) >= next_restart and pending:
+                    time.sleep(0.3)  # let the runs in flight get to their jobs
+                    log.warning("restarting the local Sutro server with %d run(s) in flight", len(pending))
+                    self.env.restart_server()
+                    next_restart += self.config.restart_every
+        injected, jobs = self.env.final_counts()
+        return ChaosReport.build(self.config, paths, missing, checks, dict(injected), jobs, job_audit(self.env),
+                                 self.env.restarts, time.monotonic() - started)
+
+
+def run_chaos(config: ChaosConfig, server: Any = None, s3: Any = None) -> ChaosReport:
+    """Start (or borrow) the servers, run the chaos plan, stop what was started."""
+    env = ChaosEnv(config, server=server, s3=s3).start()
+    try:
+        return ChaosRunner(config, env).run()
+    finally:
+        env.stop()
