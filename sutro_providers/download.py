@@ -12,6 +12,7 @@ restarts from zero. The final size must equal ``Content-Length``.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from pathlib import Path
@@ -24,6 +25,25 @@ from sutro_providers.wire.models import ResultsUrlResponse
 
 log = logging.getLogger("sutro_providers.download")
 CHUNK = 8 * 1024 * 1024
+_DOWNLOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("sutro_presigned_download", default=False)
+
+
+class _SignedUrlFilter(logging.Filter):
+    """httpx logs every request's full URL at INFO ("HTTP Request: GET <url> ..."):
+    for a pre-signed URL that is the credential. During a download, keep only
+    ``scheme://host/.../<file name>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _DOWNLOADING.get() and isinstance(record.args, tuple):
+            record.args = tuple(_safe(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _safe(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode()}/.../{url.path.rsplit('/', 1)[-1]} (signed URL redacted)"
+
+
+logging.getLogger("httpx").addFilter(_SignedUrlFilter())
 
 
 def download_artifact(
@@ -37,6 +57,14 @@ def download_artifact(
 
     Raises :class:`SutroResultsError` when the file stays shorter than announced.
     """
+    token = _DOWNLOADING.set(True)
+    try:
+        return _download(config, artifact, dest, max_resumes)
+    finally:
+        _DOWNLOADING.reset(token)
+
+
+def _download(config: SutroConfig, artifact: ResultsUrlResponse, dest: str | os.PathLike[str], max_resumes: int) -> Path:
     path = Path(dest)
     name = artifact.artifact.filename
     timeout = httpx.Timeout(
