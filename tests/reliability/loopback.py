@@ -71,7 +71,7 @@ class Loopback:
                 self.send_response(status)
                 for key, value in out_headers.items():
                     self.send_header(key, value)
-                if "Content-Length" not in out_headers:
+                if "content-length" not in {k.lower() for k in out_headers}:
                     self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -117,19 +117,17 @@ def expired_presign_host() -> Loopback:
     return Loopback(lambda lb, m, p, h, b: (403, {"Content-Type": "application/xml"}, xml))
 
 
-class ResultsProxy:
-    """A proxy in front of the local Sutro server. It rewrites the ``urls`` of
-    ``results-url`` replies to point at itself and then serves the artifact either
-    ``truncated`` (announces the full length, sends half, closes, no ETag) or via a
-    ``redirect`` to the real pre-signed URL (307). Records every request's headers."""
+class ArtifactHost:
+    """Serves results artifacts at ``/artifact?u=<real pre-signed URL>``: ``serve``
+    (the real bytes and headers), ``truncate`` (announces the full length, sends
+    half, closes, no ETag) or ``redirect`` (307 to ``redirect_base``, another host)."""
 
-    def __init__(self, upstream: str, mode: str = "redirect") -> None:
-        self.upstream = upstream
-        self.mode = mode
+    def __init__(self, mode: str = "serve", redirect_base: str | None = None) -> None:
+        self.mode, self.redirect_base = mode, redirect_base
         self.loopback = Loopback(self._answer)
         self._http = httpx.Client(timeout=30)
 
-    def __enter__(self) -> ResultsProxy:
+    def __enter__(self) -> ArtifactHost:
         self.loopback.start()
         return self
 
@@ -146,24 +144,48 @@ class ResultsProxy:
         return self.loopback.seen
 
     def _answer(self, lb: Loopback, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | Partial:
-        if path.startswith("/artifact?"):
-            target = unquote(urlsplit(path).query.removeprefix("u="))
-            return self._artifact(method, target)
+        target = unquote(urlsplit(path).query.removeprefix("u="))
+        if self.mode == "redirect":
+            return 307, {"Location": f"{self.redirect_base}{path}"}, b""
+        real = self._http.request(method, target, headers={k: v for k, v in headers.items() if k in ("range", "if-range")})
+        size = int(real.headers.get("content-length", len(real.content)))
+        if self.mode == "truncate":
+            if method == "HEAD":
+                return 200, {"Content-Length": str(size), "Content-Type": "application/octet-stream"}, b""
+            return Partial(size, real.content[: size // 2])
+        keep = {k: v for k, v in real.headers.items() if k.lower() in ("content-length", "etag", "content-type", "content-range")}
+        return real.status_code, keep, real.content
+
+
+class ResultsProxy:
+    """A proxy in front of the local Sutro server (the configured API host) that
+    rewrites the ``urls`` of ``results-url`` replies to ``artifact_base/artifact?u=...``
+    (an :class:`ArtifactHost`). Records every request's headers."""
+
+    def __init__(self, upstream: str, artifact_base: str) -> None:
+        self.upstream, self.artifact_base = upstream, artifact_base
+        self.loopback = Loopback(self._answer)
+        self._http = httpx.Client(timeout=30)
+
+    def __enter__(self) -> ResultsProxy:
+        self.loopback.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loopback.stop()
+        self._http.close()
+
+    @property
+    def url(self) -> str:
+        return self.loopback.url
+
+    def _answer(self, lb: Loopback, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | Partial:
         forward = {k: v for k, v in headers.items() if k in ("authorization", "content-type", "accept")}
         resp = self._http.request(method, self.upstream + path, headers=forward, content=body)
         data = resp.content
         if urlsplit(path).path.endswith("/results-url") and resp.status_code == 200:
             payload = json.loads(data)
             for key in ("get", "head"):
-                payload["urls"][key] = f"{self.url}/artifact?u={quote(payload['urls'][key], safe='')}"
+                payload["urls"][key] = f"{self.artifact_base}/artifact?u={quote(payload['urls'][key], safe='')}"
             data = json.dumps(payload).encode()
         return resp.status_code, {"Content-Type": resp.headers.get("content-type", "application/json")}, data
-
-    def _artifact(self, method: str, target: str) -> Reply | Partial:
-        if self.mode == "redirect":
-            return 307, {"Location": target}, b""
-        real = self._http.get(target)  # truncate: the real bytes, cut in half, no ETag
-        size = len(real.content)
-        if method == "HEAD":
-            return 200, {"Content-Length": str(size), "Content-Type": "application/octet-stream"}, b""
-        return Partial(size, real.content[: size // 2])

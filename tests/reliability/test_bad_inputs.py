@@ -42,7 +42,7 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.options import StagingLocation
 from sutro_providers.pipeline import EnrichmentPipeline
 from tests.pipeline.conftest import options, tickets
-from tests.reliability.loopback import ResultsProxy, expired_presign_host, html_site
+from tests.reliability.loopback import ArtifactHost, ResultsProxy, expired_presign_host, html_site
 
 ROWS = [{k: r[k] for k in ("subject", "body", "customer_tier")} for r in tickets(12)]
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, max_attempts=3)
@@ -320,7 +320,7 @@ def test_html_instead_of_json(pipeline: Any, out: Any, no_new_job: Any) -> None:
 
 
 def test_truncated_results_download(pipeline: Any, sutro_clean: Any, out: Any) -> None:
-    with ResultsProxy(sutro_clean.url, mode="truncate") as proxy:
+    with ArtifactHost("truncate") as host, ResultsProxy(sutro_clean.url, host.url) as proxy:
         cut = other_pipeline(pipeline, proxy.url, sutro_clean.api_key)
         with pytest.raises(SutroConnectionError, match=r"results download of .* closed at \d+ of \d+ bytes"):
             run(cut, ROWS, out, "truncated")
