@@ -1,11 +1,12 @@
 """Reading a SQL query into Arrow and landing enriched rows through a common.sql ``DbApiHook``.
 
-Destination writes are idempotent per Airflow run: the rows are tagged with the
-run id in ``run_id_column`` and, in ONE transaction, the rows of that run id are
-deleted and the new rows inserted in chunks. A retry (or a re-run of the same
-``run_id`` after a clear) therefore replaces its own rows and never duplicates
-them, other runs' rows are untouched, and readers see either the old rows of the
-run or all the new ones. The insert statements come from the hook itself
+Destination writes are idempotent per partition: every row is tagged with a
+partition value in ``partition_column`` (by default the Airflow run id; a daily
+DAG uses its data interval) and, in ONE transaction, the rows of that partition
+are deleted and the new rows inserted in chunks. A retry, a cleared task or a new
+run of the same interval therefore replaces its partition and never duplicates
+rows; other partitions are untouched; readers see either the old rows of the
+partition or all the new ones. The insert statements come from the hook itself
 (``_generate_insert_sql``/``_serialize_cells``, what ``DbApiHook.insert_rows``
 uses), so placeholders and quoting follow the database; ``insert_rows`` itself is
 not called because it commits every chunk and could not share the transaction
@@ -65,26 +66,26 @@ def write_rows(
     table_name: str,
     data: pa.Table,
     *,
-    run_id: str,
-    run_id_column: str = "airflow_run_id",
+    partition: str,
+    partition_column: str = "airflow_run_id",
     columns: list[str] | None = None,
     chunk_size: int = 1000,
 ) -> int:
-    """Replace the rows of ``run_id`` in ``table_name`` with ``data``; returns the row count.
+    """Replace the rows of ``partition`` in ``table_name`` with ``data``; returns the row count.
 
     :param columns: the columns of ``data`` to insert (default: all of them); the
-        destination table must have these columns plus ``run_id_column``.
+        destination table must have these columns plus ``partition_column``.
     :param chunk_size: rows per ``executemany`` call (one transaction for all).
     """
-    for name in (table_name, run_id_column):
+    for name in (table_name, partition_column):
         if not _IDENTIFIER.match(name):
             raise ValueError(f"not a plain SQL identifier: {name!r}")
     hook = db_hook(conn_id)
-    names = [c for c in (columns or data.column_names) if c != run_id_column]
+    names = [c for c in (columns or data.column_names) if c != partition_column]
     missing = [c for c in names if c not in data.column_names]
     if missing:
         raise ValueError(f"columns {missing} are not in the enriched table ({data.column_names})")
-    fields = [*names, run_id_column]
+    fields = [*names, partition_column]
     data = data.select(names)
     inserted = 0
     with closing(hook.get_conn()) as conn:
@@ -92,9 +93,9 @@ def write_rows(
             hook.set_autocommit(conn, False)
         try:
             with closing(conn.cursor()) as cur:
-                cur.execute(f"DELETE FROM {table_name} WHERE {run_id_column} = {hook.placeholder}", (run_id,))
+                cur.execute(f"DELETE FROM {table_name} WHERE {partition_column} = {hook.placeholder}", (partition,))
                 for batch in data.to_batches(max_chunksize=chunk_size):
-                    rows = [tuple(_cell(v) for v in row.values()) + (run_id,) for row in batch.to_pylist()]
+                    rows = [tuple(_cell(v) for v in row.values()) + (partition,) for row in batch.to_pylist()]
                     if not rows:
                         continue
                     values = [hook._serialize_cells(row, conn) for row in rows]

@@ -47,11 +47,12 @@ class SutroBatchFunctionOperator(BaseOperator):
     the connection's storage options), ``input_data`` (a small list of dicts, e.g. an
     upstream task's XCom) or ``sql`` run on ``conn_id`` (any common.sql database).
     Output: ``output_uri`` (Parquet) and/or ``destination_table`` on
-    ``destination_conn_id``. Destination rows carry the Airflow run id in
-    ``run_id_column``; each attempt deletes the run's rows and inserts the new ones
-    in a single transaction (see :mod:`airflow_provider.sql`), so retries and
-    re-runs never duplicate rows. The table must already exist with the input
-    columns you keep, the result columns and ``run_id_column``.
+    ``destination_conn_id``. Destination rows carry ``partition_value`` (default:
+    the Airflow run id; a daily DAG passes its data interval) in
+    ``partition_column``; each attempt deletes that partition's rows and inserts the
+    new ones in a single transaction (see :mod:`airflow_provider.sql`), so retries,
+    clears and re-runs of an interval never duplicate rows. The table must already
+    exist with the input columns you keep, the result columns and ``partition_column``.
 
     **Retries.** The run is identified by ``dag_id``, ``task_id``, ``run_id`` and
     ``map_index`` (never the try number). The pipeline keeps a ledger next to the
@@ -88,7 +89,8 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param destination_table: table that receives the enriched rows (templated).
     :param destination_conn_id: the database connection of ``destination_table``.
     :param destination_columns: columns to insert (default: all of the enriched table).
-    :param run_id_column: destination column holding the Airflow run id.
+    :param partition_column: destination column identifying the rows this task owns.
+    :param partition_value: its value (templated; default ``{{ run_id }}``).
     :param insert_chunk_size: rows per insert batch.
     :param staging_url: overrides the connection's ``staging_url`` (templated).
     :param job_priority: 0 (prototyping) or 1 (production).
@@ -111,7 +113,7 @@ class SutroBatchFunctionOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "function_name", "input_uri", "input_data", "sql", "parameters", "output_uri",
-        "destination_table", "staging_url", "description",
+        "destination_table", "partition_value", "staging_url", "description",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
@@ -132,7 +134,8 @@ class SutroBatchFunctionOperator(BaseOperator):
         destination_table: str | None = None,
         destination_conn_id: str | None = None,
         destination_columns: list[str] | None = None,
-        run_id_column: str = "airflow_run_id",
+        partition_column: str = "airflow_run_id",
+        partition_value: str = "{{ run_id }}",
         insert_chunk_size: int = 1000,
         staging_url: str | None = None,
         job_priority: int = 1,
@@ -168,7 +171,8 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.parameters = parameters
         self.output_uri = output_uri
         self.destination_table, self.destination_conn_id = destination_table, destination_conn_id
-        self.destination_columns, self.run_id_column = destination_columns, run_id_column
+        self.destination_columns = destination_columns
+        self.partition_column, self.partition_value = partition_column, partition_value
         self.insert_chunk_size = insert_chunk_size
         self.staging_url = staging_url
         self.job_priority, self.sampling_params, self.description = job_priority, sampling_params, description
@@ -340,13 +344,14 @@ class SutroBatchFunctionOperator(BaseOperator):
             return pq.read_table(fh)
 
     def _write_destination(self, context: Context, table: pa.Table, columns: list[str] | None = None) -> None:
-        run_id = context["ti"].run_id
+        partition = str(self.partition_value or context["ti"].run_id)
         rows = write_rows(
-            self.destination_conn_id or "", self.destination_table or "", table, run_id=run_id,
-            run_id_column=self.run_id_column, columns=self.destination_columns if columns is None else columns,
+            self.destination_conn_id or "", self.destination_table or "", table, partition=partition,
+            partition_column=self.partition_column, columns=self.destination_columns if columns is None else columns,
             chunk_size=self.insert_chunk_size,
         )
-        self.log.info("Replaced the rows of run %s in %s with %d enriched rows", run_id, self.destination_table, rows)
+        self.log.info("Replaced partition %s=%s of %s with %d enriched rows", self.partition_column, partition,
+                      self.destination_table, rows)
 
     # ------------------------------------------------------------------ lineage
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

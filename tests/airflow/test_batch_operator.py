@@ -210,3 +210,20 @@ def test_literal_output_uri_is_an_asset_outlet() -> None:
     templated = SutroBatchFunctionOperator(task_id="y", function_name="f", input_data=[],
                                            output_uri="s3://b/{{ ds }}.parquet")
     assert templated.outlets == []
+
+
+def test_partition_value_replaces_rows_across_runs(sutro_staged: Any, sqlite_db: Path) -> None:
+    """A new run of the same interval (new run id, new job) replaces the interval's rows."""
+    _warehouse(sqlite_db)
+    with sqlite3.connect(sqlite_db) as db:
+        db.execute("ALTER TABLE triaged RENAME COLUMN airflow_run_id TO day")
+    kwargs = dict(sql="SELECT id, subject, body, customer_tier FROM tickets", conn_id="warehouse", id_column="id",
+                  destination_table="triaged", destination_conn_id="warehouse", partition_column="day",
+                  partition_value="2026-11-20", destination_columns=["id", "subject", "label", "confidence"],
+                  deferrable=False)
+    for run_id in ("scheduled__2026-11-21", "manual__rerun"):
+        operator(**kwargs).execute(make_context(run_id=run_id))
+    with sqlite3.connect(sqlite_db) as db:
+        assert db.execute("SELECT id, day FROM triaged ORDER BY id").fetchall() == [
+            (i, "2026-11-20") for i in (1, 2, 3, 4)]
+    assert sutro_staged.server.admin.job_count() == 2  # a new run is a new job; only retries reattach

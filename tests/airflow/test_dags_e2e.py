@@ -1,0 +1,163 @@
+"""The example DAG under a real Airflow: ``airflow dags test`` and ``airflow standalone``.
+
+Everything is real: Airflow 3.3 CLI processes with a SQLite metadata DB in a temp
+AIRFLOW_HOME, the local Sutro server, a moto S3 server and a SQLite warehouse.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from sutro_providers.identity import RunIdentity
+from tests.airflow.conftest import conn_json, sutro_conn_env
+from tests.airflow.harness import (
+    EXAMPLE_DAG,
+    TEST_DAGS,
+    Standalone,
+    all_log_text,
+    base_env,
+    migrate,
+    prepare_home,
+    query,
+    run_cli,
+    run_cli_parallel,
+    wait_for,
+    xcom_values,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+SECRET_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "Signature=", "AWSAccessKeyId=")
+
+
+@pytest.fixture(scope="session")
+def migrated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow-template")
+    migrate(home)
+    return home
+
+
+def seed_tickets(path: Path, day: datetime) -> list[int]:
+    """support_tickets with 3 tickets on ``day`` and one the day before and after;
+    returns the ids of ``day``'s tickets."""
+    rows = [
+        (day - timedelta(hours=3), "Old", "Yesterday's ticket", "free"),
+        (day + timedelta(hours=1), "Refund please", "I was charged twice", "pro"),
+        (day + timedelta(hours=9), "App crashes", "Crash when opening settings", "free"),
+        (day + timedelta(hours=23, minutes=59), "Dark mode", "Please add a dark mode", None),
+        (day + timedelta(days=1, hours=2), "Tomorrow", "Not in the interval", "enterprise"),
+    ]
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE support_tickets (id INTEGER PRIMARY KEY, subject TEXT, body TEXT, "
+                   "customer_tier TEXT, created_at TEXT)")
+        db.executemany("INSERT INTO support_tickets (created_at, subject, body, customer_tier) VALUES (?, ?, ?, ?)",
+                       [(t.strftime("%Y-%m-%d %H:%M:%S"), *rest) for t, *rest in rows])
+    return [2, 3, 4]
+
+
+def airflow_env(home: Path, server: Any, s3: Any, bucket: str, warehouse: Path) -> dict[str, str]:
+    env = base_env(home, home / "dags")
+    env["AIRFLOW_CONN_SUTRO_DEFAULT"] = sutro_conn_env(server, s3, bucket)
+    env["AIRFLOW_CONN_SUTRO_SOURCE_DB"] = conn_json(conn_type="sqlite", host=str(warehouse))
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    return env
+
+
+def triaged(warehouse: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(warehouse) as db:
+        return db.execute("SELECT id, label, confidence, interval_start FROM support_tickets_triaged ORDER BY id").fetchall()
+
+
+def assert_no_secrets(text: str, api_key: str, where: str) -> None:
+    assert api_key not in text, f"the Sutro API key leaked into {where}"
+    for marker in SECRET_MARKERS:
+        assert marker not in text, f"a pre-signed URL ({marker}) leaked into {where}"
+
+
+def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutro_clean: Any, s3_server: Any,
+                                       s3_bucket: str) -> None:
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    warehouse = tmp_path / "warehouse.db"
+    expected_ids = seed_tickets(warehouse, day)
+    home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE_DAG])
+    env = airflow_env(home, sutro_clean, s3_server, s3_bucket, warehouse)
+
+    # A run at 2026-11-21 00:00 covers the interval [2026-11-20, 2026-11-21).
+    proc = run_cli(["dags", "test", "sutro_ticket_enrichment", "2026-11-21"], env, timeout=300)
+    output = proc.stdout + proc.stderr
+
+    rows = triaged(warehouse)
+    assert [r[0] for r in rows] == expected_ids  # every source row of the interval, once
+    assert all(r[1] in {"billing", "bug", "feature_request", "account", "other"} for r in rows)
+    assert all(r[2] is not None for r in rows)
+    assert {r[3] for r in rows} == {"2026-11-20"}
+    fs = s3_server.filesystem()
+    outputs = fs.glob(f"{s3_bucket}/staging/enriched/support_tickets/*.parquet")
+    assert len(outputs) == 1, outputs
+    parquet = pq.read_table(outputs[0], filesystem=fs)
+    assert sorted(parquet.column("id").to_pylist()) == expected_ids
+    assert sutro_clean.admin.job_count() == 1
+    assert_no_secrets(output, sutro_clean.api_key, "the `airflow dags test` output")
+
+
+def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, sutro_clean: Any, s3_server: Any,
+                                          s3_bucket: str) -> None:
+    """Real scheduler + LocalExecutor + triggerer + api-server + dag-processor."""
+    now = datetime.now(UTC)
+    yesterday = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=1)
+    warehouse = tmp_path / "warehouse.db"
+    expected_ids = seed_tickets(warehouse, yesterday)
+    home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE_DAG, TEST_DAGS / "sutro_e2e_crash.py"])
+    env = airflow_env(home, sutro_clean, s3_server, s3_bucket, warehouse)
+    server = sutro_clean
+
+    with Standalone(home, env) as airflow:
+        airflow.wait_ready(["sutro_ticket_enrichment", "sutro_e2e_crash"])
+        # Both runs at once (keeps the test short):
+        # 1. unpaused, the example DAG gets the scheduled run of yesterday's interval;
+        #    its task defers and the triggerer completes it;
+        # 2. the crash DAG's task SIGKILLs itself after submit on try 1; try 2 reattaches.
+        run_cli_parallel([["dags", "unpause", "sutro_ticket_enrichment"], ["dags", "unpause", "sutro_e2e_crash"],
+                          ["dags", "trigger", "sutro_e2e_crash", "--run-id", "crash_1"]], env)
+
+        def finished() -> dict[str, str] | None:
+            runs = dict(query(home, "SELECT dag_id, state FROM dag_run"))
+            done = len(runs) == 2 and all(state in {"success", "failed"} for state in runs.values())
+            return runs if done else None
+
+        runs = wait_for("both runs to finish", finished, timeout=300, interval=2, alive=airflow.check_alive)
+        tries = query(home, "SELECT dag_id, task_id, state, try_number FROM task_instance ORDER BY dag_id, task_id")
+        assert runs == {"sutro_ticket_enrichment": "success", "sutro_e2e_crash": "success"}, (tries, airflow.tail())
+
+    # The example run: deferred, completed by the triggerer, every row landed once.
+    (run_id,) = query(home, "SELECT run_id FROM dag_run WHERE dag_id = 'sutro_ticket_enrichment'")[0]
+    rows = triaged(warehouse)
+    assert [r[0] for r in rows] == expected_ids and all(r[1] for r in rows)
+    task_log = all_log_text(home / "logs" / "dag_id=sutro_ticket_enrichment")
+    assert "Pausing task as DEFERRED" in task_log
+    assert "succeeded; collecting results" in task_log  # execute_complete after the trigger event
+
+    # The crashed run: killed on try 1, succeeded on try 2 with ONE Sutro job.
+    assert ("sutro_e2e_crash", "triage", "success", 2) in tries
+    crash_log = all_log_text(home / "logs" / "dag_id=sutro_e2e_crash")
+    assert "e2e: killing the task process" in crash_log
+    names = server.admin.stats()["jobs"]["by_name"]
+    crash_prefix = "sp-" + RunIdentity.airflow("sutro_e2e_crash", "triage", "crash_1", -1).short
+    assert sum(c for n, c in names.items() if n.startswith(crash_prefix)) == 1, names
+    assert server.admin.job_count() == 2  # one per run, none for the killed attempt's retry
+    out = pq.read_table(f"{s3_bucket}/staging/e2e/crash_1.parquet", filesystem=s3_server.filesystem())
+    assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5]
+    assert out.column("label").null_count == 0
+
+    # No secret in any log under AIRFLOW_HOME nor in any XCom value.
+    xcoms = {**xcom_values(home, "sutro_ticket_enrichment", run_id), **xcom_values(home, "sutro_e2e_crash", "crash_1")}
+    assert len(xcoms[("triage_tickets", "sutro_job_ids")]) == 1
+    assert xcoms[("triage", "return_value")]["rows_out"] == 5
+    assert_no_secrets(all_log_text(home), server.api_key, "the Airflow logs")
+    assert_no_secrets(repr(xcoms), server.api_key, "XCom")
