@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = ChaosConfig(runs=args.runs, seed=args.seed, paths=tuple(p.strip() for p in args.paths.split(",") if p.strip()),
                          concurrency=args.concurrency, restart_every=args.restart_every, max_attempts=args.max_attempts)
-    report = run_chaos(config)
+    with contextlib.redirect_stdout(sys.stderr):  # orchestrator logs go to stderr; stdout is the report
+        report = run_chaos(config)
     print(report.to_json() if args.json else report.to_text())
     if args.out:
         args.out.write_text(report.to_json())
