@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +20,31 @@ DAY = "2026-11-20"
 
 
 @pytest.fixture
-def sutro_resource(sutro_clean: Any, s3_server: Any, s3_bucket: str) -> Any:
-    """A SutroResource on the (reset) local server, staging on a fresh moto bucket."""
+def make_resource(sutro_clean: Any, s3_server: Any, s3_bucket: str) -> Callable[..., Any]:
+    """Builds SutroResources on the (reset) local server, staging on a fresh moto bucket."""
     from dagster_sutro import SutroResource
 
-    return SutroResource(
-        api_url=sutro_clean.url,
-        api_key=sutro_clean.api_key,
-        staging_url=f"s3://{s3_bucket}/staging",
-        s3_endpoint_url=s3_server.endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        aws_region_name="us-east-1",
-        poll_interval=0.2,
-        max_poll_interval=0.5,
-        read_timeout=10,
-    )
+    def make(**overrides: Any) -> SutroResource:
+        settings: dict[str, Any] = dict(
+            api_url=sutro_clean.url,
+            api_key=sutro_clean.api_key,
+            staging_url=f"s3://{s3_bucket}/staging",
+            s3_endpoint_url=s3_server.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_region_name="us-east-1",
+            poll_interval=0.2,
+            max_poll_interval=0.5,
+            read_timeout=10,
+        )
+        return SutroResource(**{**settings, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def sutro_resource(make_resource: Callable[..., Any]) -> Any:
+    return make_resource()
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +57,10 @@ def instance() -> Any:
 def day_window(day: str) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.fromisoformat(day)
     return start, start + dt.timedelta(days=1)
+
+
+def job_names(server: Any) -> tuple[list[str], list[str]]:
+    """(batch job names, cost-estimate job names) on the server, each job once."""
+    names = server.admin.stats()["jobs"]["by_name"]
+    assert all(count == 1 for count in names.values()), names
+    return sorted(n for n in names if not n.endswith("est")), sorted(n for n in names if n.endswith("est"))

@@ -11,7 +11,6 @@ import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pytest
 
 from dagster_sutro import ConfigurableSutroParquetIOManager, SutroDuckDBIOManager
 
@@ -133,21 +132,35 @@ def test_duckdb_range_loads_as_one_table(tmp_path: Path, instance: Any) -> None:
     assert mats[0].metadata["dagster/row_count"].value == 12
 
 
-@pytest.mark.parametrize("fmt", ["polars", "pandas", "arrow"])
-def test_unpartitioned_round_trip(tmp_path: Path, instance: Any, fmt: str) -> None:
-    expected = {"polars": pl.DataFrame, "pandas": pd.DataFrame, "arrow": pa.Table}[fmt]
+def test_unpartitioned_round_trip_every_type(tmp_path: Path, instance: Any) -> None:
+    """Each input annotation gets its type back; unannotated inputs get default_format."""
 
     @dg.asset
     def table() -> pa.Table:
         return pa.table({"a": [1, 2, 3], "b": ["x", None, "z"]})
 
     @dg.asset(io_manager_key="mem")
-    def reader(table) -> int:
-        assert isinstance(table, expected)
+    def loaded(context: dg.AssetExecutionContext, table) -> dict[str, str]:
+        return {"default": type(table).__module__.split(".")[0]}
+
+    @dg.asset(io_manager_key="mem")
+    def as_polars(table: pl.DataFrame) -> int:
+        assert isinstance(table, pl.DataFrame) and table["b"].null_count() == 1
         return len(table)
 
-    for io in (ConfigurableSutroParquetIOManager(base_path=str(tmp_path / "pq"), default_format=fmt),
-               SutroDuckDBIOManager(database=str(tmp_path / "w.duckdb"), default_format=fmt)):
-        result = dg.materialize([table, reader], resources={"io_manager": io, "mem": dg.InMemoryIOManager()},
-                                instance=instance)
-        assert result.output_for_node("reader") == 3
+    @dg.asset(io_manager_key="mem")
+    def as_pandas(table: pd.DataFrame) -> int:
+        assert isinstance(table, pd.DataFrame) and table["b"].isna().sum() == 1
+        return len(table)
+
+    @dg.asset(io_manager_key="mem")
+    def as_arrow(table: pa.Table) -> int:
+        assert isinstance(table, pa.Table) and table.column("a").to_pylist() == [1, 2, 3]
+        return len(table)
+
+    for io in (ConfigurableSutroParquetIOManager(base_path=str(tmp_path / "pq"), default_format="pandas"),
+               SutroDuckDBIOManager(database=str(tmp_path / "w.duckdb"), default_format="pandas")):
+        result = dg.materialize([table, loaded, as_polars, as_pandas, as_arrow], instance=instance,
+                                resources={"io_manager": io, "mem": dg.InMemoryIOManager()})
+        assert [result.output_for_node(n) for n in ("as_polars", "as_pandas", "as_arrow")] == [3, 3, 3]
+        assert result.output_for_node("loaded") == {"default": "pandas"}

@@ -1,0 +1,1 @@
+"""Example Dagster project: support tickets triaged by the Sutro Function ``ticket-triage``."""

@@ -1,0 +1,104 @@
+"""Re-execution attaches to the job already paid for; termination cancels it."""
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+from conftest import DAY
+from sutro_example.tickets import DAILY, support_tickets
+
+from dagster_sutro import SutroDuckDBIOManager, SutroResource, sutro_function_asset
+
+TRIAGED = dg.AssetKey(["support", "tickets_triaged"])
+
+
+def triage_job() -> dg.JobDefinition:
+    """Rebuilt from the environment each time the job is reconstructed (as a code location would)."""
+    triaged = sutro_function_asset(function="ticket-triage", upstream=support_tickets, key=TRIAGED,
+                                   partitions_def=DAILY, partition_expr="created_at")
+    sutro = SutroResource(
+        api_url=dg.EnvVar("SUTRO_API_URL"), api_key=dg.EnvVar("SUTRO_API_KEY"),
+        staging_url=dg.EnvVar("TEST_STAGING_URL"), s3_endpoint_url=os.environ["TEST_S3_ENDPOINT"],
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_region_name="us-east-1",
+        poll_interval=0.2, max_poll_interval=0.5,
+    )
+    job = dg.define_asset_job("triage", selection=[support_tickets.key, TRIAGED], executor_def=dg.in_process_executor)
+    defs = dg.Definitions(assets=[support_tickets, triaged], jobs=[job], resources={
+        "sutro": sutro, "io_manager": SutroDuckDBIOManager(database=os.environ["TEST_DUCKDB"])})
+    return defs.resolve_job_def("triage")
+
+
+def test_reexecution_attaches_to_the_submitted_job(sutro_env: Any, s3_server: Any, s3_bucket: str, instance: Any,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = str(tmp_path / "w.duckdb")
+    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{s3_bucket}/staging")
+    monkeypatch.setenv("TEST_S3_ENDPOINT", s3_server.endpoint_url)
+    monkeypatch.setenv("TEST_DUCKDB", database)
+    # the first status poll after submit is rejected: the step fails with the job submitted
+    sutro_env.admin.set_faults([{"kind": "status", "endpoint": "jobs", "status": 400, "count": 1}])
+    job = dg.reconstructable(triage_job)
+    with dg.execute_job(job, instance=instance, tags={"dagster/partition": DAY}) as first:
+        assert not first.success
+        assert first.get_step_success_events()[0].step_key == "support__tickets"
+    assert sutro_env.admin.job_count() == 1
+
+    options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
+    with dg.execute_job(job, instance=instance, reexecution_options=options, tags={"dagster/partition": DAY}) as second:
+        assert second.success
+        run = instance.get_run_by_id(second.run_id)
+        assert run.root_run_id == first.run_id
+        assert [e.step_key for e in second.get_step_success_events()] == ["support__tickets_triaged"]
+        metadata = second.asset_materializations_for_node("support__tickets_triaged")[0].metadata
+    assert sutro_env.admin.job_count() == 1  # attached, not resubmitted
+    with SutroResource(api_url=sutro_env.url, api_key=sutro_env.api_key, staging_url="s3://x").get_client() as client:
+        (server_job,) = list(client.iter_jobs())
+    assert metadata["sutro/job_ids"].value == server_job.job_id
+    with duckdb.connect(database) as con:
+        assert con.execute("select count(*), count(distinct ticket_id), count(label) from support.tickets_triaged"
+                           ).fetchone() == (24, 24, 24)
+
+
+def _interrupt_when_running(server: Any, stop: threading.Event) -> None:
+    """SIGINT this process (what `dagster` does on run termination) once a job is RUNNING."""
+    while not stop.is_set():
+        if server.admin.stats()["jobs"].get("by_status", {}).get("RUNNING"):
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("cancel", [True, False], ids=["cancel", "keep-running"])
+def test_termination_cancels_the_job(make_resource: Any, sutro_clean: Any, instance: Any,
+                                     tmp_path: Path, cancel: bool) -> None:
+    sutro_clean.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    triaged = sutro_function_asset(function="ticket-triage", upstream=support_tickets, key=TRIAGED,
+                                   partitions_def=DAILY, partition_expr="created_at")
+    resource = make_resource(cancel_on_termination=cancel)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_interrupt_when_running, args=(sutro_clean, stop), daemon=True)
+    watcher.start()
+    try:
+        result = dg.materialize(
+            [support_tickets, triaged], instance=instance, partition_key=DAY, raise_on_error=False,
+            resources={"sutro": resource, "io_manager": SutroDuckDBIOManager(database=str(tmp_path / "w.duckdb"))},
+        )
+    finally:
+        stop.set()
+        watcher.join(5)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure and failure[0].step_key == "support__tickets_triaged"
+    with resource.get_client() as client:
+        (job,) = list(client.iter_jobs())
+        status = client.job_status(job.job_id).value
+        if not cancel:
+            client.cancel_job(job.job_id)
+    assert status == ("CANCELLED" if cancel else "RUNNING") or (cancel and status == "CANCELLING")
+    logs = "\n".join(e.message for e in instance.all_logs(result.run_id) if e.message)
+    assert ("cancelled Sutro job(s) " + job.job_id if cancel else "keep running") in logs
