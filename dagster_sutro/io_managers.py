@@ -209,9 +209,10 @@ class ConfigurableSutroParquetIOManager(dg.ConfigurableIOManagerFactory):
         from dagster_sutro import ConfigurableSutroParquetIOManager
 
         io = ConfigurableSutroParquetIOManager(
-            base_path="s3://bucket/enriched",
-            storage_options={"key": dg.EnvVar("AWS_ACCESS_KEY_ID"), "secret": dg.EnvVar("AWS_SECRET_ACCESS_KEY")},
+            base_path="s3://bucket/enriched",  # credentials: the AWS chain, or storage_options
+            storage_options={"client_kwargs": {"region_name": "eu-west-1"}},
         )
+        defs = dg.Definitions(assets=[], resources={"io_manager": io})
     """
 
     base_path: str = Field(description="Root fsspec URL or local directory for the Parquet files.")

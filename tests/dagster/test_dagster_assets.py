@@ -18,6 +18,7 @@ from dagster_sutro import (
     ConfigurableSutroParquetIOManager,
     SutroChecks,
     SutroDuckDBIOManager,
+    cost_bounds_checks,
     sutro_function_asset,
 )
 
@@ -43,7 +44,8 @@ def test_materialize_one_day(sutro_resource: Any, sutro_clean: Any, instance: An
     database = str(tmp_path / "w.duckdb")
     checks = SutroChecks(max_low_confidence_share=0.95, max_cost_usd=0.5)
     result = dg.materialize(
-        [support_tickets, triaged_asset(checks=checks)], instance=instance, partition_key=DAY,
+        [support_tickets, triaged_asset(checks=checks), *cost_bounds_checks([TRIAGED], max_cost_usd=0.5)],
+        instance=instance, partition_key=DAY,
         resources={"sutro": sutro_resource, "io_manager": SutroDuckDBIOManager(database=database)},
     )
     assert result.success
@@ -86,7 +88,8 @@ def test_materialize_one_day(sutro_resource: Any, sutro_clean: Any, instance: An
 
     # the checks ran in the step and hold the same numbers
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(evaluations) == {"sutro_row_parity", "sutro_low_confidence", "sutro_cost"}
+    bounds = [name for name in evaluations if "cost_usd" in name]  # the metadata-bounds check on sutro/cost_usd
+    assert set(evaluations) == {"sutro_row_parity", "sutro_low_confidence", "sutro_cost", *bounds} and len(bounds) == 1
     assert all(e.passed for e in evaluations.values())
     assert evaluations["sutro_row_parity"].metadata["rows_out"].value == len(tickets)
     assert evaluations["sutro_low_confidence"].metadata["rows_below_confidence"].value == below
@@ -160,4 +163,24 @@ def test_invalid_input_fails_before_any_job(sutro_resource: Any, sutro_clean: An
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "body" in failure.step_failure_data.error.message
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert sutro_clean.admin.job_count() == 0
+
+
+def test_empty_input_submits_nothing(sutro_resource: Any, sutro_clean: Any, instance: Any, tmp_path: Path) -> None:
+    @dg.asset(key=["support", "quiet_day"])
+    def quiet_day() -> pa.Table:
+        return pa.table({"subject": pa.array([], pa.string()), "body": pa.array([], pa.string())})
+
+    triaged = sutro_function_asset(function="ticket-triage", upstream=quiet_day, key=["support", "quiet_day_triaged"],
+                                   output_format="arrow", checks=SutroChecks(max_low_confidence_share=0.1, max_cost_usd=0))
+    database = str(tmp_path / "w.duckdb")
+    result = dg.materialize([quiet_day, triaged], instance=instance,
+                            resources={"sutro": sutro_resource, "io_manager": SutroDuckDBIOManager(database=database)})
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    metadata = result.asset_materializations_for_node("support__quiet_day_triaged")[0].metadata
+    assert metadata["sutro/state"].value == "noop" and metadata["dagster/row_count"].value == 0
+    with duckdb.connect(database) as con:  # the empty table exists, with the result columns
+        columns = [r[0] for r in con.execute("describe support.quiet_day_triaged").fetchall()]
+    assert {"subject", "body", "label", "confidence", "rationale"} <= set(columns)
     assert sutro_clean.admin.job_count() == 0

@@ -46,6 +46,8 @@ def test_reexecution_attaches_to_the_submitted_job(sutro_env: Any, s3_server: An
     with dg.execute_job(job, instance=instance, tags={"dagster/partition": DAY}) as first:
         assert not first.success
         assert first.get_step_success_events()[0].step_key == "support__tickets"
+        (failure,) = first.get_step_failure_events()
+        failure_metadata = failure.step_failure_data.user_failure_data.metadata
     assert sutro_env.admin.job_count() == 1
 
     options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
@@ -59,6 +61,9 @@ def test_reexecution_attaches_to_the_submitted_job(sutro_env: Any, s3_server: An
     with SutroResource(api_url=sutro_env.url, api_key=sutro_env.api_key, staging_url="s3://x").get_client() as client:
         (server_job,) = list(client.iter_jobs())
     assert metadata["sutro/job_ids"].value == server_job.job_id
+    # the failed attempt already named the job it paid for, with its link
+    assert failure_metadata["sutro/job_ids"].value == server_job.job_id
+    assert failure_metadata["sutro/job/0"].value.endswith(f"/jobs/{server_job.job_id}")
     with duckdb.connect(database) as con:
         assert con.execute("select count(*), count(distinct ticket_id), count(label) from support.tickets_triaged"
                            ).fetchone() == (24, 24, 24)
