@@ -161,8 +161,12 @@ class SutroClient:
         return self.execute(ep.results_url(job_id, include_inputs, include_cumulative_logprobs, expires_in_seconds))
 
     def download_results(self, job_id: str, dest: str | os.PathLike[str], include_inputs: bool = False) -> Path:
-        """Download the results Parquet of a SUCCEEDED job to ``dest`` (streamed, resumable)."""
-        return download_artifact(self.config, self.results_url(job_id, include_inputs), dest)
+        """Download the results Parquet of a SUCCEEDED job to ``dest`` (streamed, resumable
+        within one attempt; transient failures retry with a freshly signed URL)."""
+        for attempt in Retrying(**transport.retry_arguments(self.config.retry)):
+            with attempt:
+                return download_artifact(self.config, self.results_url(job_id, include_inputs), dest)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def cancel_job(self, job_id: str) -> CancelResult:
         return self.execute(ep.cancel_job(job_id))
@@ -275,8 +279,11 @@ class AsyncSutroClient:
 
     async def download_results(self, job_id: str, dest: str | os.PathLike[str], include_inputs: bool = False) -> Path:
         """As :meth:`SutroClient.download_results`; the file I/O runs in a thread."""
-        artifact = await self.results_url(job_id, include_inputs)
-        return await asyncio.to_thread(download_artifact, self.config, artifact, dest)
+        async for attempt in AsyncRetrying(**transport.retry_arguments(self.config.retry)):
+            with attempt:
+                artifact = await self.results_url(job_id, include_inputs)
+                return await asyncio.to_thread(download_artifact, self.config, artifact, dest)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def cancel_job(self, job_id: str) -> CancelResult:
         return await self.execute(ep.cancel_job(job_id))

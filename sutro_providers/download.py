@@ -20,7 +20,13 @@ from pathlib import Path
 import httpx
 
 from sutro_providers.config import SutroConfig
-from sutro_providers.errors import SutroConnectionError, SutroError, SutroResultsError
+from sutro_providers.errors import (
+    SutroConnectionError,
+    SutroError,
+    SutroRateLimitError,
+    SutroResultsError,
+    SutroServerError,
+)
 from sutro_providers.wire.models import ResultsUrlResponse
 
 log = logging.getLogger("sutro_providers.download")
@@ -87,11 +93,7 @@ def _download(config: SutroConfig, artifact: ResultsUrlResponse, dest: str | os.
                             out.truncate()
                             done = 0
                         elif resp.status_code not in (200, 206):
-                            raise SutroError(
-                                f"results download of {name}: HTTP {resp.status_code}",
-                                endpoint="presigned",
-                                status_code=resp.status_code,
-                            )
+                            raise status_error(name, resp.status_code)
                         if resp.status_code == 200:
                             size = int(resp.headers.get("Content-Length", size))
                             etag = resp.headers.get("ETag", etag)
@@ -126,11 +128,21 @@ def _head(http: httpx.Client, url: str, name: str) -> tuple[int, str | None]:
         resp = http.head(url)
     except httpx.TransportError as exc:
         raise SutroConnectionError(f"results download of {name}: {type(exc).__name__}") from None
-    if resp.status_code != 200 or "Content-Length" not in resp.headers:
-        raise SutroError(
-            f"results download of {name}: HEAD answered HTTP {resp.status_code}"
-            + ("" if resp.status_code != 200 else " without Content-Length"),
-            endpoint="presigned",
-            status_code=resp.status_code,
-        )
+    if resp.status_code != 200:
+        raise status_error(name, resp.status_code, "HEAD ")
+    if "Content-Length" not in resp.headers:
+        raise SutroError(f"results download of {name}: HEAD answered without Content-Length", endpoint="presigned")
     return int(resp.headers["Content-Length"]), resp.headers.get("ETag")
+
+
+def status_error(name: str, status: int, method: str = "") -> SutroError:
+    """A download's HTTP error, typed so that 429/5xx are retried (with a freshly
+    signed URL: see ``SutroClient.download_results``) and others are not."""
+    message = f"results download of {name}: {method}HTTP {status}"
+    if status == 429:
+        return SutroRateLimitError(message, endpoint="presigned", status_code=status)
+    if status >= 500:
+        return SutroServerError(message, endpoint="presigned", status_code=status)
+    if status == 403:
+        message += " (the pre-signed URL was refused: expired or invalid)"
+    return SutroError(message, endpoint="presigned", status_code=status)

@@ -33,6 +33,7 @@ from tenacity import (
 from sutro_providers import errors
 from sutro_providers.config import RETIRED_API_MESSAGE, RetryPolicy, SutroConfig
 from sutro_providers.wire.endpoints import Call
+from sutro_providers.wire.models import JobPage, JobRecord
 
 T = TypeVar("T")
 log = logging.getLogger("sutro_providers.client")
@@ -99,7 +100,7 @@ def parse_response(config: SutroConfig, call: Call[T], response: httpx.Response)
     payload, is_json = _body(response)
     if response.is_success and is_json:
         try:
-            return call.parse(payload)
+            return _scrub(call.parse(payload), config.api_key.get_secret_value())
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             msg = f"Sutro {call.name}: unexpected reply shape ({type(exc).__name__})"
             kw: dict[str, Any] = dict(endpoint=call.name, status_code=response.status_code)
@@ -107,6 +108,17 @@ def parse_response(config: SutroConfig, call: Call[T], response: httpx.Response)
                 raise errors.SutroSubmissionOutcomeUnknownError(msg, job_name=call.job_name, **kw) from None
             raise errors.SutroServerError(msg, **kw) from None
     raise error_for(config, call, response, payload, is_json)
+
+
+def _scrub(value: T, key: str) -> T:
+    """Server-supplied failure reasons end up in exception messages and logs: make
+    sure none of them carries the API key back to us."""
+    jobs = value.jobs if isinstance(value, JobPage) else [value] if isinstance(value, JobRecord) else []
+    for job in jobs:
+        reason = job.failure_reason
+        if reason is not None and isinstance(reason.message, str):
+            reason.message = errors.redact(reason.message, [key])
+    return value
 
 
 def error_for(

@@ -158,3 +158,20 @@ def test_closed_port_is_a_connection_error(make_client: MakeClient, call: str) -
         client.auth_check() if call == "auth_check" else client.create_job(model="m", inputs=["x"])
     assert not isinstance(info.value, SutroSubmissionOutcomeUnknownError)
     assert "ConnectError" in str(info.value)
+
+
+def test_failure_reason_echoing_the_key_is_redacted() -> None:
+    """A FAILED job whose server-supplied reason repeats the API key: the key never
+    reaches the parsed record (and so no exception message or log)."""
+    import httpx
+
+    from sutro_providers.config import SutroConfig
+    from sutro_providers.transport import parse_response
+    from sutro_providers.wire import endpoints
+
+    config = SutroConfig.resolve("http://127.0.0.1:9", "sk_secret_key_123")
+    body = {"job": {"job_id": "job-1", "status": "FAILED",
+                    "failure_reason": {"message": "auth sk_secret_key_123 rejected by the model host"}}}
+    job = parse_response(config, endpoints.get_job("job-1"), httpx.Response(200, json=body))
+    assert job.failure_reason is not None and "sk_secret_key_123" not in str(job.failure_reason.message)
+    assert "rejected by the model host" in str(job.failure_reason.message)

@@ -89,3 +89,12 @@ def test_unknown_function_is_an_error_before_any_job(pipeline: Any, sutro_clean:
     with pytest.raises(SutroInputError, match="no-such-fn"):
         pipeline.run(tickets(3), RunIdentity.of("test", case="unknown"), options(function="no-such-fn"))
     assert sutro_clean.admin.job_count() == 0
+
+
+def test_results_download_retries_a_5xx_with_a_fresh_url(pipeline: Any, sutro_clean: Any) -> None:
+    sutro_clean.admin.set_faults([{"kind": "status", "endpoint": "presigned", "status": 503, "count": 2}])
+    result = pipeline.run(tickets(40), RunIdentity.of("test", case="presigned-503"), options())
+    assert result.manifest.rows_out == 40
+    stats = sutro_clean.admin.stats()
+    assert stats["faults_injected"].get("status") == 2
+    assert stats["requests"].get("results-url", 0) >= 2  # a new signed URL per attempt
