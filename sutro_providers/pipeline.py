@@ -219,9 +219,19 @@ class EnrichmentPipeline:
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger) -> LedgerRecord:
-        check = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options), write=False)
-        if check.fingerprint == record.fingerprint:
+        shard_size = self._shard_size(options)
+        check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False)
+        never_sent = all(s.state == "planned" for s in record.shards)
+        if check.fingerprint == record.fingerprint and not (
+            never_sent and max((s.rows for s in record.shards), default=0) > shard_size
+        ):
             return record
+        if check.fingerprint == record.fingerprint:  # the quota shrank before any job existed: re-plan shards
+            log.info("re-planning shards of %d rows at most (nothing was submitted yet)", shard_size)
+            staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
+            new = self._new_record(identity, options, staged)
+            ledger.save(new)
+            return new
         if options.on_input_change == "fail":
             raise SutroLedgerConflictError(
                 f"the input of run {identity.describe()} changed since its earlier attempt "

@@ -21,7 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sutro_providers.client import SutroClient
-from sutro_providers.errors import SutroCostLimitError, SutroSubmissionOutcomeUnknownError
+from sutro_providers.errors import (
+    SutroCostLimitError,
+    SutroSubmissionOutcomeUnknownError,
+    SutroValidationError,
+)
 from sutro_providers.identity import RunIdentity
 from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, EnrichmentOptions
@@ -123,7 +127,11 @@ class ShardSubmitter:
             if found is not None:
                 self._next_attempt(record, index)
         self._mark(record, index, "intent")
-        job_id = self._create(record, record.shards[index])
+        try:
+            job_id = self._create(record, record.shards[index])
+        except SutroValidationError:
+            self._mark(record, index, "planned")  # refused outright (4xx): no job exists
+            raise
         self._mark(record, index, "submitted", job_id=job_id)
         log.info("shard %d: submitted job %s (%d rows)", index, job_id, shard.rows)
         return job_id

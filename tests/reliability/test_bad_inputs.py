@@ -360,6 +360,7 @@ def test_quota_exceeded(pipeline: Any, out: Any, special_server: Any) -> None:
     with pytest.raises(SutroQuotaExceededError, match="12 rows exceed the priority 0 row quota of 10"):
         run(other_pipeline(pipeline, server.url, server.api_key), ROWS, out, "quota", job_priority=0)
     assert server.admin.job_count() == before and not out.exists()
-    server.admin.clear_faults()  # published quotas: a run is split into jobs within the quota
-    result = run(other_pipeline(pipeline, server.url, server.api_key), ROWS, out, "quota-published", job_priority=0)
+    server.admin.clear_faults()  # published quotas: the retry of the SAME run re-plans its shards
+    result = run(other_pipeline(pipeline, server.url, server.api_key), ROWS, out, "quota", job_priority=0)
     assert result.manifest.rows_out == len(ROWS) and len(result.manifest.job_ids) == 2
+    assert server.admin.job_count() == before + 2
