@@ -90,7 +90,7 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param destination_conn_id: the database connection of ``destination_table``.
     :param destination_columns: columns to insert (default: all of the enriched table).
     :param partition_column: destination column identifying the rows this task owns.
-    :param partition_value: its value (templated; default ``{{ run_id }}``).
+    :param partition_value: its value (templated; default: the run id).
     :param insert_chunk_size: rows per insert batch.
     :param staging_url: overrides the connection's ``staging_url`` (templated).
     :param job_priority: 0 (prototyping) or 1 (production).
@@ -135,7 +135,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         destination_conn_id: str | None = None,
         destination_columns: list[str] | None = None,
         partition_column: str = "airflow_run_id",
-        partition_value: str = "{{ run_id }}",
+        partition_value: str | None = None,
         insert_chunk_size: int = 1000,
         staging_url: str | None = None,
         job_priority: int = 1,
