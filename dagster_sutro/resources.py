@@ -38,10 +38,6 @@ if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
     from sutro_providers.pipeline import EnrichmentPipeline
 
-# EnrichmentOptions fields the resource supplies when an asset does not set them.
-WAIT_DEFAULTS = ("poll_interval", "max_poll_interval", "timeout", "cancel_on_timeout")
-
-
 class SutroResource(dg.ConfigurableResource):
     """Connection to a Sutro deployment plus where inputs are staged.
 
