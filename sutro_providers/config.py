@@ -73,8 +73,9 @@ def _is_loopback(host: str) -> bool:
 class RetryPolicy(BaseModel):
     """How reads are retried (job creation and Function runs never are).
 
-    Exponential backoff with full jitter between ``initial_backoff`` and
-    ``max_backoff`` seconds; a server's ``Retry-After`` is honoured when longer.
+    Exponential backoff with full jitter: the n-th wait is random in
+    ``[0, min(max_backoff, initial_backoff * 2**(n-1))]`` seconds; a server's
+    ``Retry-After`` is honoured when longer.
     Gives up after ``max_attempts`` tries or ``max_elapsed`` seconds, whichever
     comes first.
     """

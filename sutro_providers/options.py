@@ -39,7 +39,8 @@ class EnrichmentOptions(BaseModel):
     :param job_priority: 0 (prototyping) or 1 (production, higher quotas).
     :param max_rows_per_job: split into shards of at most this many rows (also
         split when the deployment's row quota is lower).
-    :param max_concurrent_jobs: shards submitted and running at once.
+    :param max_concurrent_jobs: how many shard submissions are sent in parallel (every
+        shard is submitted before the wait; Sutro queues the jobs).
     :param max_cost_usd: run a cost-estimate job first and refuse to submit above it.
     :param on_invalid_rows: ``fail`` (default: nothing is submitted) or ``skip``
         (invalid rows are kept in the output with null results and a reason).
@@ -51,7 +52,8 @@ class EnrichmentOptions(BaseModel):
     :param output_prefix: prefix for the result columns (avoid clashes with inputs).
     :param poll_interval: first poll interval in seconds (grows to ``max_poll_interval``).
     :param timeout: seconds to wait for the jobs; ``cancel_on_timeout`` cancels them.
-    :param keep_staged: keep the staged input Parquet after success.
+    :param keep_staged: keep the signed input shards after success (by default they
+        are removed; the source snapshot is removed too when ``output_uri`` is set).
     """
 
     model_config = ConfigDict(extra="forbid")

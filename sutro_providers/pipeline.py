@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import fsspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sutro_providers.client import SutroClient
 from sutro_providers.collection import Collector, job_usage
@@ -261,11 +263,18 @@ class EnrichmentPipeline:
         Raises :class:`~sutro_providers.errors.SutroResultsError` when a row is
         missing or duplicated (nothing is written then), and the job errors when a
         job failed or was cancelled. Marks the run completed and removes the signed
-        input shards (unless ``keep_staged``). Safe to call again.
+        input shards (unless ``keep_staged``); with an ``output_uri`` the source
+        snapshot is removed too, since the output then stands in for it. Safe to call
+        again: a completed run is collected again from its snapshot, or read back
+        from its ``output_uri``.
         """
         started = time.monotonic()
         ledger = self._ledger(identity)
         record = self._require(identity)
+        if record.phase == "completed" and record.manifest is not None and not self.area.exists(
+            self.area.source_path(identity)
+        ):
+            return self._completed(record.manifest, options, materialize)
         _, spec = self._validator(options)
         collector = Collector(self.client, self.area, identity, record, options, spec)
         try:
@@ -304,8 +313,22 @@ class EnrichmentPipeline:
         record.phase, record.manifest = "completed", manifest
         ledger.save(record)
         if not options.keep_staged:
-            self.area.remove(self.area.shard_paths(identity))
+            snapshot = [self.area.source_path(identity)] if options.output_uri else []
+            self.area.remove([*self.area.shard_paths(identity), *snapshot])
         return EnrichmentResult(table, manifest)
+
+    def _completed(self, manifest: Manifest, options: EnrichmentOptions, materialize: bool) -> EnrichmentResult:
+        """A completed run whose staged snapshot is gone: its output is the record."""
+        if not materialize:
+            return EnrichmentResult(None, manifest)
+        if not manifest.output_uri:
+            raise SutroError(
+                f"run {manifest.identity} completed earlier, but neither its staged snapshot nor an output_uri "
+                "remains to read its rows from; run it under a new identity"
+            )
+        fs, path = fsspec.core.url_to_fs(manifest.output_uri, **options.output_storage_options)
+        with fs.open(path, "rb") as handle:
+            return EnrichmentResult(pq.read_table(handle), manifest)
 
     def cancel(self, identity: RunIdentity) -> list[str]:
         """Cancel every job of the run that is not finished. Idempotent."""

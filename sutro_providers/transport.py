@@ -4,7 +4,7 @@ errors, and the retry policy (tenacity).
 Retry semantics, in one place:
 
 * calls marked ``retryable`` (every read, and ``job-results``) are retried on
-  429, 5xx/524, dropped connections and ``results_not_ready``, with exponential
+  429, 500/502/503/504/524, dropped connections and ``results_not_ready``, with exponential
   backoff and full jitter, honouring ``Retry-After``, bounded by
   :class:`~sutro_providers.config.RetryPolicy` (attempts and total time);
 * job creation is never retried: a 5xx/524 or a connection dropped after the
