@@ -123,10 +123,20 @@ def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, s
         # 1. unpaused, the example DAG gets the scheduled run of yesterday's interval;
         #    its task defers and the triggerer completes it;
         # 2. the crash DAG's task SIGKILLs itself after submit on try 1; try 2 reattaches.
+        # The local jobs would finish in 0.3 s, before the operator's one status check,
+        # and the task would then complete inline without deferring. Hold both jobs
+        # until their task is seen DEFERRED, then release them.
+        server.admin.set_faults([{"kind": "hold_job", "count": 2}])
         run_cli_parallel([["dags", "unpause", "sutro_ticket_enrichment"], ["dags", "unpause", "sutro_e2e_crash"],
                           ["dags", "trigger", "sutro_e2e_crash", "--run-id", "crash_1"]], env)
+        deferred_seen: set[str] = set()
 
         def finished() -> dict[str, str] | None:
+            for dag_id, task_id, run in query(home, "SELECT dag_id, task_id, run_id FROM task_instance "
+                                                    "WHERE state = 'deferred'"):
+                for job_id in xcom_values(home, dag_id, run).get((task_id, "sutro_job_ids"), []):
+                    server.admin.release(job_id)
+                    deferred_seen.add(dag_id)
             runs = dict(query(home, "SELECT dag_id, state FROM dag_run"))
             done = len(runs) == 2 and all(state in {"success", "failed"} for state in runs.values())
             return runs if done else None
@@ -135,6 +145,8 @@ def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, s
         tries = query(home, "SELECT dag_id, task_id, state, try_number FROM task_instance ORDER BY dag_id, task_id")
         assert runs == {"sutro_ticket_enrichment": "success", "sutro_e2e_crash": "success"}, (tries, airflow.tail())
 
+    # Both tasks deferred; the triggerer completed them after the release.
+    assert deferred_seen == {"sutro_ticket_enrichment", "sutro_e2e_crash"}
     # The example run: deferred, completed by the triggerer, every row landed once.
     (run_id,) = query(home, "SELECT run_id FROM dag_run WHERE dag_id = 'sutro_ticket_enrichment'")[0]
     rows = triaged(warehouse)
