@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,15 +94,27 @@ def verdict(ok: bool) -> str:
 # -- servers -----------------------------------------------------------------------------------
 
 
+SHARED_S3 = "BENCH_S3_ENDPOINT"
+SHARED_SUTRO = ("BENCH_SUTRO_URL", "BENCH_SUTRO_KEY")
+"""Set these to reuse running servers instead of starting new ones (the smoke test does,
+to keep the suite short); each script still cleans up the jobs and faults it made."""
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[Any]:
-    """A moto S3 server (in this process, on a thread) with dummy AWS credentials set."""
+    """A moto S3 server (in this process, on a thread) with dummy AWS credentials set;
+    the one at ``$BENCH_S3_ENDPOINT`` when that is set."""
     from sutro_providers.local.moto_s3 import MotoS3
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto logs request lines, signed URLs included
     for key, value in {**MotoS3.CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(key, value)
-    server = MotoS3().start()
+    server = MotoS3()
+    if os.environ.get(SHARED_S3):
+        server.endpoint_url = os.environ[SHARED_S3]
+        yield server
+        return
+    server.start()
     try:
         yield server
     finally:
@@ -110,9 +123,18 @@ def s3_server() -> Iterator[Any]:
 
 @contextlib.contextmanager
 def sutro_server(**kwargs: Any) -> Iterator[Any]:
-    """A ``sutro-local`` subprocess publishing the example Functions."""
-    from sutro_providers.local.server import LocalSutroServer
+    """A ``sutro-local`` subprocess publishing the example Functions; the one at
+    ``$BENCH_SUTRO_URL`` (key ``$BENCH_SUTRO_KEY``) when that is set."""
+    from sutro_providers.local.server import LocalAdmin, LocalSutroServer
 
+    url, key = (os.environ.get(name) for name in SHARED_SUTRO)
+    if url and key:
+        shared = SimpleNamespace(url=url, api_key=key, admin=LocalAdmin(url, key))
+        try:
+            yield shared
+        finally:
+            shared.admin.clear_faults()
+        return
     with LocalSutroServer(FUNCTIONS, **kwargs) as server:
         yield server
 
