@@ -183,3 +183,22 @@ def test_job_link_reads_the_xcom(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(get_value))
     assert SutroJobLink().get_link(None, ti_key=None) == "http://127.0.0.1:1/jobs/job-1"  # type: ignore[arg-type]
     assert seen["key"] == "sutro_job_url"
+
+
+def test_openlineage_facets(sqlite_db: Any, sutro_conn: Any) -> None:
+    from airflow_provider.operators.batch import SutroBatchFunctionOperator
+    from sutro_providers.manifest import Manifest, ShardInfo
+
+    op = SutroBatchFunctionOperator(task_id="t", function_name="ticket-triage", sql="SELECT * FROM support_tickets",
+                                    conn_id="warehouse", output_uri="s3://bucket/out/day.parquet",
+                                    destination_table="triaged", destination_conn_id="warehouse")
+    op._manifest = Manifest(run_key="k", identity="i", function="ticket-triage", state="succeeded",
+                            shards=[ShardInfo(index=0, job_id="job-1", job_name="sp-x-s0000", rows=3)])
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.outputs][0] == ("s3://bucket", "out/day.parquet")
+    assert lineage.outputs[1].name == "triaged"
+    assert [d.name for d in lineage.inputs] == ["support_tickets"]
+    assert lineage.run_facets["externalQuery"].externalQueryId == "job-1"
+    uri_op = SutroBatchFunctionOperator(task_id="u", function_name="f", input_uri="s3://in/tickets.parquet")
+    assert [(d.namespace, d.name) for d in uri_op.get_openlineage_facets_on_complete(None).inputs] == [
+        ("s3://in", "tickets.parquet")]
