@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from client_harness import FAST_RETRY, MOCK_KEY, MOCK_URL, BlockingAsync, MakeClient
 
 from sutro_providers import AsyncSutroClient, SutroClient
+from tests.client.client_harness import FAST_RETRY, MOCK_KEY, MOCK_URL, BlockingAsync, MakeClient
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from client_harness import requests_to, wait_for
 
 from sutro_providers import FunctionSpec, JobStatus
+from tests.client.client_harness import requests_to, wait_for
 
 TRIAGE_LABELS = {"billing", "bug", "feature_request", "account", "other"}
 TICKETS = [

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from client_harness import CLOSED_PORT_URL, MakeClient, requests_to, wait_for
 
 from sutro_providers import JobStatus, RetryPolicy
 from sutro_providers.errors import (
@@ -24,6 +23,7 @@ from sutro_providers.errors import (
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
+from tests.client.client_harness import CLOSED_PORT_URL, MakeClient, requests_to, wait_for
 
 ROWS = [{"subject": "Refund", "body": "Charged twice"}]
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from client_harness import MOCK_API, MOCK_KEY, MakeClient
 
 from sutro_providers.errors import SutroError
+from tests.client.client_harness import MOCK_API, MOCK_KEY, MakeClient
 
 PRESIGNED = "https://bucket.s3.example.com/results/r.parquet?X-Amz-Signature=abc123sig"
 ECHO = {"detail": f"bad key {MOCK_KEY} for Key {MOCK_KEY}", "code": "unauthorized", "request_id": "req_1"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from client_harness import CLOSED_PORT_URL, MakeClient, requests_to
 
 from sutro_providers.errors import SutroValidationError
+from tests.client.client_harness import CLOSED_PORT_URL, MakeClient, requests_to
 
 SIGNATURE = "X-Amz-Signature=c0ffee5ecret"
 URL = f"https://bucket.s3.amazonaws.com/in/rows.parquet?X-Amz-Expires=600&{SIGNATURE}"

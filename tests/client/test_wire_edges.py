@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from client_harness import MOCK_API, MakeClient
 
 from sutro_providers import JobStatus
 from sutro_providers.config import RETIRED_API_MESSAGE
@@ -21,6 +20,7 @@ from sutro_providers.errors import (
     SutroServerError,
     SutroSubmissionOutcomeUnknownError,
 )
+from tests.client.client_harness import MOCK_API, MakeClient
 
 HTML = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 

@@ -10,7 +10,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from conftest import DAY
 from dagster._serdes import serialize_value
 from sutro_example.tickets import DAILY, support_tickets, tickets_for_day
 
@@ -21,6 +20,7 @@ from dagster_sutro import (
     cost_bounds_checks,
     sutro_function_asset,
 )
+from tests.dagster.conftest import DAY
 
 LABELS = {"billing", "bug", "feature_request", "account", "other"}
 TRIAGED = dg.AssetKey(["support", "tickets_triaged"])

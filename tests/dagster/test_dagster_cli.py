@@ -10,7 +10,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import DAY, EXAMPLE_DIR, job_names
+
+from tests.dagster.conftest import DAY, EXAMPLE_DIR, job_names
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

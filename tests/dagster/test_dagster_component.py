@@ -7,10 +7,10 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
-from conftest import DAY, EXAMPLE_DIR, job_names
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dagster_sutro import SutroFunctionComponent, SutroResource
+from tests.dagster.conftest import DAY, EXAMPLE_DIR, job_names
 
 EXAMPLE_SOURCES = EXAMPLE_DIR / "sutro_example" / "defs" / "sources.py"
 EXAMPLE_YAML = EXAMPLE_DIR / "sutro_example" / "defs" / "tickets_triaged" / "defs.yaml"

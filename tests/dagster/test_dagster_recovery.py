@@ -10,10 +10,10 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pytest
-from conftest import DAY
 from sutro_example.tickets import DAILY, support_tickets
 
 from dagster_sutro import SutroDuckDBIOManager, SutroResource, sutro_function_asset
+from tests.dagster.conftest import DAY
 
 TRIAGED = dg.AssetKey(["support", "tickets_triaged"])
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from opper_harness import Blocking, MakeClient, OpperServer
 
 from sutro_providers.config import RetryPolicy
 from sutro_providers.local.opper_routes import create_opper_router
 from sutro_providers.opper import AsyncOpperClient, OpperClient
 from sutro_providers.opper.fake import OpperEmulator
+from tests.opper.opper_harness import Blocking, MakeClient, OpperServer
 
 API_KEY = "op-test-key-0123456789"
 

@@ -7,7 +7,6 @@ import uuid
 import httpx
 import jsonschema
 import pytest
-from opper_harness import MakeClient, OpperServer
 from pydantic import BaseModel
 
 from sutro_providers.errors import (
@@ -15,6 +14,7 @@ from sutro_providers.errors import (
     SutroNotFoundError,
     SutroValidationError,
 )
+from tests.opper.opper_harness import MakeClient, OpperServer
 
 TICKET_SCHEMA = {
     "type": "object",
@@ -136,7 +136,7 @@ def test_v2_unknown_revision_is_not_found(make_client: MakeClient, opper: OpperS
     assert info.value.code == "not_found"
 
 
-@pytest.mark.parametrize("function_id, revision_id", [("7", str(uuid.uuid4())), (str(uuid.uuid4()), "3")])
+@pytest.mark.parametrize("function_id, revision_id", [("7", "723e7f7e-9322-451c-9e94-f0086d5a3cf1"), ("6b0a6a1b-7d06-4125-b8cb-17c8e19a3215", "3")])
 def test_v2_ids_must_be_uuids_and_nothing_is_sent(
     make_client: MakeClient, opper: OpperServer, function_id: str, revision_id: str
 ) -> None:

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from opper_harness import MakeClient, OpperServer
 
 from sutro_providers.errors import (
     SutroConfigurationError,
@@ -16,6 +15,7 @@ from sutro_providers.errors import (
     SutroServerError,
 )
 from sutro_providers.opper import OpperClient, OpperConfig
+from tests.opper.opper_harness import MakeClient, OpperServer
 
 
 def test_span_create_get_patch_and_trace_linkage(make_client: MakeClient, opper: OpperServer) -> None:
