@@ -313,13 +313,11 @@ class SutroBatchFunctionOperator(BaseOperator):
         table: pa.Table | None = None
         if already is not None and not self.destination_table:
             manifest = already
-        elif already is not None and already.output_uri:
-            table = self._read_output(already.output_uri, options)
-            manifest = already
         else:
-            # materialize=True: collect(materialize=False) with an output_uri fails in
-            # the core today (write_parquet gets schema=None); see the provider report.
-            result = self.pipeline.collect(identity, options, materialize=True)
+            # Only a destination table needs the rows in memory; an output_uri alone is
+            # streamed to storage batch by batch. A run completed by an earlier try is
+            # collected again (or read back from its output_uri) to refill the table.
+            result = self.pipeline.collect(identity, options, materialize=bool(self.destination_table))
             table, manifest = result.table, result.manifest
         self._manifest = manifest
         if self.destination_table and table is not None:
@@ -334,14 +332,6 @@ class SutroBatchFunctionOperator(BaseOperator):
 
             self._write_destination(context, pa.table({}), columns=[])
         return manifest.to_json_dict()
-
-    def _read_output(self, uri: str, options: EnrichmentOptions) -> pa.Table:
-        import pyarrow.parquet as pq
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(uri, **options.output_storage_options)
-        with fs.open(path, "rb") as fh:
-            return pq.read_table(fh)
 
     def _write_destination(self, context: Context, table: pa.Table, columns: list[str] | None = None) -> None:
         partition = str(self.partition_value or context["ti"].run_id)
