@@ -3,33 +3,16 @@ location on the moto S3 server, and deterministic source tables."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sutro_providers import SutroClient
+from sutro_providers.chaos.data import tickets as tickets  # re-exported: the tests build tables with it
 from sutro_providers.config import RetryPolicy
 from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.pipeline import EnrichmentPipeline
-
-SUBJECTS = ["Refund request", "App crashes on login", "Please add dark mode", "Cannot reset password", "Hello"]
-WORDS = "invoice charge crash error feature request login password account billing export slow page".split()
-
-
-def tickets(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``n`` deterministic support tickets (subject, body, customer_tier, ticket_id)."""
-    rng = random.Random(seed)
-    return [
-        {
-            "ticket_id": f"T{i:06d}",
-            "subject": rng.choice(SUBJECTS),
-            "body": " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))),
-            "customer_tier": rng.choice(["free", "pro", "enterprise"]),
-        }
-        for i in range(n)
-    ]
 
 
 @pytest.fixture
