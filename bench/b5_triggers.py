@@ -11,7 +11,10 @@ tasks are cancelled (as the triggerer does). Measured in that process:
 * loop stalls: a ticker task sleeping 5 ms records how late it wakes (the longest
   lateness is the longest stall), during ramp-up and in the steady state;
 * with ``--asyncio-debug``: asyncio debug mode logs callbacks slower than 50 ms
-  (debug mode itself costs CPU, so CPU per poll is not comparable then).
+  (debug mode itself costs CPU, so CPU per poll is not comparable then);
+* garbage-collector pauses (``gc.callbacks``); ``--gc-freeze`` calls ``gc.freeze()``
+  after the imports, as a triggerer process could, to show what full collections
+  of the imported Airflow heap cost.
 
     .venv/bin/python bench/b5_triggers.py                   # 1,000 triggers, 5 s polls, 40 s steady state
     .venv/bin/python bench/b5_triggers.py --asyncio-debug
@@ -43,7 +46,7 @@ def create_held_jobs(sutro: Any, count: int) -> list[str]:
         return list(pool.map(lambda _: client.create_job(model=FUNCTION, inputs=row), range(count)))
 
 
-def triggers(job_ids: list[str], conn: str, poll: float, window: float, debug: bool) -> dict[str, Any]:
+def triggers(job_ids: list[str], conn: str, poll: float, window: float, debug: bool, freeze: bool = False) -> dict[str, Any]:
     """All triggers on one loop: ramp-up, ``window`` seconds of polling, cancel; CPU, polls, stalls."""
     os.environ.update(AIRFLOW_HOME=tempfile.mkdtemp(prefix="bench-airflow-"), AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
                       AIRFLOW_CONN_SUTRO_DEFAULT=conn)
@@ -74,6 +77,9 @@ def triggers(job_ids: list[str], conn: str, poll: float, window: float, debug: b
             gc_pauses.append(time.perf_counter() - gc_started[0])
 
     gc.callbacks.append(on_gc)
+    if freeze:  # what a triggerer can do after start-up: exempt the imported modules from full collections
+        gc.collect()
+        gc.freeze()
 
     # Instrumentation only: count polls and note when each trigger's client is ready.
     polls = [0]
@@ -148,13 +154,14 @@ def main() -> None:
     p.add_argument("--poll-interval", type=float, default=5.0)
     p.add_argument("--window", type=float, default=40.0, help="seconds of steady-state polling after the ramp-up")
     p.add_argument("--asyncio-debug", action="store_true")
+    p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the imports, before the triggers start")
     args = p.parse_args()
     count, poll, window = (20, 0.5, 4.0) if args.smoke else (args.triggers, args.poll_interval, args.window)
     preload("httpx", "sutro_providers.client", "airflow_provider.triggers.sutro")
     with sutro_server() as sutro:
         jobs = create_held_jobs(sutro, count)
         conn = json.dumps({"conn_type": "sutro", "host": sutro.url, "password": sutro.api_key})
-        m = in_child(triggers, jobs, conn, poll, window, args.asyncio_debug)
+        m = in_child(triggers, jobs, conn, poll, window, args.asyncio_debug, args.gc_freeze)
         sutro.admin.reset()
     v = m.value
     rows = [[name, p["seconds"], p["polls"], p["cpu"], f"{1000 * p['cpu'] / p['polls']:.2f} ms" if p["polls"] else "-",
@@ -164,7 +171,7 @@ def main() -> None:
     worst = max(ramp["stall"], steady["stall"])
     print_table(
         f"B5 {count:,} SutroJobTriggers on one loop, poll every {poll:g} s, {window:g} s of steady state after ramp-up"
-        + (" (asyncio debug mode)" if args.asyncio_debug else ""),
+        + (" (asyncio debug mode)" if args.asyncio_debug else "") + (" (gc.freeze() after imports)" if args.gc_freeze else ""),
         ["phase", "seconds", "polls", "CPU s", "CPU per poll", "longest loop stall"],
         rows,
         [f"ramp-up CPU per trigger {1000 * ramp['cpu'] / count:.1f} ms; peak RSS above baseline {m.rss_above / 2**20:.0f} MiB",
