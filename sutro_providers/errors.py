@@ -10,6 +10,7 @@ Which errors are worth a retry is decided in one place, :func:`is_transient`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -151,7 +152,7 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def redact(text: str, secrets: list[str | None]) -> str:
+def redact(text: str, secrets: Sequence[str | None]) -> str:
     """Replace every occurrence of each non-empty secret with ``***``."""
     for secret in secrets:
         if secret and len(secret) >= 4:

@@ -93,7 +93,8 @@ def open_source(
         table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
         return _from_table(table, batch_size, "Arrow table")
     if isinstance(source, pa.RecordBatchReader):
-        return SourceReader(source.schema, lambda: iter(source), num_rows=None, batch_size=batch_size,
+        reader = source
+        return SourceReader(reader.schema, lambda: iter(reader), num_rows=None, batch_size=batch_size,
                             description="Arrow RecordBatchReader")
     if isinstance(source, str | os.PathLike):
         return _open_path(os.fspath(source), storage_options or {}, batch_size)

@@ -173,9 +173,9 @@ class _SchemaFiller:
             vals = lo + (sub % np.uint64(max(hi - lo, 0) + 1)).astype(np.int64)
             return pc.cast(pa.array(vals), pa.string())
         if typ == "number":
-            lo = float(schema.get("minimum", 0.0))
-            hi = float(schema.get("maximum", lo + 1.0))
-            vals = np.round(lo + _frac(sub) * (hi - lo), 3).clip(lo, hi)
+            flo = float(schema.get("minimum", 0.0))
+            fhi = float(schema.get("maximum", flo + 1.0))
+            vals = np.round(flo + _frac(sub) * (fhi - flo), 3).clip(flo, fhi)
             return pc.cast(pa.array(vals), pa.string())
         if typ == "null":
             return self._const("null")

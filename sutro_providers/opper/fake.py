@@ -224,7 +224,7 @@ class OpperEmulator:
                     "start_time": fields.get("start_time") or _now(), "end_time": fields.get("end_time"),
                     "created_at": _now(), "meta": fields.get("meta"), "metadata": fields.get("metadata"),
                     "tags": fields.get("tags")}
-            self.spans[span["id"]] = span
+            self.spans[str(span["id"])] = span
             return dict(span)
 
     def get_span(self, span_id: str) -> dict[str, Any]:
