@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sutro_providers airflow_provider dagster_sutro tests bench example_dags
+	$(VENV)/bin/mypy sutro_providers
 
 clean:
 	rm -rf $(VENV) .venv-sdk .demo
