@@ -25,7 +25,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sutro_providers airflow_provider dagster_sutro tests bench example_dags
-	$(VENV)/bin/mypy sutro_providers
+	$(VENV)/bin/mypy sutro_providers airflow_provider dagster_sutro
 
 clean:
 	rm -rf $(VENV) .venv-sdk .demo

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -107,7 +108,7 @@ class SutroChecks(dg.Model, dg.Resolvable):
         summary = manifest.summary
         enriched = manifest.rows_out - manifest.rows_skipped
         below = summary.rows_below_confidence
-        metadata: dict[str, object] = {"max_share": bound, "rows_enriched": enriched}
+        metadata: dict[str, Any] = {"max_share": bound, "rows_enriched": enriched}
         if summary.confidence_threshold is not None:
             metadata["confidence_threshold"] = summary.confidence_threshold
         if summary.mean_confidence is not None:
@@ -131,7 +132,7 @@ class SutroChecks(dg.Model, dg.Resolvable):
         passed = cost is not None and cost <= bound
         description = None if passed else ("the deployment reported no cost" if cost is None
                                            else f"the run cost ${cost:.4f}, above ${bound}")
-        metadata: dict[str, object] = {"max_cost_usd": bound}
+        metadata: dict[str, Any] = {"max_cost_usd": bound}
         if cost is not None:
             metadata["cost_usd"] = cost
         return dg.AssetCheckResult(check_name=COST, asset_key=key, passed=passed,
