@@ -60,6 +60,38 @@ async def _run_row(client: AsyncSutroClient, function: str, row: dict[str, Any],
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def _run_rows(
+    client: AsyncSutroClient, function: str, rows: list[tuple[int, dict[str, Any]]], concurrency: int, retries: int,
+) -> list[FunctionRunResult]:
+    """Run every row with ``concurrency`` workers, each on its own client (one
+    httpx pool with many requests in flight costs several ms of CPU per request
+    scanning its connections; one connection per client does not), and return the
+    answers in input order. The first error cancels the other workers and is raised."""
+    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+    for index, (_, row) in enumerate(rows):
+        queue.put_nowait((index, row))
+    answers: list[FunctionRunResult | None] = [None] * len(rows)
+
+    async def worker() -> None:
+        async with AsyncSutroClient(config=client.config) as own:
+            while True:
+                try:
+                    index, row = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                answers[index] = await _run_row(own, function, row, retries)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(rows))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
 async def arun_realtime(
     client: AsyncSutroClient,
     source: TableSource,
@@ -100,13 +132,7 @@ async def arun_realtime(
         offset += batch.num_rows
     validator.finish()
 
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(row: dict[str, Any]) -> FunctionRunResult:
-        async with gate:
-            return await _run_row(client, options.function, row, max_rate_limit_retries)
-
-    answers = await asyncio.gather(*(one(row) for _, row in rows))
+    answers = await _run_rows(client, options.function, rows, concurrency, max_rate_limit_retries)
     results = pa.table({
         ROW_ID: pa.array([rid for rid, _ in rows], pa.int64()),
         "outputs": [json.dumps(output_object(a, spec)) for a in answers],
