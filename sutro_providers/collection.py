@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,7 +30,7 @@ from sutro_providers.errors import (
 )
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
-from sutro_providers.ledger import LedgerRecord
+from sutro_providers.ledger import LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.results import ResultJoiner, check_ids
 from sutro_providers.staging import StagingArea
@@ -58,11 +59,97 @@ def finished_jobs(client: SutroClient, record: LedgerRecord) -> list[JobRecord]:
 
 
 def expected_ids(area: StagingArea, identity: RunIdentity, record: LedgerRecord) -> list[pa.Array]:
-    """The row ids each shard submitted, from the source snapshot."""
+    """The row ids each shard submitted, from the source snapshot (all in memory:
+    :meth:`Collector.prepare` streams instead, see :func:`check_shard_ids`)."""
     with area.fs.open(area.source_path(identity), "rb") as handle:
         table = pq.read_table(handle, columns=[ROW_ID, SKIP_REASON])
     submitted = table.filter(pc.is_null(table[SKIP_REASON]))[ROW_ID].combine_chunks()
     return [submitted.slice(s.first_submitted_row, s.rows) for s in record.shards]
+
+
+def submitted_id_batches(
+    area: StagingArea, identity: RunIdentity, batch_size: int,
+) -> Generator[pa.Array, None, None]:
+    """The submitted row ids (those without a skip reason) of the source snapshot,
+    in order, one Parquet batch at a time."""
+    with area.fs.open(area.source_path(identity), "rb") as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=[ROW_ID, SKIP_REASON]):
+            yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
+
+
+class IdStream:
+    """Hands out the ids of a stream of arrays in pieces of any length."""
+
+    def __init__(self, arrays: Iterator[pa.Array]) -> None:
+        self._arrays = arrays
+        self._head = pa.array([], pa.int64())
+        self.position = 0  # ids handed out (or skipped) so far
+
+    def take(self, limit: int) -> pa.Array:
+        """The next ids, at most ``limit`` of them; empty only at the end."""
+        while not len(self._head):
+            head = next(self._arrays, None)
+            if head is None:
+                return self._head
+            self._head = head
+        piece = self._head.slice(0, limit)
+        self._head = self._head.slice(len(piece))
+        self.position += len(piece)
+        return piece
+
+    def skip_to(self, position: int) -> None:
+        """Drop ids until ``position`` ids have gone (or the stream ends)."""
+        while self.position < position and len(self.take(position - self.position)):
+            pass
+
+
+def _stream_matches(want: IdStream, end: int, got: Iterator[pa.Array]) -> bool:
+    """Whether ``got`` yields exactly ``want``'s ids up to position ``end``, in order
+    and without nulls. Consumes ``want`` up to the first difference."""
+    for batch in got:
+        if batch.null_count:
+            return False
+        offset = 0
+        while offset < len(batch):
+            piece = want.take(min(end - want.position, len(batch) - offset))
+            if not len(piece) or not piece.equals(batch.slice(offset, len(piece))):
+                return False  # more results than submitted ids, or a different id
+            offset += len(piece)
+    return want.position == end
+
+
+def _ids_until(want: IdStream, end: int) -> pa.ChunkedArray:
+    """The ids of ``want`` from its position up to position ``end``, in memory."""
+    pieces = []
+    while want.position < end:
+        piece = want.take(end - want.position)
+        if not len(piece):
+            break
+        pieces.append(piece)
+    return pa.chunked_array(pieces, pa.int64())
+
+
+def check_shard_ids(
+    area: StagingArea, identity: RunIdentity, want: IdStream, shard: ShardRecord, results: Path, *,
+    job_id: str, batch_size: int,
+) -> None:
+    """Check that ``results`` (one shard's results file) holds each id the shard
+    submitted exactly once, streaming both sides: memory stays at one batch.
+    ``want`` streams every submitted id of the run; shards are taken in ledger
+    order. On the first difference the shard's full id arrays (the expected ones
+    read again) go to :func:`results.check_ids`, which names the missing,
+    duplicated and unknown ids, or accepts the same ids in another order."""
+    want.skip_to(shard.first_submitted_row)
+    end = shard.first_submitted_row + shard.rows
+    got = (b.column(0).cast(pa.int64()) for b in pq.ParquetFile(results).iter_batches(batch_size, columns=[ROW_ID]))
+    if _stream_matches(want, end, got):
+        return
+    want.skip_to(end)
+    with closing(submitted_id_batches(area, identity, batch_size)) as batches:
+        again = IdStream(batches)
+        again.skip_to(shard.first_submitted_row)
+        expected = _ids_until(again, end)
+    check_ids(expected, pq.read_table(results, columns=[ROW_ID])[ROW_ID], job_id=job_id)
 
 
 def download_shard(client: SutroClient, job_id: str, dest: Path) -> Path:
@@ -106,12 +193,15 @@ class Collector:
         anything is joined or written)."""
         self.jobs = finished_jobs(self.client, self.record) if self.record.shards else []
         self._paths: list[Path] = []
-        ids = expected_ids(self.area, self.identity, self.record) if self.record.shards else []
-        for shard, job, want in zip(self.record.shards, self.jobs, ids, strict=True):
-            path = download_shard(self.client, job.job_id, Path(self._tmp.name) / f"s{shard.index:04d}.parquet")
-            got = pq.read_table(path, columns=[ROW_ID])[ROW_ID].combine_chunks()
-            check_ids(want, got, job_id=job.job_id)
-            self._paths.append(path)
+        if not self.record.shards:
+            return
+        with closing(submitted_id_batches(self.area, self.identity, self.options.batch_size)) as submitted:
+            want = IdStream(submitted)
+            for shard, job in zip(self.record.shards, self.jobs, strict=True):
+                path = download_shard(self.client, job.job_id, Path(self._tmp.name) / f"s{shard.index:04d}.parquet")
+                check_shard_ids(self.area, self.identity, want, shard, path, job_id=job.job_id,
+                                batch_size=self.options.batch_size)
+                self._paths.append(path)
 
     def _results(self) -> Iterator[pa.Table]:
         for path in self._paths:
@@ -147,4 +237,7 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
     )
 
 
-__all__ = ["Collector", "SutroError", "download_shard", "expected_ids", "finished_jobs", "job_usage"]
+__all__ = [
+    "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "expected_ids", "finished_jobs",
+    "job_usage", "submitted_id_batches",
+]
