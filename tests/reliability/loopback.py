@@ -117,17 +117,15 @@ def expired_presign_host() -> Loopback:
     return Loopback(lambda lb, m, p, h, b: (403, {"Content-Type": "application/xml"}, xml))
 
 
-class ArtifactHost:
-    """Serves results artifacts at ``/artifact?u=<real pre-signed URL>``: ``serve``
-    (the real bytes and headers), ``truncate`` (announces the full length, sends
-    half, closes, no ETag) or ``redirect`` (307 to ``redirect_base``, another host)."""
+class _ProxyHost:
+    """A :class:`Loopback` server answering through ``_answer``, with an httpx client
+    for whatever it forwards to; a context manager."""
 
-    def __init__(self, mode: str = "serve", redirect_base: str | None = None) -> None:
-        self.mode, self.redirect_base = mode, redirect_base
+    def __init__(self) -> None:
         self.loopback = Loopback(self._answer)
         self._http = httpx.Client(timeout=30)
 
-    def __enter__(self) -> ArtifactHost:
+    def __enter__(self) -> Any:
         self.loopback.start()
         return self
 
@@ -138,6 +136,19 @@ class ArtifactHost:
     @property
     def url(self) -> str:
         return self.loopback.url
+
+    def _answer(self, lb: Loopback, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | Partial:
+        raise NotImplementedError
+
+
+class ArtifactHost(_ProxyHost):
+    """Serves results artifacts at ``/artifact?u=<real pre-signed URL>``: ``serve``
+    (the real bytes and headers), ``truncate`` (announces the full length, sends
+    half, closes, no ETag) or ``redirect`` (307 to ``redirect_base``, another host)."""
+
+    def __init__(self, mode: str = "serve", redirect_base: str | None = None) -> None:
+        self.mode, self.redirect_base = mode, redirect_base
+        super().__init__()
 
     @property
     def seen(self) -> list[Seen]:
@@ -157,27 +168,14 @@ class ArtifactHost:
         return real.status_code, keep, real.content
 
 
-class ResultsProxy:
+class ResultsProxy(_ProxyHost):
     """A proxy in front of the local Sutro server (the configured API host) that
     rewrites the ``urls`` of ``results-url`` replies to ``artifact_base/artifact?u=...``
     (an :class:`ArtifactHost`). Records every request's headers."""
 
     def __init__(self, upstream: str, artifact_base: str) -> None:
         self.upstream, self.artifact_base = upstream, artifact_base
-        self.loopback = Loopback(self._answer)
-        self._http = httpx.Client(timeout=30)
-
-    def __enter__(self) -> ResultsProxy:
-        self.loopback.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loopback.stop()
-        self._http.close()
-
-    @property
-    def url(self) -> str:
-        return self.loopback.url
+        super().__init__()
 
     def _answer(self, lb: Loopback, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | Partial:
         forward = {k: v for k, v in headers.items() if k in ("authorization", "content-type", "accept")}
