@@ -197,12 +197,13 @@ class EnrichmentPipeline:
             return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
 
         if record is None:
-            if reader().num_rows == 0:
+            opened = reader()  # opened once: the emptiness check and the staging share it
+            if opened.num_rows == 0:
                 log.info("input of %s is empty: no Sutro job submitted", options.function)
                 return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
                                 state="noop", started_at=utc_now(), message="empty input: nothing submitted")
             self.area.check_writable()
-            staged = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options))
+            staged = self.area.stage(identity, opened, validator, shard_size=self._shard_size(options))
             if staged.rows_in == 0:
                 log.info("input of %s is empty: no Sutro job submitted", options.function)
                 self.area.remove([self.area.source_path(identity)])
@@ -275,7 +276,7 @@ class EnrichmentPipeline:
             self.area.source_path(identity)
         ):
             return self._completed(record.manifest, options, materialize)
-        _, spec = self._validator(options)
+        _, spec = self._fields(options)  # the spec only: no validator needed to collect
         collector = Collector(self.client, self.area, identity, record, options, spec)
         try:
             collector.prepare()
