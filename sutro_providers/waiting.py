@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -81,6 +81,17 @@ class PollState:
         self.errors_in_a_row = 0
         if self.on_progress:
             self.on_progress(JobProgress(job.job_id, job.status, job.num_rows, job.input_tokens, job.output_tokens))
+
+    def apply(self, statuses: Mapping[str, JobRecord | SutroError]) -> None:
+        """Take one poll's reads (a record or the read's error per job), in job
+        order: records are recorded, the first error counts as a failed poll."""
+        for job_id in self.pending:
+            got = statuses.get(job_id)
+            if isinstance(got, SutroError):
+                self.failed_poll(got)
+                return
+            if got is not None:
+                self.record(got)
 
     def failed_poll(self, exc: SutroError) -> None:
         """Count a failed poll; re-raise errors that are not transient."""

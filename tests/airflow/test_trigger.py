@@ -14,6 +14,7 @@ import pytest
 from airflow_provider.triggers.sutro import SutroJobTrigger
 from sutro_providers.client import SutroClient
 from tests.airflow.conftest import TICKETS
+from tests.unit.test_job_watch import cancel_and_release, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -161,3 +162,46 @@ def test_no_slow_callback_in_asyncio_debug_mode(sutro_conn: Any, caplog: pytest.
     assert event["status"] == "success"
     slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.getMessage()]
     assert slow == [], slow
+
+
+def test_many_triggers_share_one_poller_and_get_their_own_events(sutro_conn: Any) -> None:
+    """12 triggers on one loop: one shared poller (one client), each trigger gets its own event."""
+    from sutro_providers.job_watch import active_watches
+
+    sutro_conn.admin.set_faults([{"kind": "fail_job", "count": 3, "message": "model exploded"}])
+    failing = [submit(sutro_conn) for _ in range(3)]
+    plain = [submit(sutro_conn) for _ in range(3)]  # before the held jobs, which keep the local workers busy
+    sutro_conn.admin.set_faults([{"kind": "hold_job", "count": 6}])
+    held = [submit(sutro_conn) for _ in range(6)]
+    cancelled, released, timed_out = held[:2], held[2:4], held[4:]
+    before = sutro_conn.admin.stats()["requests"]
+
+    async def scenario() -> tuple[list[dict[str, Any]], int, Any]:
+        triggers = [trigger([job], deadline=time.time() + (3 if job in timed_out else 30)) for job in failing + plain + held]
+        waits = asyncio.gather(*(first_event(t) for t in triggers))
+        await until(lambda: bool(active_watches()) and active_watches()[0].stats.deliveries >= 12)
+        watches = active_watches()
+        await cancel_and_release(sutro_conn, cancelled, released)
+        events = await waits
+        assert active_watches() == [] and asyncio.all_tasks() == {asyncio.current_task()}  # the poller ended
+        return events, len(watches), watches[0].stats
+
+    events, pollers, stats = asyncio.run(scenario())
+    assert pollers == 1
+    by_job = {e["job_ids"][0]: e for e in events}
+    assert [by_job[j]["status"] for j in failing + plain + held] == (
+        ["failed"] * 3 + ["success"] * 3 + ["cancelled"] * 2 + ["success"] * 2 + ["timeout"] * 2)
+    assert "model exploded" in by_job[failing[0]]["message"]
+    assert {by_job[j]["statuses"][j] for j in timed_out} <= {"QUEUED", "STARTING", "RUNNING"}
+    after = sutro_conn.admin.stats()["requests"]
+    made = sum(after.get(r, 0) - before.get(r, 0) for r in ("jobs", "list-jobs"))
+    assert made == stats.requests and after.get("list-jobs", 0) > 0
+    assert made * 4 <= stats.deliveries, (made, stats)  # far fewer HTTP requests than trigger polls
+
+
+def test_first_run_freezes_the_garbage_collector(sutro_conn: Any) -> None:
+    import gc
+
+    job = submit(sutro_conn)
+    assert run_trigger(trigger([job]))["status"] == "success"
+    assert gc.get_freeze_count() > 0
