@@ -14,7 +14,16 @@ is queued, running or succeeded; a shard with only an intent is reconciled throu
 ``list-jobs`` by its deterministic job name before anything is submitted; a shard
 whose job FAILED or was CANCELLED is submitted again under the next attempt number.
 The input fingerprint tells whether the retry sees the same input as the attempt
-it continues (see ``EnrichmentOptions.on_input_change``).
+it continues (see ``EnrichmentOptions.on_input_change``). ``fingerprint_version``
+names how it was computed (see :data:`sutro_providers.staging.FINGERPRINT_VERSION`);
+a ledger without it (written before it existed) is version 1, and a retry checks
+its input with that version, so upgrading sutro-providers between two attempts of a
+run reattaches instead of seeing "input changed".
+
+Writes per run: nothing after staging alone (until a job is about to be created
+there is nothing a retry must not repeat: it stages again), one write per shard
+before its job is created (``intent``) and one after (``submitted``; the write that
+records the run's last job id also records the run as submitted).
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ class LedgerRecord(BaseModel):
     identity: str
     function: str
     fingerprint: str
+    fingerprint_version: int = 1
     phase: RunPhase = "staging"
     rows_in: int = 0
     rows_submitted: int = 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +155,7 @@ class EnrichmentPipeline:
             first += rows
         return LedgerRecord(
             run_key=identity.key, identity=identity.describe(), function=options.function,
-            fingerprint=staged.fingerprint, phase="staged", rows_in=staged.rows_in,
+            fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, phase="staged", rows_in=staged.rows_in,
             rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
         )
 
@@ -187,32 +188,35 @@ class EnrichmentPipeline:
         """
         started = time.monotonic()
         ledger = self._ledger(identity)
-        record = ledger.load()
-        if record is not None and record.phase == "completed" and record.manifest is not None:
-            log.info("run %s already completed; nothing to submit", identity.short)
-            return record.manifest
-        validator, _ = self._validator(options)
-
-        def reader() -> SourceReader:
-            return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
-
+        # Independent round trips, at the same time: the ledger, the Function's spec, the
+        # quota (the shard size) and the write probe (only a first attempt needs it: it
+        # fails early and clearly when the bucket is missing or read-only).
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sutro-submit") as pool:
+            loaded = pool.submit(ledger.load)
+            spec = pool.submit(self.function_spec, options.function)
+            quota = pool.submit(self._shard_size, options)
+            probe = pool.submit(self.area.check_writable)
+            record = loaded.result()
+            if record is not None and record.phase == "completed" and record.manifest is not None:
+                log.info("run %s already completed; nothing to submit", identity.short)
+                return record.manifest
+            spec.result()
+            validator, _ = self._validator(options)
+            if record is None:
+                opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
+                if opened.num_rows == 0:
+                    return self._empty(identity, options)
+                probe.result()
+            shard_size = quota.result()
         if record is None:
-            opened = reader()  # opened once: the emptiness check and the staging share it
-            if opened.num_rows == 0:
-                log.info("input of %s is empty: no Sutro job submitted", options.function)
-                return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
-                                state="noop", started_at=utc_now(), message="empty input: nothing submitted")
-            self.area.check_writable()
-            staged = self.area.stage(identity, opened, validator, shard_size=self._shard_size(options))
+            staged = self.area.stage(identity, opened, validator, shard_size=shard_size)
             if staged.rows_in == 0:
-                log.info("input of %s is empty: no Sutro job submitted", options.function)
                 self.area.remove([self.area.source_path(identity)])
-                return self.manifest(identity, self._new_record(identity, options, staged), "noop",
-                                     started_at=utc_now(), message="empty input: nothing submitted")
-            record = self._new_record(identity, options, staged)
-            ledger.save(record)
+                return self._empty(identity, options)
+            record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
-            record = self._check_unchanged(identity, options, reader, validator, record, ledger)
+            reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
+            record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
         stage_seconds = time.monotonic() - started
         submitter = ShardSubmitter(self.client, self.area, ledger, identity, options)
         submitter.check_cost(record)
@@ -220,10 +224,20 @@ class EnrichmentPipeline:
         return self.manifest(identity, record, "submitted" if record.shards else "noop",
                              started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
 
+    @staticmethod
+    def _open(source: TableSource, options: EnrichmentOptions, storage_options: dict[str, Any] | None) -> SourceReader:
+        return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
+
+    @staticmethod
+    def _empty(identity: RunIdentity, options: EnrichmentOptions) -> Manifest:
+        log.info("input of %s is empty: no Sutro job submitted", options.function)
+        return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
+                        state="noop", started_at=utc_now(), message="empty input: nothing submitted")
+
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
-                         validator: InputValidator, record: LedgerRecord, ledger: Ledger) -> LedgerRecord:
-        shard_size = self._shard_size(options)
-        check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False)
+                         validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
+        check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False,
+                                fingerprint_version=record.fingerprint_version)
         never_sent = all(s.state == "planned" for s in record.shards)
         if check.fingerprint == record.fingerprint and not (
             never_sent and max((s.rows for s in record.shards), default=0) > shard_size
@@ -243,7 +257,7 @@ class EnrichmentPipeline:
         log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
         self._cancel_record(record)
         attempt = max((s.attempt for s in record.shards), default=-1) + 1
-        staged = self.area.stage(identity, reader(), validator, shard_size=self._shard_size(options))
+        staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
         new = self._new_record(identity, options, staged, attempt)
         ledger.save(new)
         return new

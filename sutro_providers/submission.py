@@ -58,6 +58,8 @@ class ShardSubmitter:
 
     def _mark(self, record: LedgerRecord, index: int, state: Any, **changes: Any) -> None:
         with self._lock:
+            if state == "submitted" and all(s.job_id or s.index == index for s in record.shards):
+                record.phase = "submitted"  # the run's last job id: one write records both
             self.ledger.mark(record, index, state, **changes)
 
     def _request(self, shard: ShardRecord, *, cost_estimate: bool = False, name: str | None = None) -> dict[str, Any]:
@@ -105,9 +107,10 @@ class ShardSubmitter:
         with ThreadPoolExecutor(max_workers=self.options.max_concurrent_jobs) as pool:
             for future in [pool.submit(self.ensure_submitted, record, s.index) for s in pending]:
                 future.result()
-        record.phase = "submitted"
         with self._lock:
-            self.ledger.save(record)
+            if record.phase != "submitted":  # e.g. every shard reattached: nothing was written yet
+                record.phase = "submitted"
+                self.ledger.save(record)
 
     def ensure_submitted(self, record: LedgerRecord, index: int) -> str:
         shard = record.shards[index]
