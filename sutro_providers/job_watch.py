@@ -27,8 +27,9 @@ reads the statuses it needs like this:
 
 A deployment whose ``list-jobs`` refuses the request (an error that is not
 transient, e.g. 404 or 422) or does not paginate (more than ``limit`` jobs in one
-page) is read with individual GETs from then on; a transient ``list-jobs`` error
-only moves that round to GETs. Nothing here blocks the loop: the client is built
+page) is read with individual GETs from then on. A transient ``list-jobs`` error
+(after the client's own retries) is that round's read error for every job not
+seen yet, exactly as a failed GET would be; the next round lists again. Nothing here blocks the loop: the client is built
 in a worker thread, everything else is awaited I/O. The API key is never logged.
 """
 
@@ -111,6 +112,7 @@ class JobWatch:
         self._wake = asyncio.Event()
         self._sleeping_until = -math.inf
         self._lead = 0.0
+        self._failure: Exception | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -123,6 +125,8 @@ class JobWatch:
 
         A round that other waiters made due may serve this request once it has
         waited ``(1 - slack) * delay`` seconds (``slack=0``: not before ``delay``)."""
+        if self._failure is not None:
+            raise self._failure
         now = time.monotonic()
         future: asyncio.Future[dict[str, Status]] = asyncio.get_running_loop().create_future()
         request = _Request(frozenset(job_ids), now + delay, now + delay * (1.0 - slack), future)
@@ -157,6 +161,16 @@ class JobWatch:
     # -- the polling task ---------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._poll()
+        except Exception as exc:  # a bug: fail the waiters (now and later) instead of leaving them waiting
+            log.exception("Sutro job poller for %s stopped", self.config.api_url)
+            self._failure = exc
+            for r in self._requests:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+
+    async def _poll(self) -> None:
         client = await asyncio.to_thread(AsyncSutroClient, config=self.config)  # no TLS set-up on the loop
         try:
             while True:
@@ -227,6 +241,10 @@ class JobWatch:
             except SutroError as exc:
                 if not is_transient(exc):
                     self._give_up_listing(f"list-jobs failed: {type(exc).__name__}")
+                    return
+                # the client's retries are spent: the unseen jobs' poll failed (as a GET's would have);
+                # a GET each now would multiply the load on a struggling server
+                found.update((j, exc) for j in wanted if j not in found)
                 return
             if len(page.jobs) > PAGE_SIZE:
                 self._give_up_listing(f"list-jobs returned {len(page.jobs)} jobs for limit={PAGE_SIZE}")

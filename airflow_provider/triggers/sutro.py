@@ -9,6 +9,7 @@ operator's ``execute_complete``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -161,11 +162,15 @@ _gc_frozen = False
 
 
 def _freeze_gc_once(enabled: bool) -> None:
-    """``gc.freeze()`` once per process (O(1): no collection runs, nothing is walked)."""
+    """``gc.freeze()`` once per process (O(1): no collection runs, nothing is walked).
+
+    Unfrozen again at exit, so that the final collection still finalises those
+    objects (extensions such as duckdb's nanobind report "leaked" objects otherwise)."""
     global _gc_frozen
     if enabled and not _gc_frozen:
         _gc_frozen = True
         gc.freeze()
+        atexit.register(gc.unfreeze)
 
 
 _lookups: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[SutroConfig]] = {}

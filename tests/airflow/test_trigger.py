@@ -205,3 +205,26 @@ def test_first_run_freezes_the_garbage_collector(sutro_conn: Any) -> None:
     job = submit(sutro_conn)
     assert run_trigger(trigger([job]))["status"] == "success"
     assert gc.get_freeze_count() > 0
+
+
+def test_triggers_starting_together_share_one_connection_lookup(sutro_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider.hooks.sutro import SutroHook
+
+    lookups: list[str] = []
+    original = SutroHook.aget_connection
+
+    async def counted(conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await original(conn_id)
+
+    monkeypatch.setattr(SutroHook, "aget_connection", counted)
+    jobs = [submit(sutro_conn) for _ in range(5)]
+
+    async def scenario() -> list[dict[str, Any]]:
+        together = await asyncio.gather(*(first_event(trigger([job])) for job in jobs))
+        later = await first_event(trigger(jobs[:1]))  # a trigger started afterwards reads the connection again
+        return [*together, later]
+
+    events = asyncio.run(scenario())
+    assert [e["status"] for e in events] == ["success"] * 6
+    assert lookups == ["sutro_default", "sutro_default"]

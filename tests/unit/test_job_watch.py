@@ -125,20 +125,24 @@ def test_list_jobs_refused_falls_back_to_get(sutro_clean: Any) -> None:
     assert sutro_clean.admin.stats()["requests"]["list-jobs"] == 1  # asked once, then GETs only
 
 
-def test_transient_list_jobs_error_moves_one_round_to_get(sutro_clean: Any) -> None:
+def test_transient_list_jobs_error_is_a_failed_poll_of_the_round(sutro_clean: Any) -> None:
     jobs = create(sutro_clean, 4, "hold_job")
     sutro_clean.admin.set_faults([{"kind": "status", "endpoint": "list-jobs", "status": 503, "count": 2}])
-    config = config_of(sutro_clean)
+    config = config_of(sutro_clean)  # 2 attempts per call: the first list-jobs call fails for good
 
-    async def scenario() -> tuple[list[WaitResult], job_watch.JobWatch]:
+    async def scenario() -> tuple[list[WaitResult], WaitResult, job_watch.JobWatch]:
         async with watching(config, []) as watch:
-            return await wait_all(config, jobs, deadline=time.time() + 1.5), watch
+            strict = watch_jobs(config, jobs[:1], poll_interval=0.1, max_consecutive_errors=0)
+            tolerant = wait_all(config, jobs[1:], deadline=time.time() + 1.5)
+            failed, results = await asyncio.gather(strict, tolerant)
+            return results, failed, watch
 
-    results, watch = asyncio.run(scenario())
-    assert [r.outcome for r in results] == ["timeout"] * 4
-    assert all(r.statuses[j].value in WAITING for r, j in zip(results, jobs, strict=True))
+    results, failed, watch = asyncio.run(scenario())
+    assert failed.outcome == "error" and "503" in failed.message  # the round's error reached the waiter
+    assert [r.outcome for r in results] == ["timeout"] * 3  # one failed poll tolerated, then read again
+    assert all(r.statuses[j].value in WAITING for r, j in zip(results, jobs[1:], strict=True))
     assert sutro_clean.admin.stats()["faults_injected"]["status"] == 2
-    assert watch.list_jobs_usable and watch.stats.gets >= 4 and watch.stats.list_pages > 2, watch.stats
+    assert watch.list_jobs_usable and watch.stats.gets == 0 and watch.stats.list_pages > 2, watch.stats
 
 
 def test_list_jobs_that_does_not_paginate_falls_back_to_get() -> None:
