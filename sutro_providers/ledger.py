@@ -88,7 +88,7 @@ class Ledger:
 
     def load(self) -> LedgerRecord | None:
         try:
-            raw = self.fs.cat_file(self.path)
+            raw = self.fs.cat_file(self.path, start=0)  # a ranged GET: s3fs skips its HEAD for the size
         except FileNotFoundError:
             return None
         except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
