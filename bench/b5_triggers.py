@@ -59,9 +59,6 @@ def triggers(job_ids: list[str], conn: str, poll: float, window: float, debug: b
     import asyncio
     import logging
 
-    import airflow.sdk.execution_time.supervisor  # noqa: F401  (a running triggerer has it; the first connection lookup imports it)
-    import asgiref.sync  # noqa: F401  (same)
-
     from airflow_provider.triggers.sutro import SutroJobTrigger
     from sutro_providers.client import AsyncSutroClient
     from sutro_providers.job_watch import JobWatch

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import gc
+import importlib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -22,6 +24,13 @@ from sutro_providers.errors import SutroError
 from sutro_providers.job_watch import watch_jobs
 
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
+
+# Airflow's async connection lookup imports these on its first call, i.e. on the
+# triggerer's event loop (~80 ms here); a triggerer has usually imported them
+# already, and importing them with this module keeps the first trigger's lookup fast.
+for _module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
 
 
 class SutroJobTrigger(BaseTrigger):
@@ -177,7 +186,9 @@ def _freeze_gc_once(enabled: bool) -> None:
         atexit.register(gc.unfreeze)
 
 
-_lookups: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Future[SutroConfig]] = {}
+_lookups: dict[tuple[asyncio.AbstractEventLoop, str], list[asyncio.Future[SutroConfig]]] = {}
+_lookup_tasks: set[asyncio.Task[None]] = set()
+_WAKE_CHUNK = 100  # triggers woken per loop iteration when a shared lookup ends
 
 
 async def _connection_config(conn_id: str) -> SutroConfig:
@@ -186,14 +197,42 @@ async def _connection_config(conn_id: str) -> SutroConfig:
     Triggers that start together on one loop share one lookup in flight (Airflow
     runs the environment/metastore backends' lookups one at a time in one thread
     through asgiref, ~1 ms each, so 1,000 triggers starting at once would queue
-    1,000 of them). Nothing is cached: a trigger started later reads the
-    connection again (a rotated key is picked up)."""
-    key = (asyncio.get_running_loop(), conn_id)
-    lookup = _lookups.get(key)
-    if lookup is None:
-        lookup = _lookups[key] = asyncio.ensure_future(_read_config(conn_id))
-        lookup.add_done_callback(lambda done: (_lookups.pop(key, None), done.cancelled() or done.exception()))
-    return await asyncio.shield(lookup)  # a cancelled trigger does not cancel the others' lookup
+    1,000 of them); they are woken 100 per loop iteration, so that their next
+    steps do not stall the loop together. Nothing is cached: a trigger started
+    later reads the connection again (a rotated key is picked up)."""
+    loop = asyncio.get_running_loop()
+    key = (loop, conn_id)
+    mine: asyncio.Future[SutroConfig] = loop.create_future()
+    waiting = _lookups.get(key)
+    if waiting is None:
+        waiting = _lookups[key] = []
+        task = loop.create_task(_look_up(key, conn_id))
+        _lookup_tasks.add(task)
+        task.add_done_callback(_lookup_tasks.discard)
+    waiting.append(mine)
+    return await mine  # a cancelled trigger cancels only its own future
+
+
+async def _look_up(key: tuple[asyncio.AbstractEventLoop, str], conn_id: str) -> None:
+    config: SutroConfig | None = None
+    error: Exception | None = None
+    try:
+        config = await _read_config(conn_id)
+    except Exception as exc:  # handed to every trigger waiting for it
+        error = exc
+    except BaseException:  # cancelled (the loop is shutting down): so are the waiters
+        for future in _lookups.pop(key, []):
+            future.cancel()
+        raise
+    for n, future in enumerate(_lookups.pop(key, [])):
+        if n and n % _WAKE_CHUNK == 0:
+            await asyncio.sleep(0)
+        if future.done():
+            continue
+        if config is not None:
+            future.set_result(config)
+        else:
+            future.set_exception(error or RuntimeError("no Sutro connection config"))
 
 
 async def _read_config(conn_id: str) -> SutroConfig:
