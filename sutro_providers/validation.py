@@ -218,7 +218,7 @@ class InputValidator:
 
     def _problems(self, batch: pa.RecordBatch) -> list[Problem]:
         problems: list[Problem] = []
-        lengths: list[tuple[str, pa.Array]] = []
+        texts: list[tuple[str, pa.Array]] = []
         for f in self.fields:
             if f.name not in batch.schema.names:
                 continue
@@ -236,14 +236,14 @@ class InputValidator:
             elif pa.types.is_uint64(t) and f.type == FieldType.INTEGER:
                 self._add(problems, f.name, "too large for a 64-bit integer", pc.fill_null(_too_big(col), False))
             if not pa.types.is_null(t):
-                text = col if _is_text(t) else pc.cast(col, pa.string())
-                lengths.append((f.name, pc.fill_null(pc.utf8_length(text), 0)))
+                texts.append((f.name, col if _is_text(t) else pc.cast(col, pa.string())))
         self._too_long = None
-        if lengths:
-            total = lengths[0][1]
-            for _, length in lengths[1:]:
-                total = pc.add(total, length)
-            total = pc.add(total, self._prompt_overhead)
+        # Bytes first (read from the offsets alone): a row is at most as many characters
+        # as bytes, so characters are counted only when some row's bytes exceed the limit.
+        byte_total = self._total(pc.fill_null(pc.binary_length(text), 0) for _, text in texts) if texts else None
+        if byte_total is not None and pc.any(pc.greater(byte_total, self.max_row_chars)).as_py():
+            lengths = [(name, pc.fill_null(pc.utf8_length(text), 0)) for name, text in texts]
+            total = self._total(length for _, length in lengths)
             mask = pc.greater(total, self.max_row_chars)
             if pc.any(mask).as_py():
                 self._too_long = (total, mask)
@@ -251,6 +251,13 @@ class InputValidator:
                 problems.append((None, f"rendered row longer than max_row_chars={self.max_row_chars}",
                                  mask))
         return problems
+
+    def _total(self, lengths: Iterable[pa.Array]) -> pa.Array:
+        """Each row's rendered prompt size: the column sizes plus the fixed part."""
+        total: pa.Array | None = None
+        for length in lengths:
+            total = length if total is None else pc.add(total, length)
+        return pc.add(total, self._prompt_overhead)
 
     @staticmethod
     def _add(problems: list[Problem], column: str, what: str, mask: pa.BooleanArray) -> None:
