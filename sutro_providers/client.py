@@ -74,6 +74,28 @@ def _http_options(config: SutroConfig) -> dict[str, Any]:
     )
 
 
+class _Urls:
+    """Absolute request URLs by API path, each built once by the client itself.
+
+    Given a relative path, httpx parses it and joins it to ``base_url`` on every
+    request (~7% of the CPU of a real-time call, bench B6); an absolute
+    :class:`httpx.URL` passes through. Bounded: paths carry job ids."""
+
+    MAX = 256
+
+    def __init__(self, http: httpx.Client | httpx.AsyncClient) -> None:
+        self._http = http
+        self._urls: dict[str, httpx.URL] = {}
+
+    def __call__(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= self.MAX:
+                self._urls.clear()
+            url = self._urls[path] = self._http.build_request("GET", path).url
+        return url
+
+
 def _progress_line(line: str) -> ProgressUpdate | None:
     line = line.strip()
     return ProgressUpdate.model_validate_json(line) if line else None
@@ -97,6 +119,7 @@ class SutroClient:
     ) -> None:
         self.config = _config(config, api_url, api_key, config_kwargs)
         self._http = httpx.Client(**_http_options(self.config))
+        self._url = _Urls(self._http)
 
     def __enter__(self) -> SutroClient:
         return self
@@ -118,7 +141,7 @@ class SutroClient:
 
     def _send(self, call: ep.Call[T]) -> T:
         try:
-            response = self._http.request(call.method, call.path, **transport.request_kwargs(self.config, call))
+            response = self._http.request(call.method, self._url(call.path), **transport.request_kwargs(self.config, call))
         except httpx.TransportError as exc:
             raise transport.transport_error(call, exc) from None
         return transport.parse_response(self.config, call, response)
@@ -221,6 +244,7 @@ class AsyncSutroClient:
     ) -> None:
         self.config = _config(config, api_url, api_key, config_kwargs)
         self._http = httpx.AsyncClient(**_http_options(self.config))
+        self._url = _Urls(self._http)
 
     async def __aenter__(self) -> AsyncSutroClient:
         return self
@@ -241,7 +265,7 @@ class AsyncSutroClient:
 
     async def _send(self, call: ep.Call[T]) -> T:
         try:
-            response = await self._http.request(call.method, call.path, **transport.request_kwargs(self.config, call))
+            response = await self._http.request(call.method, self._url(call.path), **transport.request_kwargs(self.config, call))
         except httpx.TransportError as exc:
             raise transport.transport_error(call, exc) from None
         return transport.parse_response(self.config, call, response)

@@ -10,6 +10,7 @@ appears in ``repr``/``str``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from urllib.parse import urlsplit, urlunsplit
@@ -102,9 +103,13 @@ class Timeouts(BaseModel):
     download_read: float = Field(default=120.0, gt=0)
 
     def httpx(self, read: float | None = None) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=self.connect, read=read or self.read, write=self.write, pool=self.pool
-        )
+        return _httpx_timeout(self.connect, read or self.read, self.write, self.pool)
+
+
+@functools.lru_cache(maxsize=64)
+def _httpx_timeout(connect: float, read: float, write: float, pool: float) -> httpx.Timeout:
+    """One immutable ``httpx.Timeout`` per combination (built per call otherwise)."""
+    return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
 
 
 class SutroConfig(BaseModel):

@@ -160,12 +160,24 @@ async def arun_realtime(
     return EnrichmentResult(table, manifest)
 
 
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (it comes with ``uvicorn[standard]``): it
+    cuts the client CPU per row by about a fifth (bench B6); asyncio's otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_realtime(client: SutroClient, source: TableSource, options: EnrichmentOptions, **kwargs: Any) -> EnrichmentResult:
-    """Run a Function row by row in real time (see the module docstring). Not for
-    use inside a running event loop: await :func:`arun_realtime` there."""
+    """Run a Function row by row in real time (see the module docstring) on an event
+    loop of its own (uvloop's when installed). Not for use inside a running event
+    loop: await :func:`arun_realtime` there."""
 
     async def main() -> EnrichmentResult:
         async with AsyncSutroClient(config=client.config) as aclient:
             return await arun_realtime(aclient, source, options, **kwargs)
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=_new_event_loop) as runner:
+        return runner.run(main())

@@ -12,17 +12,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from sutro_providers.local.app import LocalState, get_state
+from sutro_providers.local.app import State
 from sutro_providers.local.errors import ApiError
 
 router = APIRouter()
-State = Annotated[LocalState, Depends(get_state)]
 
 
 @router.post("/faults")

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from starlette.types import Message, Receive, Scope, Send
@@ -53,13 +53,24 @@ class LocalState:
 
 
 def get_state(request: Request) -> LocalState:
-    """FastAPI dependency: the server state."""
+    """The server state of a request."""
     state: LocalState = request.app.state.local
     return state
 
 
-def require_key(request: Request) -> None:
-    """FastAPI dependency: ``Authorization: Key <key>`` must carry the server key."""
+async def _state_dependency(request: Request) -> LocalState:
+    # ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    # hop per request for a single attribute lookup.
+    return get_state(request)
+
+
+State = Annotated[LocalState, Depends(_state_dependency)]
+"""Route parameter type: the server state (``state: State``)."""
+
+
+async def require_key(request: Request) -> None:
+    """FastAPI dependency: ``Authorization: Key <key>`` must carry the server key
+    (``async`` so that it runs on the loop, not in the thread pool)."""
     expected = get_state(request).settings.api_key
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "key" or not hmac.compare_digest(key.strip().encode(), expected.encode()):

@@ -23,6 +23,7 @@ Tokens: ``ceil(len(text) / 4)`` for prompts and outputs (at least 1).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import zlib
@@ -193,6 +194,13 @@ class _SchemaFiller:
         return pc.binary_join_element_wise(*parts, "")
 
 
+@functools.lru_cache(maxsize=256)
+def _label_texts(labels: tuple[str, ...]) -> pa.Array:
+    """Every possible classification output, label-major (built once per label set)."""
+    return pa.array([json.dumps({"label": label, "rationale": t.format(label=label)})
+                     for label in labels for t in _RATIONALES])
+
+
 class DeterministicEngine:
     """The default fake engine (see the module docstring for the rules)."""
 
@@ -236,12 +244,7 @@ class DeterministicEngine:
         probs = weights / weights.sum(axis=1, keepdims=True)
         best = probs.argmax(axis=1)
         template = (_sub(h, 1000) % np.uint64(len(_RATIONALES))).astype(np.int64)
-        texts = [
-            json.dumps({"label": label, "rationale": t.format(label=label)})
-            for label in labels
-            for t in _RATIONALES
-        ]
-        outputs = pa.array(texts).take(pa.array(best * len(_RATIONALES) + template))
+        outputs = _label_texts(tuple(labels)).take(pa.array(best * len(_RATIONALES) + template))
         confidence = pa.array(probs[np.arange(len(best)), best])
         return outputs, confidence, probs
 

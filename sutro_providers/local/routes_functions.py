@@ -11,15 +11,16 @@ with that row would produce.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from sutro_providers.function_spec import FieldType, FunctionSpec
-from sutro_providers.local.app import LocalState, get_state
-from sutro_providers.local.engine import EngineRequest
+from sutro_providers.local.app import LocalState, State
+from sutro_providers.local.engine import DeterministicEngine, EngineRequest
 from sutro_providers.local.errors import ApiError, new_request_id
 from sutro_providers.local.inputs import parse_body
 from sutro_providers.local.models import cost_usd
@@ -27,7 +28,6 @@ from sutro_providers.local.render import is_missing, render_object_row
 
 router = APIRouter()
 legacy_router = APIRouter()
-State = Annotated[LocalState, Depends(get_state)]
 
 
 def _spec(state: LocalState, name: str) -> FunctionSpec:
@@ -95,7 +95,7 @@ def run_function(state: LocalState, spec: FunctionSpec, row: dict[str, Any], sco
     return reply
 
 
-async def _run(state: LocalState, name: str, body: dict[str, Any], input_key: str) -> dict[str, Any]:
+async def _run(state: LocalState, name: str, body: dict[str, Any], input_key: str) -> JSONResponse:
     spec = _spec(state, name)
     if input_key not in body:
         raise _invalid(f"{input_key}: field required")
@@ -105,17 +105,22 @@ async def _run(state: LocalState, name: str, body: dict[str, Any], input_key: st
     if not isinstance(scoring, bool):
         raise _invalid("confidence_scoring: must be a boolean")
     row = validate_run_input(spec, body[input_key])
-    return await run_in_threadpool(run_function, state, spec, row, scoring)
+    # The built-in engine answers one row in under a millisecond of CPU: run it on the
+    # loop (a thread-pool hop costs more than that, bench B6); a pluggable engine may
+    # be slow and runs in the thread pool. A ready JSONResponse skips FastAPI's encoding.
+    if isinstance(state.engine, DeterministicEngine):
+        return JSONResponse(run_function(state, spec, row, scoring))
+    return JSONResponse(await run_in_threadpool(run_function, state, spec, row, scoring))
 
 
 @router.post("/functions/{name}/run")
-async def run(name: str, request: Request, state: State) -> dict[str, Any]:
+async def run(name: str, request: Request, state: State) -> JSONResponse:
     """Run a Function on one input and answer at once."""
     return await _run(state, name, parse_body(await request.body()), "input")
 
 
 @legacy_router.post("/functions/run")
-async def legacy_run(request: Request, state: State) -> dict[str, Any]:
+async def legacy_run(request: Request, state: State) -> JSONResponse:
     """Legacy alias: ``{"name", "input_data"}``."""
     body = parse_body(await request.body())
     name = body.get("name")

@@ -9,17 +9,16 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from sutro_providers.local.app import LocalState, get_state
+from sutro_providers.local.app import LocalState, State
 from sutro_providers.local.errors import ApiError
 from sutro_providers.local.inputs import parse_body, plan_job
 from sutro_providers.local.store import TERMINAL, StoredJob
 
 router = APIRouter()
-State = Annotated[LocalState, Depends(get_state)]
 HEARTBEAT_SECONDS = 1.0
 
 

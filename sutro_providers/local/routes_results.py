@@ -6,14 +6,14 @@ import hashlib
 import re
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from sutro_providers.local.app import LocalState, get_state
+from sutro_providers.local.app import LocalState, State
 from sutro_providers.local.errors import ApiError, json_error
 from sutro_providers.local.inputs import parse_body
 from sutro_providers.local.routes_jobs import load_job
@@ -21,7 +21,6 @@ from sutro_providers.local.store import StoredJob
 
 router = APIRouter()
 presigned_router = APIRouter()
-State = Annotated[LocalState, Depends(get_state)]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
