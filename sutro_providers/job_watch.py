@@ -15,7 +15,9 @@ Each poll of a waiter is a request "statuses of these jobs, read no later than
 with every request that has waited at least half of its delay (``SLACK``), so
 waiters that started at different times fall into step after a round or two and a
 waiter is never polled less often than it asked (at most twice as often). A round
-reads the statuses it needs like this:
+starts early by the previous round's duration (at most ``MAX_LEAD`` seconds, and
+never before a request's earliest time), so that its last page is read by the due
+time. A round reads the statuses it needs like this:
 
 * with at least ``MIN_LIST_BATCH`` jobs wanted: ``list-jobs`` pages of 100
   (newest first) until every wanted job was seen, or a page ends with a job older
@@ -29,8 +31,11 @@ A deployment whose ``list-jobs`` refuses the request (an error that is not
 transient, e.g. 404 or 422) or does not paginate (more than ``limit`` jobs in one
 page) is read with individual GETs from then on. A transient ``list-jobs`` error
 (after the client's own retries) is that round's read error for every job not
-seen yet, exactly as a failed GET would be; the next round lists again. Nothing here blocks the loop: the client is built
-in a worker thread, everything else is awaited I/O. The API key is never logged.
+seen yet, exactly as a failed GET would be; the next round lists again.
+
+Nothing here blocks the loop: the client is built in a worker thread, everything
+else is awaited I/O, and a big round wakes its waiters ``DELIVERY_CHUNK`` per loop
+iteration. The API key is never logged.
 """
 
 from __future__ import annotations
@@ -77,10 +82,6 @@ class _Request:
     earliest: float  # a round at or after this time may serve the request
     future: asyncio.Future[dict[str, Status]]
 
-    @property
-    def exact(self) -> bool:
-        """Not to be served before its due time."""
-        return self.earliest >= self.due
 
 
 @dataclass
@@ -131,7 +132,7 @@ class JobWatch:
         future: asyncio.Future[dict[str, Status]] = asyncio.get_running_loop().create_future()
         request = _Request(frozenset(job_ids), now + delay, now + delay * (1.0 - slack), future)
         self._requests.append(request)
-        if request.due - self._lead < self._sleeping_until:
+        if request.earliest < self._sleeping_until:
             self._wake.set()
         return await future
 
@@ -175,16 +176,15 @@ class JobWatch:
         try:
             while True:
                 self._requests = [r for r in self._requests if not r.future.done()]
-                # a round starts early by the last round's duration, so that its last page is read by the due
-                # time; not for requests that must not be early (the last poll before a deadline)
+                # a round starts early by the last round's duration (so that its last page is read by the due
+                # time), but never before a request's earliest time: no request is served sooner than it allows
                 now, lead = time.monotonic(), self._lead
-                start = min((r.due - (0.0 if r.exact else lead) for r in self._requests), default=math.inf)
+                start = min((r.due - min(lead, r.due - r.earliest) for r in self._requests), default=math.inf)
                 if start > now:
                     await self._sleep(start - now)
                     continue
-                served = [r.earliest - (0.0 if r.exact else lead) <= now for r in self._requests]
-                batch = [r for r, yes in zip(self._requests, served, strict=True) if yes]
-                self._requests = [r for r, yes in zip(self._requests, served, strict=True) if not yes]
+                batch = [r for r in self._requests if r.earliest <= now]
+                self._requests = [r for r in self._requests if r.earliest > now]
                 started = time.monotonic()
                 await self._serve(client, batch)
                 self._lead = min(MAX_LEAD, time.monotonic() - started)
