@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,7 +35,7 @@ from sutro_providers.ledger import LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.results import ResultJoiner, check_ids
 from sutro_providers.staging import StagingArea
-from sutro_providers.unpack import result_schema, unpack_outputs
+from sutro_providers.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
 from sutro_providers.wire.models import JobRecord, JobStatus
 
 log = logging.getLogger("sutro_providers.collection")
@@ -67,13 +68,32 @@ def expected_ids(area: StagingArea, identity: RunIdentity, record: LedgerRecord)
     return [submitted.slice(s.first_submitted_row, s.rows) for s in record.shards]
 
 
+def row_group_batches(
+    source: pa.NativeFile | BinaryIO, batch_size: int, columns: list[str] | None = None,
+) -> Generator[pa.RecordBatch, None, None]:
+    """The batches of a Parquet file (an open file), read one row group at a time,
+    each through its own reader (the footer is parsed once).
+
+    One ``ParquetFile.iter_batches`` over a whole file keeps Arrow memory of every
+    row group it has read (~30 MiB per 1Mi-row group of a Sutro results file with
+    pyarrow 26) until the reader is dropped; a reader per row group keeps memory at
+    one row group however many the file has. Batches do not span row groups."""
+    metadata = pq.ParquetFile(source).metadata
+    for group in range(metadata.num_row_groups):
+        reader = pq.ParquetFile(source, metadata=metadata)
+        try:
+            yield from reader.iter_batches(batch_size=batch_size, columns=columns, row_groups=[group])
+        finally:
+            reader.close(force=False)
+
+
 def submitted_id_batches(
     area: StagingArea, identity: RunIdentity, batch_size: int,
 ) -> Generator[pa.Array, None, None]:
     """The submitted row ids (those without a skip reason) of the source snapshot,
     in order, one Parquet batch at a time."""
     with area.fs.open(area.source_path(identity), "rb") as handle:
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=[ROW_ID, SKIP_REASON]):
+        for batch in row_group_batches(handle, batch_size, [ROW_ID, SKIP_REASON]):
             yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
 
 
@@ -141,9 +161,10 @@ def check_shard_ids(
     duplicated and unknown ids, or accepts the same ids in another order."""
     want.skip_to(shard.first_submitted_row)
     end = shard.first_submitted_row + shard.rows
-    got = (b.column(0).cast(pa.int64()) for b in pq.ParquetFile(results).iter_batches(batch_size, columns=[ROW_ID]))
-    if _stream_matches(want, end, got):
-        return
+    with pa.OSFile(str(results)) as handle:
+        got = (b.column(0).cast(pa.int64()) for b in row_group_batches(handle, batch_size, [ROW_ID]))
+        if _stream_matches(want, end, got):
+            return
     want.skip_to(end)
     with closing(submitted_id_batches(area, identity, batch_size)) as batches:
         again = IdStream(batches)
@@ -205,9 +226,14 @@ class Collector:
 
     def _results(self) -> Iterator[pa.Table]:
         for path in self._paths:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches(batch_size=self.options.batch_size):
-                yield unpack_outputs(pa.Table.from_batches([batch]), self.spec, prefix=self.options.output_prefix)
+            with pa.OSFile(str(path)) as handle:
+                names = pq.ParquetFile(handle).schema_arrow.names
+                # only what unpack_outputs reads (results also carry the prompts): all
+                # columns when one it needs is missing, so its error lists them all
+                wanted = [n for n in (ROW_ID, OUTPUTS, CONFIDENCE_SCORE) if n in names]
+                columns = wanted if ROW_ID in wanted and OUTPUTS in wanted else None
+                for batch in row_group_batches(handle, self.options.batch_size, columns):
+                    yield unpack_outputs(pa.Table.from_batches([batch]), self.spec, prefix=self.options.output_prefix)
 
     def joiner(self) -> tuple[ResultJoiner, Iterator[pa.Table]]:
         """The joiner (its ``schema`` is the output schema) and the unpacked results.
@@ -224,7 +250,10 @@ class Collector:
         return ResultJoiner(source_schema, schema), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
-        yield from joiner.join(self.area.read_source(self.identity, self.options.batch_size), results)
+        """The enriched batches: the source snapshot, row group by row group, joined
+        with ``results``."""
+        with self.area.fs.open(self.area.source_path(self.identity), "rb") as handle:
+            yield from joiner.join(row_group_batches(handle, self.options.batch_size), results)
 
 
 def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
@@ -239,5 +268,5 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
 
 __all__ = [
     "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "expected_ids", "finished_jobs",
-    "job_usage", "submitted_id_batches",
+    "job_usage", "row_group_batches", "submitted_id_batches",
 ]

@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 MAX_NAMED = 5
+UPLOAD_BLOCK = 16 * 2**20
+"""Block size the output is opened with: an object store (s3fs: 50 MiB by default)
+buffers one block and copies it when uploading it as a multipart part, so this bounds
+the write's memory (16 MiB x S3's 10,000 parts allows 160 GiB outputs)."""
 
 
 def _named(values: pa.Array) -> str:
@@ -251,7 +255,7 @@ def write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, uri: str
         with contextlib.suppress(Exception):
             fs.makedirs(parent, exist_ok=True)
     rows = 0
-    f = fs.open(tmp, "wb")
+    f = fs.open(tmp, "wb", block_size=UPLOAD_BLOCK)
     try:
         with pq.ParquetWriter(f, schema) as writer:
             for batch in batches:
