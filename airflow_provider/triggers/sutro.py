@@ -66,7 +66,7 @@ class SutroJobTrigger(BaseTrigger):
     :func:`gc.freeze` once (``freeze_gc = False`` on the class turns this off): the
     objects alive then (the triggerer's imports: Airflow, SQLAlchemy, ...) move to
     the permanent generation, so full collections no longer walk them. With 1,000
-    triggers (bench B5) the longest collector pause fell from 178 ms to 31 ms. It
+    triggers (bench B5) the longest collector pause fell from ~180-200 ms to ~20-30 ms. It
     keeps the garbage present at that moment alive for good (a few MB at most);
     ``gc.unfreeze()`` runs at exit so that the final collection still happens.
 
