@@ -4,6 +4,8 @@ The local server delays every ``POST functions/{name}/run`` by 50 ms (fault rule
 ``{"kind": "latency", "endpoint": "functions-run", "latency_ms": 50}``). Ours:
 ``run_realtime(..., concurrency=32)`` on a DataFrame. Floor: the same calls made
 one after another with ``SutroClient.run_function``. Each side runs in a fresh process.
+The server's CPU time during each side is read from ``/proc/<pid>/stat`` (both run
+on the same 2 cores; not shown when ``$BENCH_SUTRO_URL`` points at a shared server).
 
     .venv/bin/python bench/b6_realtime.py                 # 2,000 rows, concurrency 32
     .venv/bin/python bench/b6_realtime.py --smoke         # 64 rows
@@ -13,6 +15,8 @@ Target: ours >= 25x faster than the floor at concurrency 32.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -28,6 +32,19 @@ from _common import (
 )
 
 LATENCY = {"kind": "latency", "endpoint": "functions-run", "latency_ms": 50}
+
+
+def process_cpu(server: Any) -> float | None:
+    """User + system CPU seconds of the local server process (None for a shared server)."""
+    proc = getattr(server, "_proc", None)
+    if proc is None:
+        return None
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_side(before: float | None, after: float | None, rows: int) -> str:
+    return "-" if before is None or after is None else f"{1000 * (after - before) / rows:.2f} ms"
 
 
 def floor(rows: int, url: str, key: str) -> dict[str, Any]:
@@ -67,18 +84,21 @@ def main() -> None:
     preload("httpx", "sutro_providers.realtime")
     with sutro_server() as sutro:
         sutro.admin.set_faults([LATENCY])
+        cpu0 = process_cpu(sutro)
         slow = in_child(floor, rows, sutro.url, sutro.api_key)
+        cpu1 = process_cpu(sutro)
         fast = in_child(ours, rows, sutro.url, sutro.api_key, args.concurrency)
+        cpu2 = process_cpu(sutro)
         injected = sutro.admin.stats()["faults_injected"]
     speedup = slow.seconds / fast.seconds
     print_table(
         f"B6 real-time runner, {rows:,} rows, 50 ms injected latency per call",
-        ["side", "seconds", "per row", "CPU s", "CPU per row"],
+        ["side", "seconds", "per row", "CPU s", "CPU per row", "server CPU per call"],
         [
             ["floor: one call after another", slow.seconds, f"{1000 * slow.seconds / rows:.1f} ms", slow.cpu_seconds,
-             f"{1000 * slow.cpu_seconds / rows:.2f} ms"],
+             f"{1000 * slow.cpu_seconds / rows:.2f} ms", server_side(cpu0, cpu1, rows)],
             [f"ours: run_realtime, concurrency {args.concurrency}", fast.seconds, f"{1000 * fast.seconds / rows:.1f} ms",
-             fast.cpu_seconds, f"{1000 * fast.cpu_seconds / rows:.2f} ms"],
+             fast.cpu_seconds, f"{1000 * fast.cpu_seconds / rows:.2f} ms", server_side(cpu1, cpu2, rows)],
         ],
         [f"latency faults injected: {injected}",
          f"speed-up {speedup:.1f}x (ideal {args.concurrency}x; target >= 25x: {verdict(speedup >= 25)})"],
