@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import posixpath
 import uuid
 from collections.abc import Iterable, Iterator
@@ -32,6 +33,7 @@ __all__ = [
     "ResultJoiner",
     "SummaryAccumulator",
     "check_ids",
+    "dictionary_columns",
     "result_columns",
     "result_schema",
     "summarize",
@@ -238,6 +240,21 @@ class ResultJoiner:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
+def dictionary_columns(batch: pa.RecordBatch) -> list[str]:
+    """The columns worth dictionary encoding in Parquet, judged on one batch: those
+    whose values repeat (at most half of them distinct), such as labels. Trying a
+    dictionary on unique text (a body, a rationale) costs time and saves nothing."""
+    names = []
+    for field, column in zip(batch.schema, batch.columns, strict=True):
+        try:
+            distinct = pc.count_distinct(column, mode="all").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            distinct = 0  # a type Arrow cannot count: keep the writer's default
+        if 2 * distinct <= max(len(column), 1):
+            names.append(field.name)
+    return names
+
+
 def write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, uri: str,
                   storage_options: dict[str, Any] | None = None) -> int:
     """Stream ``batches`` into one Parquet file at ``uri`` (local path or fsspec URL)
@@ -247,6 +264,8 @@ def write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, uri: str
     (``.<name>.sutro-tmp-<uuid>``) and is moved into place only after the last batch;
     if anything fails (including the batch iterator itself), the temporary file is
     removed and nothing exists at ``uri``. On object stores the move is a copy+delete.
+    Each batch is one row group; columns whose first batch repeats values are
+    dictionary-encoded (:func:`dictionary_columns`), the others plain.
     """
     fs, path = url_to_fs(uri, **(storage_options or {}))
     parent, name = posixpath.split(path.rstrip("/"))
@@ -257,8 +276,12 @@ def write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, uri: str
     rows = 0
     f = fs.open(tmp, "wb", block_size=UPLOAD_BLOCK)
     try:
-        with pq.ParquetWriter(f, schema) as writer:
-            for batch in batches:
+        batches = iter(batches)
+        first = next(batches, None)
+        head = [] if first is None else [first]
+        dictionary = dictionary_columns(first) if first is not None else True
+        with pq.ParquetWriter(f, schema, use_dictionary=dictionary) as writer:
+            for batch in itertools.chain(head, batches):
                 if not batch.schema.equals(schema):
                     batch = batch.cast(schema)
                 writer.write_batch(batch)
