@@ -20,10 +20,11 @@ a ledger without it (written before it existed) is version 1, and a retry checks
 its input with that version, so upgrading sutro-providers between two attempts of a
 run reattaches instead of seeing "input changed".
 
-Writes per run: nothing after staging alone (until a job is about to be created
-there is nothing a retry must not repeat: it stages again), one write per shard
-before its job is created (``intent``) and one after (``submitted``; the write that
-records the run's last job id also records the run as submitted).
+Writes on a first attempt: none after staging alone (until a job is about to be
+created a retry may simply stage again; no job can exist yet), then per shard one
+write before its job is created (``intent``) and one after (``submitted``); the
+write that records the run's last job id also records the run as submitted. Cost
+estimates, re-planned shards and a resubmission after an input change write too.
 """
 
 from __future__ import annotations
