@@ -37,9 +37,11 @@ import pyarrow.compute as pc
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.local.models import EMBEDDING_MODELS
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_WORD = r"(?P<w>\b[A-Z][A-Za-z]{2,})"
-_RATIONALES = (
+# splitmix64 constants; the one-row path (``engine_row``) uses the same ones as ints.
+GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_GOLDEN, _MIX1, _MIX2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
+WORD = r"(?P<w>\b[A-Z][A-Za-z]{2,})"
+RATIONALES = (
     "The text reads most like {label}.",
     "Key phrases in the input point to {label}.",
     "Best match among the labels: {label}.",
@@ -79,9 +81,9 @@ def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser (wrapping uint64 arithmetic)."""
     with np.errstate(over="ignore"):
         x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x * _MIX1
         x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
+        x = x * _MIX2
         return x ^ (x >> np.uint64(31))
 
 
@@ -120,6 +122,30 @@ def _lit(values: list[Any], idx: np.ndarray) -> pa.Array:
     return pa.array([json.dumps(v) for v in values]).take(pa.array(idx))
 
 
+def resolve_schema(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` or take the first non-null ``anyOf``/``oneOf``/``allOf`` option."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return node if isinstance(node, dict) else {}
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            non_null = [o for o in options if o.get("type") != "null"] or options
+            return resolve_schema(root, non_null[0])
+    return schema
+
+
+def schema_type(schema: dict[str, Any]) -> str:
+    """The JSON type a (resolved) schema asks for; the first non-null one of a list."""
+    typ = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(typ, list):
+        typ = next((t for t in typ if t != "null"), "null")
+    return str(typ)
+
+
 class _SchemaFiller:
     """Builds JSON text fragments that fit a JSON schema, vectorised over rows."""
 
@@ -127,38 +153,22 @@ class _SchemaFiller:
         self.root = root
         self.h = h
         self.n = len(prompts)
-        found = pc.struct_field(pc.extract_regex(prompts, _WORD), "w")
+        found = pc.struct_field(pc.extract_regex(prompts, WORD), "w")
         self.words = pc.binary_join_element_wise('"', pc.fill_null(found, "Unknown"), '"', "")
         self.counter = 0
 
     def _const(self, text: str) -> pa.Array:
         return pa.array([text] * self.n, type=pa.string())
 
-    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/"):
-            node: Any = self.root
-            for part in ref[2:].split("/"):
-                node = node.get(part, {}) if isinstance(node, dict) else {}
-            return node if isinstance(node, dict) else {}
-        for key in ("anyOf", "oneOf", "allOf"):
-            options = schema.get(key)
-            if isinstance(options, list) and options:
-                non_null = [o for o in options if o.get("type") != "null"] or options
-                return self._resolve(non_null[0])
-        return schema
-
     def fill(self, schema: dict[str, Any], depth: int = 0) -> pa.Array:
-        schema = self._resolve(schema)
+        schema = resolve_schema(self.root, schema)
         self.counter += 1
         sub = _sub(self.h, self.counter)
         if "const" in schema:
             return self._const(json.dumps(schema["const"]))
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             return _lit(schema["enum"], (sub % np.uint64(len(schema["enum"]))).astype(np.int64))
-        typ = schema.get("type", "object" if "properties" in schema else "string")
-        if isinstance(typ, list):
-            typ = next((t for t in typ if t != "null"), "null")
+        typ = schema_type(schema)
         if typ == "object":
             return self._object(schema, depth)
         if typ == "array":
@@ -195,10 +205,22 @@ class _SchemaFiller:
 
 
 @functools.lru_cache(maxsize=256)
-def _label_texts(labels: tuple[str, ...]) -> pa.Array:
+def label_texts(labels: tuple[str, ...]) -> tuple[str, ...]:
     """Every possible classification output, label-major (built once per label set)."""
-    return pa.array([json.dumps({"label": label, "rationale": t.format(label=label)})
-                     for label in labels for t in _RATIONALES])
+    return tuple(json.dumps({"label": label, "rationale": t.format(label=label)})
+                 for label in labels for t in RATIONALES)
+
+
+@functools.lru_cache(maxsize=256)
+def _label_array(labels: tuple[str, ...]) -> pa.Array:
+    return pa.array(label_texts(labels))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a (rows, labels) array (numpy's summation order, used by
+    both the batch and the one-row path so their confidences are bit-identical)."""
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 class DeterministicEngine:
@@ -240,11 +262,10 @@ class DeterministicEngine:
     @staticmethod
     def _classify(labels: list[str], h: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
         scores = np.stack([_frac(_sub(h, k)) * 4.0 for k in range(len(labels))], axis=1)
-        weights = np.exp(scores - scores.max(axis=1, keepdims=True))
-        probs = weights / weights.sum(axis=1, keepdims=True)
+        probs = softmax(scores)
         best = probs.argmax(axis=1)
-        template = (_sub(h, 1000) % np.uint64(len(_RATIONALES))).astype(np.int64)
-        outputs = _label_texts(tuple(labels)).take(pa.array(best * len(_RATIONALES) + template))
+        template = (_sub(h, 1000) % np.uint64(len(RATIONALES))).astype(np.int64)
+        outputs = _label_array(tuple(labels)).take(pa.array(best * len(RATIONALES) + template))
         confidence = pa.array(probs[np.arange(len(best)), best])
         return outputs, confidence, probs
 

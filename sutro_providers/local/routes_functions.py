@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 
 from sutro_providers.function_spec import FieldType, FunctionSpec
 from sutro_providers.local.app import LocalState, State
-from sutro_providers.local.engine import DeterministicEngine, EngineRequest
+from sutro_providers.local.engine import DeterministicEngine, EngineRequest, InferenceEngine
+from sutro_providers.local.engine_row import RowOutput, run_row
 from sutro_providers.local.errors import ApiError, new_request_id
 from sutro_providers.local.inputs import parse_body
 from sutro_providers.local.models import cost_usd
@@ -71,14 +72,26 @@ def validate_run_input(spec: FunctionSpec, value: Any) -> dict[str, Any]:
     return value
 
 
+def infer_row(engine: InferenceEngine, spec: FunctionSpec, prompt: str) -> RowOutput:
+    """One prompt through the server's engine. The built-in engine takes its plain-Python
+    one-row path (bit-identical to a batch row, ~20x cheaper than a 1-row vectorised
+    call); any other engine gets a 1-element batch."""
+    if type(engine) is DeterministicEngine:
+        return run_row(spec, prompt)
+    out = engine.infer(EngineRequest(model=spec.name, function=spec), pa.array([prompt]))
+    confidence = out.confidence[0].as_py() if out.confidence is not None else None
+    probs = out.label_probs[0].tolist() if out.label_probs is not None else None
+    return RowOutput(out.outputs[0].as_py(), int(out.input_tokens[0].as_py()), int(out.output_tokens[0].as_py()),
+                     confidence, probs)
+
+
 def run_function(state: LocalState, spec: FunctionSpec, row: dict[str, Any], scoring: bool) -> dict[str, Any]:
-    """One real-time run (same prompt and engine call as a batch row)."""
-    prompt = render_object_row(row, spec.input_names)
-    out = state.engine.infer(EngineRequest(model=spec.name, function=spec), pa.array([prompt]))
-    output = json.loads(out.outputs[0].as_py())
-    tokens_in, tokens_out = int(out.input_tokens[0].as_py()), int(out.output_tokens[0].as_py())
+    """One real-time run (same prompt and engine answer as a batch row)."""
+    result = infer_row(state.engine, spec, render_object_row(row, spec.input_names))
+    output = json.loads(result.output)
+    tokens_in, tokens_out = result.input_tokens, result.output_tokens
     prices = (spec.price_per_million_input_tokens, spec.price_per_million_output_tokens)
-    confidence = float(out.confidence[0].as_py()) if scoring and out.confidence is not None else None
+    confidence = float(result.confidence) if scoring and result.confidence is not None else None
     reply: dict[str, Any] = {
         "output": output,
         "confidence": confidence,
@@ -86,9 +99,8 @@ def run_function(state: LocalState, spec: FunctionSpec, row: dict[str, Any], sco
         "request_id": new_request_id(),
         "function": {"name": spec.name, "model": spec.default_model, "model_source": "local"},
     }
-    if spec.kind == "classification" and out.label_probs is not None:
-        probs = out.label_probs[0]
-        ranked = sorted(zip(spec.labels or [], probs, strict=True), key=lambda p: -p[1])
+    if spec.kind == "classification" and result.label_probs is not None:
+        ranked = sorted(zip(spec.labels or [], result.label_probs, strict=True), key=lambda p: -p[1])
         reply["response"] = output["label"]
         reply["predictions"] = [{"label": label, "confidence": float(p)} for label, p in ranked]
         reply["rationale"] = output.get("rationale", "")
