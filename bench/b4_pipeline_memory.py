@@ -5,7 +5,8 @@ The source (``subject``, ``body``, ``ticket_id``; pyarrow's default row groups o
 wait, collect with ``materialize=False``, ``output_uri`` on S3) runs in a fresh
 process against the local Sutro server (a separate process, not counted). The
 run is repeated at a smaller size, so the table shows whether memory follows the
-table size or the row-group/batch size.
+table size or the row-group/batch size. The peak of each phase (VmHWM, reset between
+phases) shows which phase sets the process peak.
 
     .venv/bin/python bench/b4_pipeline_memory.py                      # 1M and 10M rows
     .venv/bin/python bench/b4_pipeline_memory.py --sizes 10000000
@@ -16,6 +17,7 @@ Target: peak RSS <= 1 GB (bounded by row-group size, not table size).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from typing import Any
@@ -65,17 +67,27 @@ def run(source: str, url: str, key: str, storage_options: dict[str, Any], bucket
                                     poll_interval=0.5, max_poll_interval=2.0)
         identity = RunIdentity.of("bench", case="b4", nonce=secrets.token_hex(4))
         phases = {}
-        with measure() as out:  # what pipeline.run does, one step at a time for the phase times
+        with measure() as out:  # what pipeline.run does, one step at a time for the phase times and peaks
             started = time.perf_counter()
             pipeline.submit(source, identity, options, source_storage_options=storage_options)
-            phases["submit_s"], started = time.perf_counter() - started, time.perf_counter()
+            phases["submit_s"], phases["submit_peak"], started = time.perf_counter() - started, phase_peak(), time.perf_counter()
             raise_for_outcome(pipeline.wait(identity, options), pipeline, identity)
-            phases["wait_s"], started = time.perf_counter() - started, time.perf_counter()
+            phases["wait_s"], phases["wait_peak"], started = time.perf_counter() - started, phase_peak(), time.perf_counter()
             manifest = pipeline.collect(identity, options, materialize=False).manifest
-            phases["collect_s"] = time.perf_counter() - started
-        absolute = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
+            phases["collect_s"], phases["collect_peak"] = time.perf_counter() - started, phase_peak()
+    absolute = max(phases["submit_peak"], phases["wait_peak"], phases["collect_peak"])
+    out["rss_above"] = max(0, absolute - out["baseline_rss"])  # measure's own VmHWM saw only the last phase
     out["value"] = {"rows_out": manifest.rows_out, "absolute_peak": absolute, "shards": len(manifest.shards), **phases}
     return out
+
+
+def phase_peak() -> int:
+    """Peak RSS (VmHWM, bytes) since the last call (or the start of ``measure``), then
+    reset the kernel's high-water mark for the next phase."""
+    peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # where not allowed, each phase's figure is the peak so far
+    return peak
 
 
 def main() -> None:
@@ -97,9 +109,11 @@ def main() -> None:
     worst = max(m.value["absolute_peak"] for _, m in results)
     print_table(
         f"B4 Parquet on S3 -> enriched Parquet on S3 through the local server, sizes {', '.join(f'{r:,}' for r in sizes)}",
-        ["rows", "wall s", "submit s", "wait s", "collect s", "CPU s", "peak RSS (VmHWM)", "peak above baseline", "baseline"],
+        ["rows", "wall s", "submit s", "wait s", "collect s", "CPU s", "peak RSS (VmHWM)", "peak above baseline", "baseline",
+         "submit peak", "wait peak", "collect peak"],
         [[rows, m.seconds, m.value["submit_s"], m.value["wait_s"], m.value["collect_s"], m.cpu_seconds, mib(m.value["absolute_peak"]),
-          mib(m.rss_above), mib(m.baseline_rss)] for rows, m in results],
+          mib(m.rss_above), mib(m.baseline_rss), mib(m.value["submit_peak"]), mib(m.value["wait_peak"]),
+          mib(m.value["collect_peak"])] for rows, m in results],
         [f"largest peak RSS {mib(worst)} (target <= 1 GiB: {verdict(worst <= LIMIT)})"],
     )
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +35,7 @@ from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.ledger import LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
+from sutro_providers.parquet_io import open_parquet, parquet_batches, row_group_batches
 from sutro_providers.results import ResultJoiner, check_ids
 from sutro_providers.staging import StagingArea
 from sutro_providers.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
@@ -69,25 +70,6 @@ def expected_ids(area: StagingArea, identity: RunIdentity, record: LedgerRecord)
         table = pq.read_table(handle, columns=[ROW_ID, SKIP_REASON])
     submitted = table.filter(pc.is_null(table[SKIP_REASON]))[ROW_ID].combine_chunks()
     return [submitted.slice(s.first_submitted_row, s.rows) for s in record.shards]
-
-
-def row_group_batches(
-    source: pa.NativeFile | BinaryIO, batch_size: int, columns: list[str] | None = None,
-) -> Generator[pa.RecordBatch, None, None]:
-    """The batches of a Parquet file (an open file), read one row group at a time,
-    each through its own reader (the footer is parsed once).
-
-    One ``ParquetFile.iter_batches`` over a whole file keeps Arrow memory of every
-    row group it has read (~30 MiB per 1Mi-row group of a Sutro results file with
-    pyarrow 26) until the reader is dropped; a reader per row group keeps memory at
-    one row group however many the file has. Batches do not span row groups."""
-    metadata = pq.ParquetFile(source).metadata
-    for group in range(metadata.num_row_groups):
-        reader = pq.ParquetFile(source, metadata=metadata)
-        try:
-            yield from reader.iter_batches(batch_size=batch_size, columns=columns, row_groups=[group])
-        finally:
-            reader.close(force=False)
 
 
 _ITEM, _ERROR, _END = range(3)
@@ -152,9 +134,8 @@ def submitted_id_batches(
 ) -> Generator[pa.Array, None, None]:
     """The submitted row ids (those without a skip reason) of the source snapshot,
     in order, one Parquet batch at a time."""
-    with area.fs.open(area.source_path(identity), "rb") as handle:
-        for batch in row_group_batches(handle, batch_size, [ROW_ID, SKIP_REASON]):
-            yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
+    for batch in parquet_batches(area.fs, area.source_path(identity), batch_size, [ROW_ID, SKIP_REASON]):
+        yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
 
 
 class IdStream:
@@ -305,7 +286,7 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        with self.area.fs.open(self.area.source_path(self.identity), "rb") as handle:
+        with open_parquet(self.area.fs, self.area.source_path(self.identity)) as handle:
             source_schema = pq.ParquetFile(handle).schema_arrow
         return ResultJoiner(source_schema, schema), results
 
@@ -313,8 +294,7 @@ class Collector:
         """The enriched batches: the source snapshot, row group by row group, joined
         with ``results``. The results are read and unpacked on one worker thread and
         joined on another, a few batches ahead of the caller (who writes them)."""
-        with self.area.fs.open(self.area.source_path(self.identity), "rb") as handle:
-            source = row_group_batches(handle, self.options.batch_size)
+        with closing(self.area.read_source(self.identity, self.options.batch_size)) as source:
             yield from prefetched(joiner.join(source, prefetched(results)))
 
 
@@ -330,5 +310,5 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
 
 __all__ = [
     "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "expected_ids", "finished_jobs",
-    "job_usage", "prefetched", "row_group_batches", "submitted_id_batches",
+    "job_usage", "prefetched", "submitted_id_batches",
 ]

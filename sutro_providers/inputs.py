@@ -8,7 +8,8 @@ and streams batches of at most ``batch_size`` rows, so a large table is never
 copied whole:
 
 * pandas frames are converted slice by slice (one batch-sized copy at a time);
-* Parquet is read row group by row group, CSV block by block;
+* Parquet is read row group by row group (:mod:`sutro_providers.parquet_io`: memory
+  stays at one row group however large the file), CSV block by block;
 * Arrow and polars tables are sliced without copying.
 
 pandas and polars are imported only if the caller already uses them. Bad input
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from sutro_providers.errors import SutroInputError
+from sutro_providers.parquet_io import open_parquet, parquet_batches
 
 if TYPE_CHECKING:
     import pandas
@@ -249,7 +251,7 @@ def _open_parquet_files(fs: Any, files: list[str], uri: str, batch_size: int) ->
     schema: pa.Schema | None = None
     num_rows = 0
     for path in files:
-        with fs.open(path, "rb") as f:
+        with open_parquet(fs, path) as f:
             try:
                 pf = pq.ParquetFile(f)
             except (pa.ArrowInvalid, OSError) as exc:
@@ -266,8 +268,7 @@ def _open_parquet_files(fs: Any, files: list[str], uri: str, batch_size: int) ->
 
     def batches() -> Iterator[pa.RecordBatch]:
         for path in files:
-            with fs.open(path, "rb") as f:
-                yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
+            yield from parquet_batches(fs, path, batch_size)
 
     return SourceReader(schema, batches, num_rows=num_rows, batch_size=batch_size,
                         description=f"Parquet {uri}")

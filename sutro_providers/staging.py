@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,7 @@ from sutro_providers.errors import SutroLedgerConflictError, SutroStagingError
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs import SourceReader
 from sutro_providers.options import ROW_ID, SKIP_REASON, StagingLocation
+from sutro_providers.parquet_io import parquet_batches
 from sutro_providers.validation import InputValidator
 
 log = logging.getLogger("sutro_providers.staging")
@@ -135,9 +136,11 @@ class StagingArea:
     def shard_paths(self, identity: RunIdentity) -> list[str]:
         return sorted(self.fs.glob(f"{self.run_prefix(identity)}/input-s*.parquet"))
 
-    def read_source(self, identity: RunIdentity, batch_size: int) -> Iterator[pa.RecordBatch]:
-        with self.fs.open(self.source_path(identity), "rb") as handle:
-            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size)
+    def read_source(self, identity: RunIdentity, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+        """The source snapshot's batches, row group by row group (memory bounded by
+        one row group; batches do not span row groups). Close the generator (or
+        exhaust it) to close the file."""
+        return parquet_batches(self.fs, self.source_path(identity), batch_size)
 
     def stage(
         self,

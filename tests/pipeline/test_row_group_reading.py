@@ -1,4 +1,4 @@
-"""Reading Parquet row group by row group (:func:`collection.row_group_batches`) and
+"""Reading Parquet row group by row group (:func:`parquet_io.row_group_batches`) and
 the results columns the collector reads (only ``__sutro_row_id``, ``outputs`` and
 ``confidence_score``: the results also carry the prompts)."""
 
@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from sutro_providers import collection
-from sutro_providers.collection import Collector, row_group_batches
+from sutro_providers.collection import Collector
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.options import ROW_ID, EnrichmentOptions
+from sutro_providers.parquet_io import row_group_batches
 
 
 def _file(path: Path, rows: int, row_group: int) -> Path:
