@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from threading import Lock
@@ -71,8 +72,12 @@ State = Annotated[LocalState, Depends(_state_dependency)]
 async def require_key(request: Request) -> None:
     """FastAPI dependency: ``Authorization: Key <key>`` must carry the server key
     (``async`` so that it runs on the loop, not in the thread pool)."""
-    expected = get_state(request).settings.api_key
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    check_key(get_state(request).settings.api_key, request.headers.get("authorization", ""))
+
+
+def check_key(expected: str, authorization: str) -> None:
+    """401 unless the ``Authorization`` header value is ``Key <expected>``."""
+    scheme, _, key = authorization.partition(" ")
     if scheme.lower() != "key" or not hmac.compare_digest(key.strip().encode(), expected.encode()):
         raise ApiError(
             401,
@@ -113,8 +118,19 @@ def _abort_connection(send: Send) -> bool:
     return True
 
 
+RawRoute = Callable[[LocalState, str, Scope, Receive, Send], Awaitable[None]]
+_RUN_PATH = re.compile(r"/v1/functions/([^/]+)/run")
+
+
 class LocalSutroApp(FastAPI):
-    """FastAPI with a raw-ASGI front door for request counting and faults."""
+    """FastAPI with a raw-ASGI front door for request counting and faults.
+
+    ``POST /v1/functions/{name}/run`` (the real-time hot path) is answered by
+    :attr:`run_route` without FastAPI's routing, dependency solving and middleware
+    stack, with the same checks, bodies and errors (bench B6).
+    """
+
+    run_route: RawRoute | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: LocalState | None = getattr(self.state, "local", None)
@@ -128,20 +144,29 @@ class LocalSutroApp(FastAPI):
         if endpoint in ("admin", "other"):
             await super().__call__(scope, receive, send)
             return
+        app = self._dispatch(state, scope)
         if delay := state.faults.latency_ms(endpoint, method):
             await asyncio.sleep(delay / 1000)
         rule = state.faults.take(REQUEST_KINDS, endpoint, method, phase="before")
         if rule is None:
             rule = state.faults.take(REQUEST_KINDS, endpoint, method, phase="after")
             if rule is None:
-                await super().__call__(scope, receive, send)
+                await app(scope, receive, send)
                 return
 
             async def swallow(_: Message) -> None:
                 return None
 
-            await super().__call__(scope, receive, swallow)
+            await app(scope, receive, swallow)
         await self._inject(rule, endpoint, send)
+
+    def _dispatch(self, state: LocalState, scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        """The raw run route for ``POST /v1/functions/{name}/run``, FastAPI for the rest."""
+        match = _RUN_PATH.fullmatch(scope["path"]) if scope["method"] == "POST" and self.run_route else None
+        if match is None or self.run_route is None:
+            return super().__call__
+        run_route, name = self.run_route, match[1]
+        return lambda scope, receive, send: run_route(state, name, scope, receive, send)
 
     @staticmethod
     async def _inject(rule: FaultRule, endpoint: str, send: Send) -> None:
@@ -193,6 +218,8 @@ def create_app(settings: ServerSettings, engine: InferenceEngine | None = None) 
     install_error_handlers(app)
 
     from sutro_providers.local import admin, routes_functions, routes_jobs, routes_results
+
+    app.run_route = routes_functions.serve_run
     from sutro_providers.local.opper_routes import create_opper_router
 
     auth: Any = [Depends(require_key)]

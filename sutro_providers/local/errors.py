@@ -65,6 +65,17 @@ def json_error(
     return JSONResponse(error_body(detail, code), status_code=status, headers=headers)
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer to an :class:`ApiError`."""
+    return json_error(exc.status, exc.code, exc.detail, exc.headers)
+
+
+def unexpected_error_response(exc: Exception) -> JSONResponse:
+    """The answer to a bug: logged (type and traceback), a generic 500 to the client."""
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return json_error(500, "internal_error", "internal server error")
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -78,7 +89,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return json_error(exc.status, exc.code, exc.detail, exc.headers)
+        return api_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -94,5 +105,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
-        return json_error(500, "internal_error", "internal server error")
+        return unexpected_error_response(exc)
