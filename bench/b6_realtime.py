@@ -101,7 +101,7 @@ def main() -> None:
              fast.cpu_seconds, f"{1000 * fast.cpu_seconds / rows:.2f} ms", server_side(cpu1, cpu2, rows)],
         ],
         [f"latency faults injected: {injected}",
-         f"speed-up {speedup:.1f}x (ideal {args.concurrency}x; target >= 25x: {verdict(speedup >= 25)})"],
+         f"speed-up {speedup:.2f}x (ideal {args.concurrency}x; target >= 25x: {verdict(speedup >= 25)})"],
     )
 
 
