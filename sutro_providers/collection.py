@@ -36,7 +36,7 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.ledger import LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.parquet_io import open_parquet, parquet_batches, row_group_batches
-from sutro_providers.results import ResultJoiner, check_ids
+from sutro_providers.results import ResultJoiner, check_ids, write_parquet
 from sutro_providers.staging import StagingArea
 from sutro_providers.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
 from sutro_providers.wire.models import JobRecord, JobStatus
@@ -296,6 +296,25 @@ class Collector:
         joined on another, a few batches ahead of the caller (who writes them)."""
         with closing(self.area.read_source(self.identity, self.options.batch_size)) as source:
             yield from prefetched(joiner.join(source, prefetched(results)))
+
+    def land(self, materialize: bool) -> tuple[pa.Table | None, int]:
+        """:meth:`prepare`, then stream the enriched rows to ``options.output_uri``
+        (when set; written under a temporary name, moved into place at the end) and
+        gather them into a table when ``materialize`` or without an output URI
+        (otherwise memory stays at a few batches). Returns (the table or ``None``,
+        rows out)."""
+        self.prepare()
+        joiner, results = self.joiner()
+        batches = self.batches(joiner, results)
+        table = None
+        if materialize or not self.options.output_uri:
+            table = pa.Table.from_batches(list(batches), schema=joiner.schema)
+            batches = iter(table.to_batches())
+        if self.options.output_uri:
+            written = write_parquet(batches, joiner.schema, self.options.output_uri, self.options.output_storage_options)
+            return table, written
+        assert table is not None
+        return table, table.num_rows
 
 
 def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:

@@ -52,7 +52,7 @@ from sutro_providers.inputs import SourceReader, TableSource, open_source
 from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
 from sutro_providers.manifest import Manifest, ShardInfo
 from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
-from sutro_providers.results import summarize, write_parquet
+from sutro_providers.results import summarize
 from sutro_providers.staging import StagedRun, StagingArea
 from sutro_providers.submission import ShardSubmitter
 from sutro_providers.unpack import result_columns
@@ -293,19 +293,9 @@ class EnrichmentPipeline:
         _, spec = self._fields(options)  # the spec only: no validator needed to collect
         collector = Collector(self.client, self.area, identity, record, options, spec)
         try:
-            collector.prepare()
-            joiner, results = collector.joiner()
-            batches = collector.batches(joiner, results)
-            table: pa.Table | None = None
-            if materialize or not options.output_uri:
-                table = pa.Table.from_batches(list(batches), schema=joiner.schema)
-                batches = iter(table.to_batches())
-            rows_out = None
-            if options.output_uri:
-                rows_out = write_parquet(batches, joiner.schema, options.output_uri, options.output_storage_options)
+            table, rows_out = collector.land(materialize)
         finally:
             collector.close()
-        rows_out = rows_out if rows_out is not None else (table.num_rows if table is not None else 0)
         input_tokens, output_tokens, cost = job_usage(collector.jobs)
         kind = spec.kind if spec else "extraction"
         summary = summarize(table, kind=kind, confidence_threshold=options.confidence_threshold, prefix=options.output_prefix) if table is not None else None

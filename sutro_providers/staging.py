@@ -17,7 +17,10 @@ Besides the caller's thread (reading, validating, casting), staging uses three
 worker threads: one encodes ``source.parquet``, one the shard files, one hashes the
 input fingerprint (Parquet encoding, compression and hashlib release the GIL, so they
 overlap). At most ``QUEUE_DEPTH`` batches wait per thread, so memory stays bounded by
-the batch size. An error on any thread stops staging; its partial files are removed
+the batch size. Both files are uploaded in parts of ``results.UPLOAD_BLOCK`` (16 MiB):
+an object store's file buffers a whole block (s3fs: 50 MiB by default) and copies it
+to upload it, and a staged file smaller than the block stays in memory whole until it
+is closed (zstd makes a 10M-row snapshot ~30 MiB). An error on any thread stops staging; its partial files are removed
 just as when the input is invalid.
 
 Both files are written with zstd and without dictionary encoding (except columns that
@@ -54,6 +57,7 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs import SourceReader
 from sutro_providers.options import ROW_ID, SKIP_REASON, StagingLocation
 from sutro_providers.parquet_io import parquet_batches
+from sutro_providers.results import UPLOAD_BLOCK
 from sutro_providers.validation import InputValidator
 
 log = logging.getLogger("sutro_providers.staging")
@@ -309,7 +313,7 @@ class _StageWriter:
 
     def _open(self, path: str, schema: pa.Schema) -> tuple[pq.ParquetWriter, Any]:
         try:
-            handle = self.area.fs.open(path, "wb")
+            handle = self.area.fs.open(path, "wb", block_size=UPLOAD_BLOCK)
         except Exception as exc:
             raise SutroStagingError(f"cannot stage to {self.area.display(path)}: {type(exc).__name__}: {exc}") from None
         self._handles.append(handle)
