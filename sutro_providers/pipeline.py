@@ -31,9 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
 
 from sutro_providers.client import SutroClient
 from sutro_providers.collection import Collector, job_usage
@@ -52,6 +52,7 @@ from sutro_providers.inputs import SourceReader, TableSource, open_source
 from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
 from sutro_providers.manifest import Manifest, ShardInfo
 from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.parquet_io import open_parquet
 from sutro_providers.results import summarize
 from sutro_providers.staging import StagedRun, StagingArea
 from sutro_providers.submission import ShardSubmitter
@@ -189,13 +190,12 @@ class EnrichmentPipeline:
         started = time.monotonic()
         ledger = self._ledger(identity)
         # Independent round trips, at the same time: the ledger, the Function's spec, the
-        # quota (the shard size) and the write probe (only a first attempt needs it: it
-        # fails early and clearly when the bucket is missing or read-only).
+        # quota (the shard size) and, on a first attempt, the write probe (it fails early
+        # and clearly when the bucket is missing or read-only).
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sutro-submit") as pool:
             loaded = pool.submit(ledger.load)
             spec = pool.submit(self.function_spec, options.function)
             quota = pool.submit(self._shard_size, options)
-            probe = pool.submit(self.area.check_writable)
             record = loaded.result()
             if record is not None and record.phase == "completed" and record.manifest is not None:
                 log.info("run %s already completed; nothing to submit", identity.short)
@@ -203,6 +203,7 @@ class EnrichmentPipeline:
             spec.result()
             validator, _ = self._validator(options)
             if record is None:
+                probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
                     return self._empty(identity, options)
@@ -238,12 +239,11 @@ class EnrichmentPipeline:
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
         check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False,
                                 fingerprint_version=record.fingerprint_version)
-        never_sent = all(s.state == "planned" for s in record.shards)
-        if check.fingerprint == record.fingerprint and not (
-            never_sent and max((s.rows for s in record.shards), default=0) > shard_size
-        ):
-            return record
-        if check.fingerprint == record.fingerprint:  # the quota shrank before any job existed: re-plan shards
+        if check.fingerprint == record.fingerprint:
+            never_sent = all(s.state == "planned" for s in record.shards)
+            if not (never_sent and max((s.rows for s in record.shards), default=0) > shard_size):
+                return record
+            # the quota shrank before any job existed: re-plan shards
             log.info("re-planning shards of %d rows at most (nothing was submitted yet)", shard_size)
             staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
             new = self._new_record(identity, options, staged)
@@ -331,8 +331,8 @@ class EnrichmentPipeline:
                 f"run {manifest.identity} completed earlier, but neither its staged snapshot nor an output_uri "
                 "remains to read its rows from; run it under a new identity"
             )
-        fs, path = fsspec.core.url_to_fs(manifest.output_uri, **options.output_storage_options)
-        with fs.open(path, "rb") as handle:
+        fs, path = url_to_fs(manifest.output_uri, **options.output_storage_options)
+        with open_parquet(fs, path) as handle:
             return EnrichmentResult(pq.read_table(handle), manifest)
 
     def cancel(self, identity: RunIdentity) -> list[str]:

@@ -240,8 +240,9 @@ class InputValidator:
         self._too_long = None
         # Bytes first (read from the offsets alone): a row is at most as many characters
         # as bytes, so characters are counted only when some row's bytes exceed the limit.
-        byte_total = self._total(pc.fill_null(pc.binary_length(text), 0) for _, text in texts) if texts else None
-        if byte_total is not None and pc.any(pc.greater(byte_total, self.max_row_chars)).as_py():
+        if texts and pc.any(pc.greater(
+            self._total(pc.fill_null(pc.binary_length(text), 0) for _, text in texts), self.max_row_chars,
+        )).as_py():
             lengths = [(name, pc.fill_null(pc.utf8_length(text), 0)) for name, text in texts]
             total = self._total(length for _, length in lengths)
             mask = pc.greater(total, self.max_row_chars)
