@@ -203,6 +203,21 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
+def peak_rss() -> int:
+    """This process's peak RSS (``VmHWM``, bytes) since it started or since :func:`reset_peak`."""
+    return _status("VmHWM")
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's high-water mark (``/proc/self/clear_refs`` ← 5); False where
+    that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 class PeakRss:
     """Peak RSS of this process above its RSS at ``__enter__`` (bytes, in ``.above``).
 
@@ -219,9 +234,7 @@ class PeakRss:
     def __enter__(self) -> PeakRss:
         gc.collect()
         self.baseline = _status("VmRSS")
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
+        if not reset_peak():
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self
@@ -236,7 +249,7 @@ class PeakRss:
             self._thread.join()
             self.peak = max(self.peak, _status("VmRSS"))
         else:
-            self.peak = _status("VmHWM")
+            self.peak = peak_rss()
 
     @property
     def above(self) -> int:

@@ -17,7 +17,6 @@ Target: peak RSS <= 1 GB (bounded by row-group size, not table size).
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from typing import Any
@@ -28,8 +27,10 @@ from _common import (
     measure,
     mib,
     parser,
+    peak_rss,
     preload,
     print_table,
+    reset_peak,
     s3_server,
     sutro_server,
     tickets_arrow,
@@ -84,9 +85,8 @@ def run(source: str, url: str, key: str, storage_options: dict[str, Any], bucket
 def phase_peak() -> int:
     """Peak RSS (VmHWM, bytes) since the last call (or the start of ``measure``), then
     reset the kernel's high-water mark for the next phase."""
-    peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # where not allowed, each phase's figure is the peak so far
+    peak = peak_rss()
+    reset_peak()  # where not allowed, each phase's figure is the peak so far
     return peak
 
 

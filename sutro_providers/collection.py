@@ -63,15 +63,6 @@ def finished_jobs(client: SutroClient, record: LedgerRecord) -> list[JobRecord]:
     return jobs
 
 
-def expected_ids(area: StagingArea, identity: RunIdentity, record: LedgerRecord) -> list[pa.Array]:
-    """The row ids each shard submitted, from the source snapshot (all in memory:
-    :meth:`Collector.prepare` streams instead, see :func:`check_shard_ids`)."""
-    with area.fs.open(area.source_path(identity), "rb") as handle:
-        table = pq.read_table(handle, columns=[ROW_ID, SKIP_REASON])
-    submitted = table.filter(pc.is_null(table[SKIP_REASON]))[ROW_ID].combine_chunks()
-    return [submitted.slice(s.first_submitted_row, s.rows) for s in record.shards]
-
-
 _ITEM, _ERROR, _END = range(3)
 
 
@@ -328,6 +319,6 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
 
 
 __all__ = [
-    "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "expected_ids", "finished_jobs",
+    "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "finished_jobs",
     "job_usage", "prefetched", "submitted_id_batches",
 ]
