@@ -162,10 +162,10 @@ class LocalSutroApp(FastAPI):
 
     def _dispatch(self, state: LocalState, scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         """The raw run route for ``POST /v1/functions/{name}/run``, FastAPI for the rest."""
-        match = _RUN_PATH.fullmatch(scope["path"]) if scope["method"] == "POST" and self.run_route else None
-        if match is None or self.run_route is None:
+        run_route = self.run_route
+        if run_route is None or scope["method"] != "POST" or not (match := _RUN_PATH.fullmatch(scope["path"])):
             return super().__call__
-        run_route, name = self.run_route, match[1]
+        name = match[1]
         return lambda scope, receive, send: run_route(state, name, scope, receive, send)
 
     @staticmethod

@@ -17,6 +17,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from sutro_providers.function_spec import FieldType, FunctionSpec
@@ -78,11 +79,17 @@ def validate_run_input(spec: FunctionSpec, value: Any) -> dict[str, Any]:
     return value
 
 
+def _has_one_row_path(engine: InferenceEngine) -> bool:
+    """Whether ``engine`` is the built-in one (not a subclass): its answer for one row
+    comes from the plain-Python path, cheap enough to run on the event loop."""
+    return type(engine) is DeterministicEngine
+
+
 def infer_row(engine: InferenceEngine, spec: FunctionSpec, prompt: str) -> RowOutput:
     """One prompt through the server's engine. The built-in engine takes its plain-Python
     one-row path (bit-identical to a batch row, ~20x cheaper than a 1-row vectorised
     call); any other engine gets a 1-element batch."""
-    if type(engine) is DeterministicEngine:
+    if _has_one_row_path(engine):
         return run_row(spec, prompt)
     out = engine.infer(EngineRequest(model=spec.name, function=spec), pa.array([prompt]))
     confidence = out.confidence[0].as_py() if out.confidence is not None else None
@@ -126,7 +133,7 @@ async def _run(state: LocalState, name: str, body: dict[str, Any], input_key: st
     # The built-in engine answers one row in under a millisecond of CPU: run it on the
     # loop (a thread-pool hop costs more than that, bench B6); a pluggable engine may
     # be slow and runs in the thread pool. A ready JSONResponse skips FastAPI's encoding.
-    if isinstance(state.engine, DeterministicEngine):
+    if _has_one_row_path(state.engine):
         return JSONResponse(run_function(state, spec, row, scoring))
     return JSONResponse(await run_in_threadpool(run_function, state, spec, row, scoring))
 
@@ -142,18 +149,12 @@ async def serve_run(state: LocalState, name: str, scope: Scope, receive: Receive
     it here): the route above minus FastAPI's routing, dependency solving and middleware,
     ~0.3 ms of server CPU per call (bench B6). Same order of checks (key, JSON body,
     Function, input) and the same answers and error bodies."""
+    request = Request(scope, receive)
     try:
-        auth = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
-        check_key(state.settings.api_key, auth)
-        raw = b""
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away: nobody to answer
-            raw += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        response = await _run(state, name, parse_body(raw), "input")
+        check_key(state.settings.api_key, request.headers.get("authorization", ""))
+        response = await run(name, request, state)
+    except ClientDisconnect:
+        return  # the client went away: nobody to answer
     except ApiError as exc:
         response = api_error_response(exc)
     except Exception as exc:  # the same 500 as the app's catch-all handler
