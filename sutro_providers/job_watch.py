@@ -41,6 +41,7 @@ iteration. The API key is never logged.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import math
 import threading
@@ -50,10 +51,6 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-
-# httpx's async stack imports anyio's asyncio backend on its first request; import
-# it with this module, not on the event loop in the middle of a poll (~25-150 ms).
-import anyio._backends._asyncio  # noqa: F401
 
 from sutro_providers.client import AsyncSutroClient
 from sutro_providers.config import SutroConfig
@@ -73,6 +70,16 @@ MIN_LIST_BATCH = 3
 GET_CONCURRENCY = 4
 MAX_LEAD = 1.0  # seconds a round may start before its due time (the last round's duration, capped)
 DELIVERY_CHUNK = 100  # waiters woken per loop iteration: bounds the loop stall of a big round
+
+
+
+def _new_client(config: SutroConfig) -> AsyncSutroClient:
+    """Built in a worker thread: creating the client sets up TLS, and httpx's async
+    stack imports anyio's asyncio backend on its first request (~25-150 ms): import it
+    here, not on the event loop in the middle of a poll (nor at import time of every
+    operator module that imports the trigger)."""
+    importlib.import_module("anyio._backends._asyncio")
+    return AsyncSutroClient(config=config)
 
 
 @dataclass(eq=False)
@@ -172,7 +179,7 @@ class JobWatch:
                     r.future.set_exception(exc)
 
     async def _poll(self) -> None:
-        client = await asyncio.to_thread(AsyncSutroClient, config=self.config)  # no TLS set-up on the loop
+        client = await asyncio.to_thread(_new_client, self.config)  # no TLS set-up or import on the loop
         try:
             while True:
                 self._requests = [r for r in self._requests if not r.future.done()]
@@ -337,7 +344,8 @@ def active_watches() -> list[JobWatch]:
 
 
 async def watch_jobs(config: SutroConfig, job_ids: Iterable[str], **options: object) -> WaitResult:
-    """Like :func:`sutro_providers.waiting.await_jobs`, through the shared poller.
+    """Wait for ``job_ids`` as :func:`sutro_providers.waiting.wait_for_jobs` does, through
+    the shared poller, never blocking the loop.
 
     Options are the fields of :class:`~sutro_providers.waiting.PollState`; the
     semantics (outcomes, interval growth, deadline, error counting) are the same,

@@ -1,9 +1,10 @@
-"""Waiting for Sutro jobs: sync and async pollers around one sans-IO state.
+"""Waiting for Sutro jobs: one sans-IO state (:class:`PollState`), the sync poller
+:func:`wait_for_jobs`, and (for async callers) :func:`sutro_providers.job_watch.watch_jobs`.
 
 Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
 
-* each poll reads ``GET jobs/{id}`` (status, rows, tokens) for every job not yet
-  finished; the interval starts at ``poll_interval`` and grows by 1.5x up to
+* each poll reads the record (status, rows, tokens) of every job not yet finished
+  (``GET jobs/{id}``; the shared async poller may read it from ``list-jobs`` pages); the interval starts at ``poll_interval`` and grows by 1.5x up to
   ``max_poll_interval``;
 * transient errors (5xx, 524, 429, dropped connections) are already retried inside
   the client; on top of that up to ``max_consecutive_errors`` failed polls in a row
@@ -16,13 +17,12 @@ Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sutro_providers.client import AsyncSutroClient, SutroClient
+from sutro_providers.client import SutroClient
 from sutro_providers.errors import SutroError, is_transient
 from sutro_providers.wire.models import JobRecord, JobStatus
 
@@ -151,19 +151,3 @@ def wait_for_jobs(client: SutroClient, job_ids: Iterable[str], **options: object
         if done is not None:
             return done
         time.sleep(state.next_delay(time.time()))
-
-
-async def await_jobs(client: AsyncSutroClient, job_ids: Iterable[str], **options: object) -> WaitResult:
-    """The async twin of :func:`wait_for_jobs` (never blocks the event loop)."""
-    state = PollState(list(job_ids), **options)  # type: ignore[arg-type]
-    while True:
-        for job_id in state.pending:
-            try:
-                state.record(await client.get_job(job_id))
-            except SutroError as exc:
-                state.failed_poll(exc)
-                break
-        done = state.result(time.time())
-        if done is not None:
-            return done
-        await asyncio.sleep(state.next_delay(time.time()))

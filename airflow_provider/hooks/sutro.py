@@ -16,8 +16,8 @@ Connection fields (see ``get_provider_info``):
   so the Amazon provider is not required), ``s3_endpoint_url`` and
   ``storage_options`` (a JSON object merged last into the fsspec options).
 
-Inside a trigger only :meth:`SutroHook.aget_client` may be used: it reads the
-connection with ``BaseHook.aget_connection`` (a sync ``get_connection`` on the
+Inside a trigger only :meth:`SutroHook.aget_client` and :meth:`SutroHook.aget_config`
+may be used: they read the connection with ``BaseHook.aget_connection`` (a sync ``get_connection`` on the
 triggerer's event loop raises).
 """
 
@@ -110,9 +110,12 @@ class SutroHook(BaseHook):
 
         The client is built in a worker thread: creating httpx's SSL context takes
         ~0.1 s of CPU, which would stall every other trigger on the triggerer."""
-        conn = await BaseHook.aget_connection(self.sutro_conn_id)
-        config = self.config_of(conn)
+        config = await self.aget_config()
         return await asyncio.to_thread(AsyncSutroClient, config=config)
+
+    async def aget_config(self) -> SutroConfig:
+        """The connection's :class:`SutroConfig`, read without blocking the event loop."""
+        return self.config_of(await type(self).aget_connection(self.sutro_conn_id))
 
     def job_url(self, job_id: str) -> str:
         """Where a human looks at the job (no secret in it)."""

@@ -25,14 +25,6 @@ from sutro_providers.job_watch import watch_jobs
 
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
 
-# Airflow's async connection lookup imports these on its first call, i.e. on the
-# triggerer's event loop (~80 ms here); a triggerer has usually imported them
-# already, and importing them with this module keeps the first trigger's lookup fast.
-for _module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
-    with contextlib.suppress(ImportError):
-        importlib.import_module(_module)
-
-
 class SutroJobTrigger(BaseTrigger):
     """Wait until Sutro jobs finish, fail, are cancelled, or a deadline passes.
 
@@ -213,13 +205,23 @@ async def _connection_config(conn_id: str) -> SutroConfig:
     return await mine  # a cancelled trigger cancels only its own future
 
 
+def _import_lookup_modules() -> None:
+    """Airflow's async connection lookup imports these on its first call, i.e. on the
+    triggerer's event loop (~80 ms here): import them in a worker thread first (a
+    no-op once imported; not at import time of this module, which every DAG with a
+    Sutro operator imports)."""
+    for module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 async def _look_up(key: tuple[asyncio.AbstractEventLoop, str], conn_id: str) -> None:
-    config: SutroConfig | None = None
-    error: Exception | None = None
+    outcome: SutroConfig | Exception
     try:
-        config = await _read_config(conn_id)
+        await asyncio.to_thread(_import_lookup_modules)
+        outcome = await SutroHook(sutro_conn_id=conn_id).aget_config()
     except Exception as exc:  # handed to every trigger waiting for it
-        error = exc
+        outcome = exc
     except BaseException:  # cancelled (the loop is shutting down): so are the waiters
         for future in _lookups.pop(key, []):
             future.cancel()
@@ -229,11 +231,7 @@ async def _look_up(key: tuple[asyncio.AbstractEventLoop, str], conn_id: str) -> 
             await asyncio.sleep(0)
         if future.done():
             continue
-        if config is not None:
-            future.set_result(config)
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
         else:
-            future.set_exception(error or RuntimeError("no Sutro connection config"))
-
-
-async def _read_config(conn_id: str) -> SutroConfig:
-    return SutroHook.config_of(await SutroHook.aget_connection(conn_id))
+            future.set_result(outcome)
