@@ -41,7 +41,6 @@ iteration. The API key is never logged.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import math
 import threading
@@ -51,6 +50,13 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+
+# httpx's async stack imports anyio's asyncio backend on its first request; import
+# it with this module, not on the event loop in the middle of a poll (~25-150 ms).
+# (Importing it in a worker thread instead was measured worse: the import holds the
+# GIL, so the loop stalled as long, and the triggerer's ramp-up stall grew from ~20
+# to 44-59 ms in bench B5.)
+import anyio._backends._asyncio  # noqa: F401
 
 from sutro_providers.client import AsyncSutroClient
 from sutro_providers.config import SutroConfig
@@ -71,15 +77,6 @@ GET_CONCURRENCY = 4
 MAX_LEAD = 1.0  # seconds a round may start before its due time (the last round's duration, capped)
 DELIVERY_CHUNK = 100  # waiters woken per loop iteration: bounds the loop stall of a big round
 
-
-
-def _new_client(config: SutroConfig) -> AsyncSutroClient:
-    """Built in a worker thread: creating the client sets up TLS, and httpx's async
-    stack imports anyio's asyncio backend on its first request (~25-150 ms): import it
-    here, not on the event loop in the middle of a poll (nor at import time of every
-    operator module that imports the trigger)."""
-    importlib.import_module("anyio._backends._asyncio")
-    return AsyncSutroClient(config=config)
 
 
 @dataclass(eq=False)
@@ -179,7 +176,7 @@ class JobWatch:
                     r.future.set_exception(exc)
 
     async def _poll(self) -> None:
-        client = await asyncio.to_thread(_new_client, self.config)  # no TLS set-up or import on the loop
+        client = await asyncio.to_thread(AsyncSutroClient, config=self.config)  # no TLS set-up on the loop
         try:
             while True:
                 self._requests = [r for r in self._requests if not r.future.done()]

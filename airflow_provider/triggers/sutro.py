@@ -25,6 +25,14 @@ from sutro_providers.job_watch import watch_jobs
 
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
 
+# Airflow's async connection lookup imports these on its first call, i.e. on the
+# triggerer's event loop (~80 ms here); a triggerer has usually imported them
+# already, and importing them with this module keeps the first trigger's lookup fast.
+for _module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
+
+
 class SutroJobTrigger(BaseTrigger):
     """Wait until Sutro jobs finish, fail, are cancelled, or a deadline passes.
 
@@ -205,20 +213,9 @@ async def _connection_config(conn_id: str) -> SutroConfig:
     return await mine  # a cancelled trigger cancels only its own future
 
 
-def _import_lookup_modules() -> None:
-    """Airflow's async connection lookup imports these on its first call, i.e. on the
-    triggerer's event loop (~80 ms here): import them in a worker thread first (a
-    no-op once imported; not at import time of this module, which every DAG with a
-    Sutro operator imports)."""
-    for module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
-
-
 async def _look_up(key: tuple[asyncio.AbstractEventLoop, str], conn_id: str) -> None:
     outcome: SutroConfig | Exception
     try:
-        await asyncio.to_thread(_import_lookup_modules)
         outcome = await SutroHook(sutro_conn_id=conn_id).aget_config()
     except Exception as exc:  # handed to every trigger waiting for it
         outcome = exc
