@@ -166,7 +166,7 @@ def test_no_slow_callback_in_asyncio_debug_mode(sutro_conn: Any, caplog: pytest.
 
 def test_many_triggers_share_one_poller_and_get_their_own_events(sutro_conn: Any) -> None:
     """12 triggers on one loop: one shared poller (one client), each trigger gets its own event."""
-    from sutro_providers.job_watch import active_watches
+    from sutro_providers.job_watch import MIN_LIST_BATCH, active_watches
 
     sutro_conn.admin.set_faults([{"kind": "fail_job", "count": 3, "message": "model exploded"}])
     failing = [submit(sutro_conn) for _ in range(3)]
@@ -196,7 +196,12 @@ def test_many_triggers_share_one_poller_and_get_their_own_events(sutro_conn: Any
     after = sutro_conn.admin.stats()["requests"]
     made = sum(after.get(r, 0) - before.get(r, 0) for r in ("jobs", "list-jobs"))
     assert made == stats.requests and after.get("list-jobs", 0) > 0
-    assert made * 4 <= stats.deliveries, (made, stats)  # far fewer HTTP requests than trigger polls
+    # 12 jobs are all on the newest list page: a round reads one page, or GETs when it wants 1-2 jobs
+    assert stats.list_pages <= stats.rounds, stats
+    assert stats.gets <= (MIN_LIST_BATCH - 1) * (stats.rounds - stats.list_pages), stats
+    # far fewer HTTP requests than trigger polls: about 4x here, 3.9x on 2 busy cores (how many
+    # rounds the 1-2 job tail takes depends on timing, hence the margin)
+    assert made * 2 <= stats.deliveries, (made, stats)
 
 
 def test_first_run_freezes_the_garbage_collector(sutro_conn: Any) -> None:
