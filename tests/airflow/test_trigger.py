@@ -14,7 +14,7 @@ import pytest
 from airflow_provider.triggers.sutro import SutroJobTrigger
 from sutro_providers.client import SutroClient
 from tests.airflow.conftest import TICKETS
-from tests.unit.test_job_watch import cancel_and_release, until
+from tests.job_helpers import cancel_and_release, until
 
 pytestmark = pytest.mark.timeout(60)
 

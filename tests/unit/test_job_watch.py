@@ -14,6 +14,7 @@ from sutro_providers.client import SutroClient
 from sutro_providers.config import SutroConfig
 from sutro_providers.job_watch import active_watches, watch_jobs, watching
 from sutro_providers.waiting import WaitResult
+from tests.job_helpers import cancel_and_release, until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -41,20 +42,6 @@ def requests_made(server: Any) -> int:
 async def wait_all(config: SutroConfig, jobs: list[str], **options: Any) -> list[WaitResult]:
     options = {"poll_interval": 0.1, "max_poll_interval": 0.2, "deadline": time.time() + 30, **options}
     return await asyncio.gather(*(watch_jobs(config, [job], **options) for job in jobs))
-
-
-async def until(condition: Any) -> None:
-    while not condition():
-        await asyncio.sleep(0.02)
-
-
-async def cancel_and_release(server: Any, cancel: list[str], release: list[str]) -> None:
-    """Cancel some held jobs and let others finish, without blocking the loop."""
-    with SutroClient(api_url=server.url, api_key=server.api_key) as client:
-        for job in cancel:
-            await asyncio.to_thread(client.cancel_job, job)
-    for job in release:
-        await asyncio.to_thread(server.admin.release, job)
 
 
 def test_many_waiters_share_one_poller_and_client(sutro_clean: Any) -> None:
