@@ -73,11 +73,10 @@ def floor(folder: Path, results: Path) -> dict[str, Any]:
 
 
 def ours(folder: Path, results: Path) -> dict[str, Any]:
-    from contextlib import closing
 
     import pyarrow.parquet as pq
 
-    from sutro_providers.collection import Collector, IdStream, check_shard_ids, submitted_id_batches
+    from sutro_providers.collection import Collector, check_run_ids
     from sutro_providers.identity import RunIdentity
     from sutro_providers.options import EnrichmentOptions
     from sutro_providers.results import write_parquet
@@ -92,9 +91,7 @@ def ours(folder: Path, results: Path) -> dict[str, Any]:
     phases = {}
     with measure() as out:
         started = time.perf_counter()  # the id check of Collector.prepare, after its download
-        with closing(submitted_id_batches(area, identity, options.batch_size)) as submitted:
-            check_shard_ids(area, identity, IdStream(submitted), shard, results,  # type: ignore[arg-type]
-                            job_id="bench", batch_size=options.batch_size)
+        check_run_ids(area, identity, [(shard, "bench", results)], options.batch_size)  # type: ignore[list-item]
         phases["id check"] = time.perf_counter() - started
         collector._paths = [results]  # what Collector.prepare leaves after downloading
         joiner, unpacked = collector.joiner()

@@ -13,7 +13,7 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -155,22 +155,26 @@ class IdStream:
             pass
 
 
-def _stream_matches(want: IdStream, end: int, got: Iterator[pa.Array]) -> bool:
-    """Whether ``got`` yields exactly ``want``'s ids up to position ``end``, in order
-    and without nulls. Consumes ``want`` up to the first difference."""
+def _stream_matches(want: IdStream, end: int, got: Iterator[pa.Array]) -> pa.Array | None:
+    """``None`` when ``got`` yields exactly ``want``'s ids up to position ``end``, in
+    order and without nulls; otherwise the piece of ``want`` that differed (empty when
+    ``got`` has nulls or more ids). Consumes ``want`` up to the first difference, so
+    the ids of ``want`` that matched are the ``want.position - len(piece)`` ones
+    taken since the call."""
+    nothing = pa.array([], pa.int64())
     for batch in got:
         if batch.null_count:
-            return False
+            return nothing
         offset = 0
         while offset < len(batch):
             piece = want.take(min(end - want.position, len(batch) - offset))
             if not len(piece) or not piece.equals(batch.slice(offset, len(piece))):
-                return False  # more results than submitted ids, or a different id
+                return piece  # more results than submitted ids, or a different id
             offset += len(piece)
-    return want.position == end
+    return None if want.position == end else nothing
 
 
-def _ids_until(want: IdStream, end: int) -> pa.ChunkedArray:
+def _ids_until(want: IdStream, end: int) -> list[pa.Array]:
     """The ids of ``want`` from its position up to position ``end``, in memory."""
     pieces = []
     while want.position < end:
@@ -178,31 +182,43 @@ def _ids_until(want: IdStream, end: int) -> pa.ChunkedArray:
         if not len(piece):
             break
         pieces.append(piece)
-    return pa.chunked_array(pieces, pa.int64())
+    return pieces
 
 
-def check_shard_ids(
-    area: StagingArea, identity: RunIdentity, want: IdStream, shard: ShardRecord, results: Path, *,
-    job_id: str, batch_size: int,
+def check_run_ids(
+    area: StagingArea, identity: RunIdentity, results: Iterable[tuple[ShardRecord, str, Path]], batch_size: int,
 ) -> None:
+    """Check every shard's results file (``results``: (shard, job id, local path) in
+    ledger order; may be a lazy iterable that downloads each) with
+    :func:`check_shard_ids` against one stream of the run's submitted ids: the
+    snapshot is read once, one batch at a time."""
+    with closing(submitted_id_batches(area, identity, batch_size)) as submitted:
+        want = IdStream(submitted)
+        for shard, job_id, path in results:
+            check_shard_ids(want, shard, path, job_id=job_id, batch_size=batch_size)
+
+
+def check_shard_ids(want: IdStream, shard: ShardRecord, results: Path, *, job_id: str, batch_size: int) -> None:
     """Check that ``results`` (one shard's results file) holds each id the shard
     submitted exactly once, streaming both sides: memory stays at one batch.
     ``want`` streams every submitted id of the run; shards are taken in ledger
-    order. On the first difference the shard's full id arrays (the expected ones
-    read again) go to :func:`results.check_ids`, which names the missing,
-    duplicated and unknown ids, or accepts the same ids in another order."""
+    order. On the first difference the shard's full id arrays go to
+    :func:`results.check_ids`, which names the missing, duplicated and unknown
+    ids, or accepts the same ids in another order. The expected ids are then the
+    results' ids that matched, the piece that differed and the rest of the shard
+    from ``want``: the snapshot is still read once for the whole run."""
     want.skip_to(shard.first_submitted_row)
     end = shard.first_submitted_row + shard.rows
     with pa.OSFile(str(results)) as handle:
         got = (b.column(0).cast(pa.int64()) for b in row_group_batches(handle, batch_size, [ROW_ID]))
-        if _stream_matches(want, end, got):
-            return
-    want.skip_to(end)
-    with closing(submitted_id_batches(area, identity, batch_size)) as batches:
-        again = IdStream(batches)
-        again.skip_to(shard.first_submitted_row)
-        expected = _ids_until(again, end)
-    check_ids(expected, pq.read_table(results, columns=[ROW_ID])[ROW_ID], job_id=job_id)
+        differing = _stream_matches(want, end, got)
+    if differing is None:
+        return
+    matched = want.position - len(differing) - shard.first_submitted_row
+    result_ids = pq.read_table(results, columns=[ROW_ID])[ROW_ID]
+    head = result_ids.slice(0, matched).cast(pa.int64()).chunks
+    expected = pa.chunked_array([*head, differing, *_ids_until(want, end)], pa.int64())
+    check_ids(expected, result_ids, job_id=job_id)
 
 
 def download_shard(client: SutroClient, job_id: str, dest: Path) -> Path:
@@ -248,23 +264,25 @@ class Collector:
         self._paths: list[Path] = []
         if not self.record.shards:
             return
-        with closing(submitted_id_batches(self.area, self.identity, self.options.batch_size)) as submitted:
-            want = IdStream(submitted)
+
+        def downloaded() -> Iterator[tuple[ShardRecord, str, Path]]:
             for shard, job in zip(self.record.shards, self.jobs, strict=True):
                 path = download_shard(self.client, job.job_id, Path(self._tmp.name) / f"s{shard.index:04d}.parquet")
-                check_shard_ids(self.area, self.identity, want, shard, path, job_id=job.job_id,
-                                batch_size=self.options.batch_size)
                 self._paths.append(path)
+                yield shard, job.job_id, path
+
+        check_run_ids(self.area, self.identity, downloaded(), self.options.batch_size)
 
     def _results(self) -> Iterator[pa.Table]:
         for path in self._paths:
             with pa.OSFile(str(path)) as handle:
-                names = pq.ParquetFile(handle).schema_arrow.names
+                footer = pq.ParquetFile(handle)
+                names = footer.schema_arrow.names
                 # only what unpack_outputs reads (results also carry the prompts): all
                 # columns when one it needs is missing, so its error lists them all
                 wanted = [n for n in (ROW_ID, OUTPUTS, CONFIDENCE_SCORE) if n in names]
                 columns = wanted if ROW_ID in wanted and OUTPUTS in wanted else None
-                for batch in row_group_batches(handle, self.options.batch_size, columns):
+                for batch in row_group_batches(handle, self.options.batch_size, columns, footer.metadata):
                     yield unpack_outputs(pa.Table.from_batches([batch]), self.spec, prefix=self.options.output_prefix)
 
     def joiner(self) -> tuple[ResultJoiner, Iterator[pa.Table]]:
@@ -319,6 +337,6 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
 
 
 __all__ = [
-    "Collector", "IdStream", "SutroError", "check_shard_ids", "download_shard", "finished_jobs",
+    "Collector", "IdStream", "SutroError", "check_run_ids", "check_shard_ids", "download_shard", "finished_jobs",
     "job_usage", "prefetched", "submitted_id_batches",
 ]

@@ -32,16 +32,19 @@ def open_parquet(fs: Any, path: str) -> Any:
 
 def row_group_batches(
     source: pa.NativeFile | BinaryIO, batch_size: int, columns: list[str] | None = None,
+    metadata: pq.FileMetaData | None = None,
 ) -> Generator[pa.RecordBatch, None, None]:
     """The batches (at most ``batch_size`` rows, only ``columns`` when given) of a
     Parquet file (an open file), read one row group at a time, each through its own
-    reader (the footer is parsed once). Batches do not span row groups.
+    reader (the footer is parsed once, not at all when the caller passes its
+    ``metadata``). Batches do not span row groups.
 
     One ``ParquetFile.iter_batches`` over a whole file keeps Arrow memory of every
     row group it has read (~30 MiB per 1Mi-row group of a Sutro results file with
     pyarrow 26) until the reader is dropped; a reader per row group keeps memory at
     one row group however many the file has."""
-    metadata = pq.ParquetFile(source).metadata
+    if metadata is None:
+        metadata = pq.ParquetFile(source).metadata
     for group in range(metadata.num_row_groups):
         reader = pq.ParquetFile(source, metadata=metadata)
         try:

@@ -4,7 +4,6 @@ smaller than a shard."""
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.collection import IdStream, check_shard_ids, submitted_id_batches
+from sutro_providers.collection import check_run_ids
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.ledger import ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON
@@ -25,8 +24,10 @@ class _Area:
     def __init__(self, path: Path) -> None:
         self.fs = fsspec.filesystem("file")
         self._path = path
+        self.reads = 0
 
     def source_path(self, identity: Any) -> str:
+        self.reads += 1
         return str(self._path)
 
 
@@ -57,11 +58,9 @@ def _results(tmp_path: Path, index: int, ids: list[int]) -> Path:
 
 
 def _check(area: _Area, tmp_path: Path, sizes: list[int], ids_per_shard: list[list[int]]) -> None:
-    with closing(submitted_id_batches(area, None, 5)) as batches:  # type: ignore[arg-type]
-        want = IdStream(batches)
-        for shard, ids in zip(_shards(sizes), ids_per_shard, strict=True):
-            check_shard_ids(area, None, want, shard, _results(tmp_path, shard.index, ids),  # type: ignore[arg-type]
-                            job_id=f"job-{shard.index}", batch_size=4)
+    results = [(shard, f"job-{shard.index}", _results(tmp_path, shard.index, ids))
+               for shard, ids in zip(_shards(sizes), ids_per_shard, strict=True)]
+    check_run_ids(area, None, results, batch_size=4)  # type: ignore[arg-type]
 
 
 def test_matching_shards_pass(tmp_path: Path) -> None:
@@ -76,6 +75,25 @@ def test_same_ids_in_another_order_pass_and_later_shards_still_checked(tmp_path:
     _check(area, tmp_path, [30, 56], [ids[:30][::-1], ids[30:]])
     with pytest.raises(SutroResultsError, match="job-1"):
         _check(area, tmp_path, [30, 56], [ids[:30][::-1], ids[31:]])
+
+
+def test_every_shard_reordered_reads_the_snapshot_once(tmp_path: Path) -> None:
+    area = _area(tmp_path)
+    ids = _submitted(area)
+    sizes = [10, 20, 25, 31]
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    shards = [ids[start:start + size] for start, size in zip(starts, sizes, strict=True)]
+    shards[0] = shards[0][3:] + shards[0][:3]  # differs at the first id
+    shards[1][12], shards[1][13] = shards[1][13], shards[1][12]  # 12 ids match first (3 batches of 4)
+    shards[2] = shards[2][::-1]
+    shards[3][29], shards[3][30] = shards[3][30], shards[3][29]  # differs at the last batch
+    _check(area, tmp_path, sizes, shards)
+    assert area.reads == 1
+    broken = [list(s) for s in shards]
+    broken[3][20] = broken[3][0]  # a duplicate, past the difference
+    with pytest.raises(SutroResultsError, match="job-3") as err:
+        _check(area, tmp_path, sizes, broken)
+    assert "1 ids come back more than once" in str(err.value)
 
 
 @pytest.mark.parametrize(("case", "named"), [
