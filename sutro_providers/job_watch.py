@@ -46,10 +46,11 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 # httpx's async stack imports anyio's asyncio backend on its first request; import
 # it with this module, not on the event loop in the middle of a poll (~25-150 ms).
@@ -65,6 +66,8 @@ from sutro_providers.waiting import PollState, WaitResult
 from sutro_providers.wire.models import JobRecord
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Status = JobRecord | SutroError
 """What a waiter gets per job: the job record, or the error that reading it raised."""
@@ -218,13 +221,13 @@ class JobWatch:
                 if not r.future.done():
                     r.future.set_exception(exc)
             return
-        for start in range(0, len(batch), DELIVERY_CHUNK):
-            if start:
-                await asyncio.sleep(0)  # let the woken waiters (and everything else on the loop) run
-            for r in batch[start:start + DELIVERY_CHUNK]:
-                if not r.future.done():
-                    self.stats.deliveries += 1
-                    r.future.set_result({j: found[j] for j in r.job_ids})
+
+        def deliver(r: _Request) -> None:
+            if not r.future.done():
+                self.stats.deliveries += 1
+                r.future.set_result({j: found[j] for j in r.job_ids})
+
+        await in_chunks(batch, deliver, DELIVERY_CHUNK)
 
     async def _read(self, client: AsyncSutroClient, wanted: set[str]) -> dict[str, Status]:
         found: dict[str, Status] = {}
@@ -297,6 +300,16 @@ class JobWatch:
             return min(known)
         except TypeError:  # naive and aware times mixed: do not guess
             return None
+
+
+async def in_chunks(items: Iterable[T], wake: Callable[[T], None], chunk: int) -> None:
+    """``wake(item)`` for each item (typically: set a waiter's future), yielding to
+    the loop after every ``chunk`` of them, so that the woken waiters' next steps
+    (and everything else on the loop) run between chunks instead of together."""
+    for n, item in enumerate(items):
+        if n and n % chunk == 0:
+            await asyncio.sleep(0)
+        wake(item)
 
 
 def _older(created: datetime | None, than: datetime) -> bool:

@@ -21,7 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider.hooks.sutro import SutroHook
 from sutro_providers.config import SutroConfig
 from sutro_providers.errors import SutroError
-from sutro_providers.job_watch import watch_jobs
+from sutro_providers.job_watch import in_chunks, watch_jobs
 
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
 
@@ -223,12 +223,13 @@ async def _look_up(key: tuple[asyncio.AbstractEventLoop, str], conn_id: str) -> 
         for future in _lookups.pop(key, []):
             future.cancel()
         raise
-    for n, future in enumerate(_lookups.pop(key, [])):
-        if n and n % _WAKE_CHUNK == 0:
-            await asyncio.sleep(0)
+
+    def settle(future: asyncio.Future[SutroConfig]) -> None:
         if future.done():
-            continue
+            return
         if isinstance(outcome, Exception):
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
+
+    await in_chunks(_lookups.pop(key, []), settle, _WAKE_CHUNK)
