@@ -67,18 +67,12 @@ async def _run_rows(
     httpx pool with many requests in flight costs several ms of CPU per request
     scanning its connections; one connection per client does not), and return the
     answers in input order. The first error cancels the other workers and is raised."""
-    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
-    for index, (_, row) in enumerate(rows):
-        queue.put_nowait((index, row))
+    pending = enumerate(row for _, row in rows)  # shared by the workers: each row is taken once
     answers: list[FunctionRunResult | None] = [None] * len(rows)
 
     async def worker() -> None:
         async with AsyncSutroClient(config=client.config) as own:
-            while True:
-                try:
-                    index, row = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
+            for index, row in pending:
                 answers[index] = await _run_row(own, function, row, retries)
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(rows))))]
