@@ -4,9 +4,10 @@ Set-up (not measured): the source snapshot is staged with ``StagingArea.stage``
 into a local staging folder, and a results Parquet in the local server's format
 (``__sutro_row_id``, ``outputs`` JSON text, ``confidence_score``) is synthesised.
 Ours: what ``EnrichmentPipeline.collect(materialize=False)`` does after the
-download: the streaming exactly-once id check (``check_shard_ids``), ``Collector`` (unpack the JSON outputs,
-join to the source snapshot by row id) and ``write_parquet``. Floor: pyarrow
-reading the results Parquet and writing it out as the output Parquet.
+download: the streaming exactly-once id check (``check_run_ids``), ``Collector``
+(unpack the JSON outputs, join to the source snapshot by row id) and
+``write_parquet``. Floor: pyarrow reading the results Parquet and writing it out as
+the output Parquet.
 
     .venv/bin/python bench/b2_collect.py            # 1,000,000 rows, 3 runs per side
     .venv/bin/python bench/b2_collect.py --smoke    # 5,000 rows, 1 run
@@ -73,7 +74,6 @@ def floor(folder: Path, results: Path) -> dict[str, Any]:
 
 
 def ours(folder: Path, results: Path) -> dict[str, Any]:
-
     import pyarrow.parquet as pq
 
     from sutro_providers.collection import Collector, check_run_ids

@@ -81,14 +81,12 @@ MAX_LEAD = 1.0  # seconds a round may start before its due time (the last round'
 DELIVERY_CHUNK = 100  # waiters woken per loop iteration: bounds the loop stall of a big round
 
 
-
 @dataclass(eq=False)
 class _Request:
     job_ids: frozenset[str]
     due: float  # monotonic time by which the statuses must be read
     earliest: float  # a round at or after this time may serve the request
     future: asyncio.Future[dict[str, Status]]
-
 
 
 @dataclass

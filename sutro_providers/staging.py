@@ -20,8 +20,8 @@ overlap). At most ``QUEUE_DEPTH`` batches wait per thread, so memory stays bound
 the batch size. Both files are uploaded in parts of ``results.UPLOAD_BLOCK`` (16 MiB):
 an object store's file buffers a whole block (s3fs: 50 MiB by default) and copies it
 to upload it, and a staged file smaller than the block stays in memory whole until it
-is closed (zstd makes a 10M-row snapshot ~30 MiB). An error on any thread stops staging; its partial files are removed
-just as when the input is invalid.
+is closed (zstd makes a 10M-row snapshot ~30 MiB). An error on any thread stops
+staging; its partial files are removed just as when the input is invalid.
 
 Both files are written with zstd and without dictionary encoding (except columns that
 already are Arrow dictionaries): on wide-cardinality text the Parquet writer's
