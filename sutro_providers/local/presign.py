@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -46,8 +47,13 @@ class Presigner:
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
     def path(self, job_id: str, filename: str, expires_in: int) -> str:
-        """The path + query of a URL valid for ``expires_in`` seconds."""
-        payload = {"j": job_id, "f": filename, "e": int(time.time()) + expires_in}
+        """The path + query of a URL valid for at least ``expires_in`` seconds.
+
+        The absolute expiry is whole seconds rounded up, so a URL lives between
+        ``expires_in`` and ``expires_in + 1`` seconds (never less: rounding down
+        would leave a 1-second URL as little as a few milliseconds).
+        """
+        payload = {"j": job_id, "f": filename, "e": math.ceil(time.time()) + expires_in}
         token = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
         sig = self._sign(token, filename, expires_in)
         return f"/_presigned/{token}/{quote(filename)}?X-Amz-Expires={expires_in}&X-Amz-Signature={sig}"

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from sutro_providers.local import presign
+from sutro_providers.local.errors import ApiError
+from sutro_providers.local.presign import Presigner
 from tests.local.conftest import TICKETS, assert_error, results, submit, wait_for
 
 
@@ -59,13 +64,32 @@ def test_head_range_and_if_range(api: httpx.Client, done_job: str) -> None:
 
 
 def test_signature_and_expiry(api: httpx.Client, done_job: str) -> None:
-    url = api.get(f"/v1/jobs/{done_job}/results-url", params={"expires_in_seconds": 1}).json()["urls"]["get"]
+    # Lives between 2 and 3 s (expiry rounded up to a whole second): the first
+    # GET has 2 s to land even on a loaded CI machine, and 3.1 s is past it.
+    url = api.get(f"/v1/jobs/{done_job}/results-url", params={"expires_in_seconds": 2}).json()["urls"]["get"]
     assert httpx.get(url).status_code == 200
-    assert_error(httpx.get(url.replace("X-Amz-Expires=1", "X-Amz-Expires=9999")), 403, "signature_mismatch")
+    assert_error(httpx.get(url.replace("X-Amz-Expires=2", "X-Amz-Expires=9999")), 403, "signature_mismatch")
     assert_error(httpx.get(url[:-4] + "0000"), 403, "signature_mismatch")
     assert_error(httpx.get(url.split("?")[0]), 403)
-    time.sleep(2.1)
+    time.sleep(3.1)
     assert_error(httpx.get(url), 403, "request_expired")
+
+
+def test_presigned_url_lives_at_least_its_expiry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signed at x.999 s, a 1-second URL is still good 1 s later and gone after 2 s."""
+    presigner = Presigner(tmp_path)
+    clock = [1_000.999]
+    monkeypatch.setattr(presign, "time", SimpleNamespace(time=lambda: clock[0]))
+    path, query = presigner.path("job-1", "results.parquet", 1).split("?")
+    token, filename = path.split("/")[2:4]
+    params = dict(item.split("=") for item in query.split("&"))
+    for now in (1_000.999, 1_001.999, 1_002.0):
+        clock[0] = now
+        assert presigner.verify(token, filename, params["X-Amz-Expires"], params["X-Amz-Signature"]).job_id == "job-1"
+    clock[0] = 1_002.001
+    with pytest.raises(ApiError) as expired:
+        presigner.verify(token, filename, params["X-Amz-Expires"], params["X-Amz-Signature"])
+    assert expired.value.status == 403 and expired.value.code == "request_expired"
 
 
 def test_results_url_validation(api: httpx.Client, done_job: str) -> None:
