@@ -246,8 +246,8 @@ SAMPLE_ROWS = 8192
 def dictionary_columns(batch: pa.RecordBatch) -> list[str]:
     """The columns worth dictionary encoding in Parquet, judged on the first
     ``SAMPLE_ROWS`` rows of one batch: those whose values repeat (at most half of
-    them distinct), such as labels. Trying a
-    dictionary on unique text (a body, a rationale) costs time and saves nothing."""
+    them distinct), such as labels. Trying a dictionary on unique text (a body, a
+    rationale) costs time and saves nothing."""
     names = []
     batch = batch.slice(0, SAMPLE_ROWS)
     for field, column in zip(batch.schema, batch.columns, strict=True):

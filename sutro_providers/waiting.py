@@ -4,8 +4,8 @@
 Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
 
 * each poll reads the record (status, rows, tokens) of every job not yet finished
-  (``GET jobs/{id}``; the shared async poller may read it from ``list-jobs`` pages); the interval starts at ``poll_interval`` and grows by 1.5x up to
-  ``max_poll_interval``;
+  (``GET jobs/{id}``; the shared async poller may read it from ``list-jobs`` pages);
+  the interval starts at ``poll_interval`` and grows by 1.5x up to ``max_poll_interval``;
 * transient errors (5xx, 524, 429, dropped connections) are already retried inside
   the client; on top of that up to ``max_consecutive_errors`` failed polls in a row
   are tolerated before the wait gives up with outcome ``error`` (the job itself
