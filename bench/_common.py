@@ -147,8 +147,8 @@ def function_spec(name: str = FUNCTION) -> Any:
 
 def ticket_validator() -> Any:
     """The ``InputValidator`` that ``EnrichmentPipeline.submit`` builds for ``ticket-triage``."""
+    from sutro_providers.inputs.validation import InputValidator
     from sutro_providers.pipeline import output_columns
-    from sutro_providers.validation import InputValidator
 
     spec = function_spec()
     return InputValidator(spec.name, spec.inputs, output_columns=output_columns(spec, ""))

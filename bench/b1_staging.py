@@ -54,9 +54,9 @@ def floor(rows: int, storage_options: dict[str, Any], bucket: str) -> dict[str, 
 def ours(rows: int, storage_options: dict[str, Any], bucket: str) -> dict[str, Any]:
     """StagingArea.stage + sign, as pipeline.submit does it."""
     from sutro_providers.identity import RunIdentity
-    from sutro_providers.inputs import open_source
+    from sutro_providers.inputs.sources import open_source
     from sutro_providers.options import StagingLocation
-    from sutro_providers.staging import StagingArea
+    from sutro_providers.staging.area import StagingArea
 
     df = tickets_pandas(rows)
     area = StagingArea(StagingLocation(url=f"s3://{bucket}/sutro", storage_options=storage_options))
@@ -76,7 +76,7 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     rows = 5_000 if args.smoke else 1_000_000
     repeat = args.repeat or (1 if args.smoke else 3)
-    preload("pandas", "pyarrow.parquet", "s3fs", "sutro_providers.staging", "sutro_providers.pipeline")
+    preload("pandas", "pyarrow.parquet", "s3fs", "sutro_providers.staging.area", "sutro_providers.pipeline")
     with s3_server() as s3:
         bucket = s3.create_bucket("bench-b1")
         floors, ourses = alternate(repeat, lambda: in_child(floor, rows, s3.storage_options, bucket),

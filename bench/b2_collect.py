@@ -44,7 +44,7 @@ IDENTITY = {"case": "b2"}
 
 def _area(folder: Path) -> Any:
     from sutro_providers.options import StagingLocation
-    from sutro_providers.staging import StagingArea
+    from sutro_providers.staging.area import StagingArea
 
     return StagingArea(StagingLocation(url=f"file://{folder}/staging", storage_options={"auto_mkdir": True}))
 
@@ -54,7 +54,7 @@ def setup(folder: Path, rows: int) -> Path:
     import pyarrow.parquet as pq
 
     from sutro_providers.identity import RunIdentity
-    from sutro_providers.inputs import open_source
+    from sutro_providers.inputs.sources import open_source
 
     validator = ticket_validator()
     _area(folder).stage(RunIdentity.of("bench", **IDENTITY), open_source(tickets_arrow(rows)), validator, shard_size=2**62)
@@ -76,10 +76,10 @@ def floor(folder: Path, results: Path) -> dict[str, Any]:
 def ours(folder: Path, results: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from sutro_providers.collection import Collector, check_run_ids
+    from sutro_providers.collection.collector import Collector, check_run_ids
+    from sutro_providers.collection.results import write_parquet
     from sutro_providers.identity import RunIdentity
     from sutro_providers.options import EnrichmentOptions
-    from sutro_providers.results import write_parquet
 
     area, identity = _area(folder), RunIdentity.of("bench", **IDENTITY)
     rows = pq.ParquetFile(results).metadata.num_rows
@@ -105,7 +105,7 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     rows = 5_000 if args.smoke else 1_000_000
     repeat = args.repeat or (1 if args.smoke else 3)
-    preload("pyarrow.parquet", "sutro_providers.collection", "sutro_providers.pipeline")
+    preload("pyarrow.parquet", "sutro_providers.collection.collector", "sutro_providers.pipeline")
     with tempfile.TemporaryDirectory(prefix="bench-b2-") as tmp:
         folder = Path(tmp)
         results = setup(folder, rows)

@@ -5,7 +5,7 @@ they stay QUEUED/RUNNING; in a fresh process N ``SutroJobTrigger.run()`` tasks
 (what Airflow's triggerer runs) share one event loop: a ramp-up until every
 trigger has had its first poll, then ``--window`` seconds of steady polling, then
 the tasks are cancelled (as the triggerer does). The triggers share one poller
-(:mod:`sutro_providers.job_watch`), so a poll (one trigger receiving the statuses
+(:mod:`sutro_providers.waiting.job_watch`), so a poll (one trigger receiving the statuses
 of its jobs) and an HTTP request are no longer the same thing; both are counted.
 Measured in that process:
 
@@ -60,8 +60,8 @@ def triggers(job_ids: list[str], conn: str, poll: float, window: float, debug: b
     import logging
 
     from airflow_provider.triggers.sutro import SutroJobTrigger
-    from sutro_providers.client import AsyncSutroClient
-    from sutro_providers.job_watch import JobWatch
+    from sutro_providers.client.sutro import AsyncSutroClient
+    from sutro_providers.waiting.job_watch import JobWatch
 
     logging.basicConfig(level=logging.WARNING)
     slow: list[str] = []
@@ -171,7 +171,7 @@ def main() -> None:
     p.add_argument("--no-gc-freeze", action="store_true", help="SutroJobTrigger.freeze_gc = False (no gc.freeze() on the first run)")
     args = p.parse_args()
     count, poll, window = (20, 0.5, 4.0) if args.smoke else (args.triggers, args.poll_interval, args.window)
-    preload("httpx", "sutro_providers.client", "airflow_provider.triggers.sutro")
+    preload("httpx", "sutro_providers.client.sutro", "airflow_provider.triggers.sutro")
     with sutro_server() as sutro:
         jobs = create_held_jobs(sutro, count)
         conn = json.dumps({"conn_type": "sutro", "host": sutro.url, "password": sutro.api_key})

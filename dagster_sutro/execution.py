@@ -48,7 +48,7 @@ from sutro_providers.errors import (
 from sutro_providers.identity import RunIdentity
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.waiting import JobProgress
+from sutro_providers.waiting.polling import JobProgress
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks

@@ -1,7 +1,7 @@
 """The Sutro resource: connection, staging and waiting settings for Dagster assets.
 
 :class:`SutroResource` holds configuration only. It builds the plain
-:class:`~sutro_providers.client.SutroClient` (HTTP calls and retries) and the
+:class:`~sutro_providers.client.sutro.SutroClient` (HTTP calls and retries) and the
 :class:`~sutro_providers.pipeline.EnrichmentPipeline` (staging, idempotent
 submission, waiting, collection); :meth:`SutroResource.enrich` runs one
 enrichment for an asset (see :mod:`dagster_sutro.execution`).
@@ -30,8 +30,8 @@ from pydantic import Field
 
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
-from sutro_providers.client import SutroClient
-from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts
+from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.options import EnrichmentOptions, StagingLocation
 
 if TYPE_CHECKING:

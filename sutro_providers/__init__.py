@@ -12,11 +12,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "AsyncSutroClient": "sutro_providers.client",
-    "SutroClient": "sutro_providers.client",
-    "RetryPolicy": "sutro_providers.config",
-    "SutroConfig": "sutro_providers.config",
-    "Timeouts": "sutro_providers.config",
+    "AsyncSutroClient": "sutro_providers.client.sutro",
+    "SutroClient": "sutro_providers.client.sutro",
+    "RetryPolicy": "sutro_providers.client.config",
+    "SutroConfig": "sutro_providers.client.config",
+    "Timeouts": "sutro_providers.client.config",
     "SutroError": "sutro_providers.errors",
     "FunctionSpec": "sutro_providers.function_spec",
     "InputField": "sutro_providers.function_spec",
@@ -27,8 +27,8 @@ _EXPORTS = {
     "EnrichmentPipeline": "sutro_providers.pipeline",
     "EnrichmentResult": "sutro_providers.pipeline",
     "run_realtime": "sutro_providers.realtime",
-    "JobRecord": "sutro_providers.wire.models",
-    "JobStatus": "sutro_providers.wire.models",
+    "JobRecord": "sutro_providers.client.models",
+    "JobStatus": "sutro_providers.client.models",
 }
 
 __all__ = [
@@ -52,8 +52,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from sutro_providers.client import AsyncSutroClient, SutroClient
-    from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts
+    from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
+    from sutro_providers.client.models import JobRecord, JobStatus
+    from sutro_providers.client.sutro import AsyncSutroClient, SutroClient
     from sutro_providers.errors import SutroError
     from sutro_providers.function_spec import FunctionSpec, InputField
     from sutro_providers.identity import RunIdentity
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
     from sutro_providers.options import EnrichmentOptions, StagingLocation
     from sutro_providers.pipeline import EnrichmentPipeline, EnrichmentResult
     from sutro_providers.realtime import run_realtime
-    from sutro_providers.wire.models import JobRecord, JobStatus
 
 
 def __getattr__(name: str) -> Any:

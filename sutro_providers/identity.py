@@ -8,7 +8,7 @@ re-executions). The pipeline derives from it, deterministically:
 * the staging prefix on object storage (a retry overwrites, nothing piles up);
 * the ledger's location;
 * each shard's Sutro job name (≤ 45 characters), used to find a job whose
-  submission outcome was lost (see :mod:`sutro_providers.ledger`).
+  submission outcome was lost (see :mod:`sutro_providers.submission.ledger`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sutro_providers.wire.models import JOB_NAME_MAX
+from sutro_providers.client.models import JOB_NAME_MAX
 
 JOB_NAME_PREFIX = "sp"
 

@@ -1,9 +1,9 @@
 """Reading Parquet files in memory bounded by one row group, whatever the file size.
 
 Used for every Parquet file the package reads in batches: Parquet input sources
-(:mod:`sutro_providers.inputs`), the staged source snapshot
-(:mod:`sutro_providers.staging`) and the results and snapshot at collect
-(:mod:`sutro_providers.collection`). Two things made memory follow the file size
+(:mod:`sutro_providers.inputs.sources`), the staged source snapshot
+(:mod:`sutro_providers.staging.area`) and the results and snapshot at collect
+(:mod:`sutro_providers.collection.collector`). Two things made memory follow the file size
 (measured with pyarrow 26 and s3fs 2026.9, see docs/benchmarks.md, B4):
 
 * one ``ParquetFile.iter_batches`` over a whole file keeps memory of every row

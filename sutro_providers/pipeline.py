@@ -4,7 +4,7 @@ One class serves every orchestrator. Airflow's deferrable operator calls
 :meth:`EnrichmentPipeline.submit`, hands the job ids to a trigger, then calls
 :meth:`~EnrichmentPipeline.collect` on the worker; Dagster and scripts call
 :meth:`~EnrichmentPipeline.run`. Every step is idempotent for a given
-:class:`~sutro_providers.identity.RunIdentity` (see :mod:`sutro_providers.ledger`).
+:class:`~sutro_providers.identity.RunIdentity` (see :mod:`sutro_providers.submission.ledger`).
 
 Example::
 
@@ -35,8 +35,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
-from sutro_providers.client import SutroClient
-from sutro_providers.collection import Collector, job_usage
+from sutro_providers.client.sutro import SutroClient
+from sutro_providers.collection.collector import Collector, job_usage
+from sutro_providers.collection.results import summarize
+from sutro_providers.collection.unpack import result_columns
 from sutro_providers.errors import (
     SutroError,
     SutroInputError,
@@ -48,17 +50,15 @@ from sutro_providers.errors import (
 )
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs import SourceReader, TableSource, open_source
-from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
+from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
+from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
 from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
 from sutro_providers.parquet_io import open_parquet
-from sutro_providers.results import summarize
-from sutro_providers.staging import StagedRun, StagingArea
-from sutro_providers.submission import ShardSubmitter
-from sutro_providers.unpack import result_columns
-from sutro_providers.validation import InputValidator
-from sutro_providers.waiting import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
+from sutro_providers.staging.area import StagedRun, StagingArea
+from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
+from sutro_providers.submission.submitter import ShardSubmitter
+from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,7 +263,7 @@ class EnrichmentPipeline:
         return new
 
     def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
-        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting`)."""
+        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`)."""
         record = self._require(identity)
         return wait_for_jobs(
             self.client, [s.job_id for s in record.shards if s.job_id],

@@ -19,19 +19,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from sutro_providers.client import AsyncSutroClient, SutroClient
+from sutro_providers.client.models import FunctionRunResult
+from sutro_providers.client.sutro import AsyncSutroClient, SutroClient
+from sutro_providers.collection.results import ResultJoiner, summarize, write_parquet
+from sutro_providers.collection.unpack import result_schema, unpack_outputs
 from sutro_providers.errors import SutroInputError, SutroNotFoundError, SutroRateLimitError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs import TableSource, open_source
-from sutro_providers.ledger import utc_now
+from sutro_providers.inputs.sources import TableSource, open_source
+from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.pipeline import EnrichmentResult, output_columns
-from sutro_providers.results import ResultJoiner, summarize, write_parquet
-from sutro_providers.unpack import result_schema, unpack_outputs
-from sutro_providers.validation import InputValidator
-from sutro_providers.wire.models import FunctionRunResult
+from sutro_providers.submission.ledger import utc_now
 
 log = logging.getLogger("sutro_providers.realtime")
 

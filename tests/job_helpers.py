@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sutro_providers.client import SutroClient
+from sutro_providers.client.sutro import SutroClient
 
 
 async def until(condition: Callable[[], bool]) -> None:

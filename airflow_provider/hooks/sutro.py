@@ -8,7 +8,7 @@ Connection fields (see ``get_provider_info``):
 * ``password``: the API key. It is registered with Airflow's secrets masker every
   time a client is built, so it is redacted from task and triggerer logs.
 * extras ``retry`` and ``timeouts``: JSON objects of
-  :class:`~sutro_providers.config.RetryPolicy` / :class:`~sutro_providers.config.Timeouts`
+  :class:`~sutro_providers.client.config.RetryPolicy` / :class:`~sutro_providers.client.config.Timeouts`
   fields (e.g. ``{"max_attempts": 3}``).
 * extras: ``staging_url`` (``s3://bucket/prefix``), ``aws_conn_id`` (an Airflow AWS
   connection whose login/password and extra ``endpoint_url``/``region_name``/
@@ -31,8 +31,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from sutro_providers.client import AsyncSutroClient, SutroClient
-from sutro_providers.config import SutroConfig, _is_loopback
+from sutro_providers.client.config import SutroConfig, _is_loopback
+from sutro_providers.client.sutro import AsyncSutroClient, SutroClient
 from sutro_providers.errors import SutroConfigurationError, SutroError
 from sutro_providers.options import StagingLocation
 

@@ -24,7 +24,7 @@ from airflow_provider.sql import read_sql, write_rows
 from airflow_provider.triggers.sutro import EVENT_STATUSES, SutroJobTrigger
 from sutro_providers.identity import RunIdentity
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.waiting import deadline_from, wait_for_jobs
+from sutro_providers.waiting.polling import deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
     import pyarrow as pa

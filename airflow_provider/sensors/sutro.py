@@ -18,7 +18,7 @@ from airflow_provider.exceptions import (
 )
 from airflow_provider.hooks.sutro import SutroHook
 from airflow_provider.triggers.sutro import EVENT_STATUSES, SutroJobTrigger
-from sutro_providers.wire.models import JobStatus
+from sutro_providers.client.models import JobStatus
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -1,6 +1,6 @@
 """The trigger that waits for Sutro jobs on the triggerer.
 
-It only polls, through the shared poller of :mod:`sutro_providers.job_watch` (one
+It only polls, through the shared poller of :mod:`sutro_providers.waiting.job_watch` (one
 client and one polling task per event loop and connection, batching ``list-jobs``
 pages): no blocking call, no download. Results are collected on the worker by the
 operator's ``execute_complete``.
@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider.hooks.sutro import SutroHook
-from sutro_providers.config import SutroConfig
+from sutro_providers.client.config import SutroConfig
 from sutro_providers.errors import SutroError
-from sutro_providers.job_watch import in_chunks, watch_jobs
+from sutro_providers.waiting.job_watch import in_chunks, watch_jobs
 
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
 
@@ -49,8 +49,8 @@ class SutroJobTrigger(BaseTrigger):
 
     **Shared polling.** All triggers on one triggerer event loop that use the same
     Sutro connection settings (API URL, API key, timeouts and retry policy: the
-    connection's :class:`~sutro_providers.config.SutroConfig`) share one
-    :class:`~sutro_providers.job_watch.JobWatch`: one HTTP client and one polling
+    connection's :class:`~sutro_providers.client.config.SutroConfig`) share one
+    :class:`~sutro_providers.waiting.job_watch.JobWatch`: one HTTP client and one polling
     task, which reads the statuses of all their jobs with ``list-jobs`` pages of 100
     (``GET jobs/{id}`` for jobs not on those pages, when fewer than 3 jobs are
     due, or for good once the deployment's ``list-jobs`` refuses the call or does

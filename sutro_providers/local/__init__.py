@@ -5,7 +5,7 @@ or from Python with :class:`sutro_providers.local.server.LocalSutroServer`.
 It speaks the wire API the official ``sutro`` SDK uses (``/v1/...``), runs
 jobs with a deterministic fake inference engine, persists every job in
 SQLite + Parquet under the data dir, and can inject faults on demand
-(``/_admin/faults``). See ``sutro_providers.testing`` for pytest fixtures.
+(``/_admin/faults``). See ``sutro_providers.local.pytest_plugin`` for pytest fixtures.
 """
 
 from __future__ import annotations

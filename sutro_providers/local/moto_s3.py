@@ -1,6 +1,6 @@
 """A moto S3 server on 127.0.0.1 with s3fs helpers (tests and benches).
 
-Used by the ``s3_server`` pytest fixture and ``bench/b7_local_server_1m.py``.
+Used by the ``sutro_s3_server`` pytest fixture and ``bench/b7_local_server_1m.py``.
 Needs ``moto[server]`` (the ``local`` extra) and ``s3fs``.
 """
 

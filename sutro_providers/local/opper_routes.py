@@ -34,7 +34,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from sutro_providers.local.faults import REQUEST_KINDS, FaultRule
-from sutro_providers.opper.fake import OpperAPIError, OpperEmulator, model_name
+from sutro_providers.local.opper_fake import OpperAPIError, OpperEmulator, model_name
 
 __all__ = ["create_opper_app", "create_opper_router"]
 

@@ -2,7 +2,7 @@
 calls, spans), built on the same transport pieces as the Sutro client.
 
 A local emulator lives in :mod:`sutro_providers.local.opper_routes` (FastAPI) with
-its fake engine and store in :mod:`sutro_providers.opper.fake`.
+its fake engine and store in :mod:`sutro_providers.local.opper_fake`.
 """
 
 from sutro_providers.opper.client import AsyncOpperClient, OpperClient

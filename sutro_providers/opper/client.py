@@ -1,7 +1,7 @@
 """Typed Opper clients: :class:`OpperClient` (sync) and :class:`AsyncOpperClient`.
 
 They reuse the Sutro client's transport pieces: the sans-IO :class:`Call`, reply
-parsing and error mapping (:func:`sutro_providers.transport.parse_response`, which
+parsing and error mapping (:func:`sutro_providers.client.transport.parse_response`, which
 understands Opper's ``{"error": {"code", "message"}}`` bodies), timeouts and the
 tenacity retry policy. Errors are the shared :class:`~sutro_providers.errors.SutroError`
 hierarchy (401 → ``SutroAuthenticationError``, 429 → ``SutroRateLimitError``...),
@@ -25,11 +25,12 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, Retrying, retry_if_exception
 
-from sutro_providers import errors, transport
+from sutro_providers import errors
+from sutro_providers.client import transport
+from sutro_providers.client.endpoints import Call
 from sutro_providers.opper import endpoints as ep
 from sutro_providers.opper.config import OpperConfig
 from sutro_providers.opper.models import OpperCallResult, RevisionCallResult, Span
-from sutro_providers.wire.endpoints import Call
 
 T = TypeVar("T")
 

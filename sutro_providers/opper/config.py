@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from sutro_providers.config import RetryPolicy, SutroConfig, Timeouts, _is_loopback
+from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts, _is_loopback
 from sutro_providers.errors import SutroConfigurationError
 
 BASE_URL_ENV = "OPPER_BASE_URL"
@@ -79,7 +79,7 @@ class OpperConfig(BaseModel):
         return cls(base_url=url, api_key=secret, **kwargs)  # type: ignore[arg-type]
 
     def transport_view(self) -> SutroConfig:
-        """The shape :mod:`sutro_providers.transport` reads (key for redaction,
+        """The shape :mod:`sutro_providers.client.transport` reads (key for redaction,
         timeouts); built without Sutro's URL rules, which do not apply here."""
         return SutroConfig.model_construct(
             api_url=self.base_url,

@@ -1,4 +1,4 @@
-"""Sans-IO Opper endpoint table, built on the same :class:`~sutro_providers.wire.endpoints.Call`
+"""Sans-IO Opper endpoint table, built on the same :class:`~sutro_providers.client.endpoints.Call`
 as the Sutro client so both transports share reply handling and retries.
 
 Function calls and span creation are not idempotent (calls are billed), so they
@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from sutro_providers.client.endpoints import Call, build
 from sutro_providers.errors import SutroValidationError
 from sutro_providers.opper.models import (
     OpperCallResult,
@@ -24,7 +25,6 @@ from sutro_providers.opper.models import (
     check_uuid,
     unwrap_data,
 )
-from sutro_providers.wire.endpoints import Call, build
 
 Schema = dict[str, Any] | type[BaseModel]
 

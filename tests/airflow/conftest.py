@@ -50,10 +50,10 @@ def sutro_conn(sutro_clean: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def sutro_staged(sutro_clean: Any, s3_server: Any, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+def sutro_staged(sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """``sutro_default`` with staging on a fresh moto bucket."""
-    monkeypatch.setenv("AIRFLOW_CONN_SUTRO_DEFAULT", sutro_conn_env(sutro_clean, s3_server, s3_bucket))
-    return SimpleNamespace(server=sutro_clean, s3=s3_server, bucket=s3_bucket)
+    monkeypatch.setenv("AIRFLOW_CONN_SUTRO_DEFAULT", sutro_conn_env(sutro_clean, sutro_s3_server, sutro_s3_bucket))
+    return SimpleNamespace(server=sutro_clean, s3=sutro_s3_server, bucket=sutro_s3_bucket)
 
 
 @pytest.fixture

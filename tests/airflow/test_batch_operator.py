@@ -20,7 +20,7 @@ from airflow_provider.exceptions import (
 )
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
 from airflow_provider.triggers.sutro import SutroJobTrigger
-from sutro_providers.client import SutroClient
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import SutroInputError
 from tests.airflow.conftest import TICKETS, make_context
 

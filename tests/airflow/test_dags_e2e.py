@@ -81,13 +81,13 @@ def assert_no_secrets(text: str, api_key: str, where: str) -> None:
         assert marker not in text, f"a pre-signed URL ({marker}) leaked into {where}"
 
 
-def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutro_clean: Any, s3_server: Any,
-                                       s3_bucket: str) -> None:
+def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutro_clean: Any, sutro_s3_server: Any,
+                                       sutro_s3_bucket: str) -> None:
     day = datetime(2026, 11, 20, tzinfo=UTC)
     warehouse = tmp_path / "warehouse.db"
     expected_ids = seed_tickets(warehouse, day)
     home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE_DAG])
-    env = airflow_env(home, sutro_clean, s3_server, s3_bucket, warehouse)
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
 
     # A run at 2026-11-21 00:00 covers the interval [2026-11-20, 2026-11-21).
     proc = run_cli(["dags", "test", "sutro_ticket_enrichment", "2026-11-21"], env, timeout=300)
@@ -98,8 +98,8 @@ def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutr
     assert all(r[1] in {"billing", "bug", "feature_request", "account", "other"} for r in rows)
     assert all(r[2] is not None for r in rows)
     assert {r[3] for r in rows} == {"2026-11-20"}
-    fs = s3_server.filesystem()
-    outputs = fs.glob(f"{s3_bucket}/staging/enriched/support_tickets/*.parquet")
+    fs = sutro_s3_server.filesystem()
+    outputs = fs.glob(f"{sutro_s3_bucket}/staging/enriched/support_tickets/*.parquet")
     assert len(outputs) == 1, outputs
     parquet = pq.read_table(outputs[0], filesystem=fs)
     assert sorted(parquet.column("id").to_pylist()) == expected_ids
@@ -107,15 +107,15 @@ def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutr
     assert_no_secrets(output, sutro_clean.api_key, "the `airflow dags test` output")
 
 
-def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, sutro_clean: Any, s3_server: Any,
-                                          s3_bucket: str) -> None:
+def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, sutro_clean: Any, sutro_s3_server: Any,
+                                          sutro_s3_bucket: str) -> None:
     """Real scheduler + LocalExecutor + triggerer + api-server + dag-processor."""
     now = datetime.now(UTC)
     yesterday = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=1)
     warehouse = tmp_path / "warehouse.db"
     expected_ids = seed_tickets(warehouse, yesterday)
     home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE_DAG, TEST_DAGS / "sutro_e2e_crash.py"])
-    env = airflow_env(home, sutro_clean, s3_server, s3_bucket, warehouse)
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
     server = sutro_clean
 
     with Standalone(home, env) as airflow:
@@ -170,7 +170,7 @@ def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, s
     crash_prefix = "sp-" + RunIdentity.airflow("sutro_e2e_crash", "triage", "crash_1", -1).short
     assert sum(c for n, c in names.items() if n.startswith(crash_prefix)) == 1, names
     assert server.admin.job_count() == 2  # one per run, none for the killed attempt's retry
-    out = pq.read_table(f"{s3_bucket}/staging/e2e/crash_1.parquet", filesystem=s3_server.filesystem())
+    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/crash_1.parquet", filesystem=sutro_s3_server.filesystem())
     assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5]
     assert out.column("label").null_count == 0
 

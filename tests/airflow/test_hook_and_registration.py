@@ -18,7 +18,7 @@ from airflow_provider.links import SutroJobLink
 from airflow_provider.operators.run_function import SutroRunFunctionOperator
 from airflow_provider.sensors.sutro import SutroJobSensor
 from airflow_provider.triggers.sutro import SutroJobTrigger
-from sutro_providers.client import SutroClient
+from sutro_providers.client.sutro import SutroClient
 from tests.airflow.conftest import TICKETS, conn_json, make_context
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider.triggers.sutro import SutroJobTrigger
-from sutro_providers.client import SutroClient
+from sutro_providers.client.sutro import SutroClient
 from tests.airflow.conftest import TICKETS
 from tests.job_helpers import cancel_and_release, until
 
@@ -166,7 +166,7 @@ def test_no_slow_callback_in_asyncio_debug_mode(sutro_conn: Any, caplog: pytest.
 
 def test_many_triggers_share_one_poller_and_get_their_own_events(sutro_conn: Any) -> None:
     """12 triggers on one loop: one shared poller (one client), each trigger gets its own event."""
-    from sutro_providers.job_watch import MIN_LIST_BATCH, active_watches
+    from sutro_providers.waiting.job_watch import MIN_LIST_BATCH, active_watches
 
     sutro_conn.admin.set_faults([{"kind": "fail_job", "count": 3, "message": "model exploded"}])
     failing = [submit(sutro_conn) for _ in range(3)]

@@ -30,9 +30,9 @@ SCRIPTS = [
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("script", "args", "title"), SCRIPTS, ids=[s for s, _, _ in SCRIPTS])
-def test_smoke(script: str, args: list[str], title: str, sutro_server: Any, s3_server: Any) -> None:
+def test_smoke(script: str, args: list[str], title: str, sutro_server: Any, sutro_s3_server: Any) -> None:
     env = {**os.environ, "BENCH_SUTRO_URL": sutro_server.url, "BENCH_SUTRO_KEY": sutro_server.api_key,
-           "BENCH_S3_ENDPOINT": s3_server.endpoint_url}
+           "BENCH_S3_ENDPOINT": sutro_s3_server.endpoint_url}
     proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
                           timeout=230, cwd=BENCH.parent, env=env)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

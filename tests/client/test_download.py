@@ -11,10 +11,11 @@ import httpx
 import pytest
 import respx
 
-from sutro_providers import SutroConfig, download
-from sutro_providers.download import download_artifact
+from sutro_providers import SutroConfig
+from sutro_providers.client import download
+from sutro_providers.client.download import download_artifact
+from sutro_providers.client.models import ResultsUrlResponse
 from sutro_providers.errors import SutroConnectionError, SutroError, SutroResultsError
-from sutro_providers.wire.models import ResultsUrlResponse
 
 URL = "https://bucket.s3.example.com/results/r.parquet?X-Amz-Signature=deadbeefsig"
 BODY = bytes(range(256)) * 40  # 10 KiB

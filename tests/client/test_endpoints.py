@@ -45,15 +45,15 @@ def _parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def test_presigned_parquet_url_with_id_column_and_download(sutro: Any, s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
+def test_presigned_parquet_url_with_id_column_and_download(sutro: Any, sutro_s3_server: Any, sutro_s3_bucket: str, tmp_path: Path) -> None:
     ids = ["t-3", "t-1", "t-2"]
     table = pa.table({
         "ticket_id": ids,
         "subject": ["Invoice", "Login", "Dark mode"],
         "body": ["Wrong VAT", "Cannot sign in", "Please add it"],
     })
-    s3_server.put(f"{s3_bucket}/in/tickets.parquet", _parquet(table))
-    url = s3_server.presigned_url(f"{s3_bucket}/in/tickets.parquet")
+    sutro_s3_server.put(f"{sutro_s3_bucket}/in/tickets.parquet", _parquet(table))
+    url = sutro_s3_server.presigned_url(f"{sutro_s3_bucket}/in/tickets.parquet")
     job_id = sutro.create_job(model="ticket-triage", inputs=url, id_column_name="ticket_id", job_priority=1)
     assert wait_for(sutro, job_id) is JobStatus.SUCCEEDED
     cols = sutro.job_results(job_id).results

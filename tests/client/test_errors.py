@@ -165,9 +165,9 @@ def test_failure_reason_echoing_the_key_is_redacted() -> None:
     reaches the parsed record (and so no exception message or log)."""
     import httpx
 
-    from sutro_providers.config import SutroConfig
-    from sutro_providers.transport import parse_response
-    from sutro_providers.wire import endpoints
+    from sutro_providers.client import endpoints
+    from sutro_providers.client.config import SutroConfig
+    from sutro_providers.client.transport import parse_response
 
     config = SutroConfig.resolve("http://127.0.0.1:9", "sk_secret_key_123")
     body = {"job": {"job_id": "job-1", "status": "FAILED",

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from sutro_providers import JobStatus
-from sutro_providers.config import RETIRED_API_MESSAGE
+from sutro_providers.client.config import RETIRED_API_MESSAGE
 from sutro_providers.errors import (
     SutroAuthenticationError,
     SutroConfigurationError,

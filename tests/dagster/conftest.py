@@ -20,7 +20,7 @@ DAY = "2026-11-20"
 
 
 @pytest.fixture
-def make_resource(sutro_clean: Any, s3_server: Any, s3_bucket: str) -> Callable[..., Any]:
+def make_resource(sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str) -> Callable[..., Any]:
     """Builds SutroResources on the (reset) local server, staging on a fresh moto bucket."""
     from dagster_sutro import SutroResource
 
@@ -28,8 +28,8 @@ def make_resource(sutro_clean: Any, s3_server: Any, s3_bucket: str) -> Callable[
         settings: dict[str, Any] = dict(
             api_url=sutro_clean.url,
             api_key=sutro_clean.api_key,
-            staging_url=f"s3://{s3_bucket}/staging",
-            s3_endpoint_url=s3_server.endpoint_url,
+            staging_url=f"s3://{sutro_s3_bucket}/staging",
+            s3_endpoint_url=sutro_s3_server.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
             aws_region_name="us-east-1",

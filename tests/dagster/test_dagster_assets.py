@@ -100,7 +100,7 @@ def test_materialize_one_day(sutro_resource: Any, sutro_clean: Any, instance: An
 
 
 def test_blocking_check_stops_downstream_parquet_on_s3(sutro_resource: Any, sutro_clean: Any, instance: Any,
-                                                       s3_server: Any, s3_bucket: str) -> None:
+                                                       sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
     """Unpartitioned, pandas output on S3 Parquet; a failing blocking check keeps the
     downstream asset from running but the enriched table is stored."""
 
@@ -117,7 +117,7 @@ def test_blocking_check_stops_downstream_parquet_on_s3(sutro_resource: Any, sutr
     @dg.asset(deps=[triaged])
     def report() -> None: ...
 
-    io = ConfigurableSutroParquetIOManager(base_path=f"s3://{s3_bucket}/lake", storage_options=s3_server.storage_options)
+    io = ConfigurableSutroParquetIOManager(base_path=f"s3://{sutro_s3_bucket}/lake", storage_options=sutro_s3_server.storage_options)
     result = dg.materialize([notes, triaged, report], instance=instance, raise_on_error=False,
                             resources={"sutro": sutro_resource, "io_manager": io})
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -127,7 +127,7 @@ def test_blocking_check_stops_downstream_parquet_on_s3(sutro_resource: Any, sutr
     cost = evaluations["sutro_cost"]
     assert not cost.passed and cost.severity == dg.AssetCheckSeverity.WARN
     assert not result.asset_materializations_for_node("report")
-    stored = pd.read_parquet(f"s3://{s3_bucket}/lake/notes_triaged.parquet", storage_options=s3_server.storage_options)
+    stored = pd.read_parquet(f"s3://{sutro_s3_bucket}/lake/notes_triaged.parquet", storage_options=sutro_s3_server.storage_options)
     assert list(stored["subject"]) == ["Refund", "Crash", "Dark mode"] and stored["label"].notna().all()
 
 

@@ -30,7 +30,7 @@ def files_containing(root: Path, needles: list[str]) -> list[str]:
     return found
 
 
-def test_dagster_asset_materialize(sutro_clean: Any, s3_server: Any, s3_bucket: str, tmp_path: Path) -> None:
+def test_dagster_asset_materialize(sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str, tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -40,8 +40,8 @@ def test_dagster_asset_materialize(sutro_clean: Any, s3_server: Any, s3_bucket: 
         "DAGSTER_HOME": str(home),
         "SUTRO_API_URL": sutro_clean.url,
         "SUTRO_API_KEY": sutro_clean.api_key,
-        "SUTRO_STAGING_URL": f"s3://{s3_bucket}/staging",
-        "SUTRO_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "SUTRO_STAGING_URL": f"s3://{sutro_s3_bucket}/staging",
+        "SUTRO_S3_ENDPOINT_URL": sutro_s3_server.endpoint_url,
         "SUTRO_EXAMPLE_DUCKDB": str(database),
         "SUTRO_POLL_INTERVAL": "0.3",
     }

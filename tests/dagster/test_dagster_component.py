@@ -38,12 +38,12 @@ def test_scaffolded_component_loads(monkeypatch: pytest.MonkeyPatch) -> None:
             assert isinstance(resource, SutroResource) and resource.api_url == "http://127.0.0.1:9"
 
 
-def test_example_yaml_materializes(make_resource: Any, sutro_clean: Any, s3_server: Any, s3_bucket: str,
+def test_example_yaml_materializes(make_resource: Any, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str,
                                    instance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUTRO_API_URL", sutro_clean.url)
     monkeypatch.setenv("SUTRO_API_KEY", sutro_clean.api_key)
-    monkeypatch.setenv("SUTRO_STAGING_URL", f"s3://{s3_bucket}/staging")
-    monkeypatch.setenv("SUTRO_S3_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("SUTRO_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
+    monkeypatch.setenv("SUTRO_S3_ENDPOINT_URL", sutro_s3_server.endpoint_url)
     database = str(tmp_path / "w.duckdb")
     monkeypatch.setenv("SUTRO_EXAMPLE_DUCKDB", database)
     contents = yaml.safe_load(EXAMPLE_YAML.read_text())

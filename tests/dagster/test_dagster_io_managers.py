@@ -75,22 +75,22 @@ def test_parquet_on_local_disk(tmp_path: Path, instance: Any) -> None:
     assert (tmp_path / "s" / "as_arrow" / "2026-11-02.parquet").exists()
 
 
-def test_parquet_on_s3_single_run_backfill(s3_server: Any, s3_bucket: str, instance: Any) -> None:
-    io = ConfigurableSutroParquetIOManager(base_path=f"s3://{s3_bucket}/warehouse",
-                                           storage_options=s3_server.storage_options)
+def test_parquet_on_s3_single_run_backfill(sutro_s3_server: Any, sutro_s3_bucket: str, instance: Any) -> None:
+    io = ConfigurableSutroParquetIOManager(base_path=f"s3://{sutro_s3_bucket}/warehouse",
+                                           storage_options=sutro_s3_server.storage_options)
     keys = dg.PartitionKeyRange("2026-11-03", "2026-11-05")
     # summary is not single-run: materialize the three backfilled assets over the range
     result = dg.materialize(ASSETS[:3], resources={"io_manager": io}, instance=instance,
                             tags={"dagster/asset_partition_range_start": keys.start,
                                   "dagster/asset_partition_range_end": keys.end})
     assert result.success
-    fs = s3_server.filesystem()
-    files = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{s3_bucket}/warehouse/s/as_arrow"))
+    fs = sutro_s3_server.filesystem()
+    files = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{sutro_s3_bucket}/warehouse/s/as_arrow"))
     assert files == ["2026-11-03.parquet", "2026-11-04.parquet", "2026-11-05.parquet"]
     # each file holds its own day only
     import pyarrow.parquet as pq
 
-    with fs.open(f"{s3_bucket}/warehouse/s/as_arrow/2026-11-04.parquet", "rb") as handle:
+    with fs.open(f"{sutro_s3_bucket}/warehouse/s/as_arrow/2026-11-04.parquet", "rb") as handle:
         day = pq.read_table(handle)
     assert day.num_rows == 3
     assert {d.date() for d in day.column("created_at").to_pylist()} == {dt.date(2026, 11, 4)}

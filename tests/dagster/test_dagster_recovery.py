@@ -34,11 +34,11 @@ def triage_job() -> dg.JobDefinition:
     return defs.resolve_job_def("triage")
 
 
-def test_reexecution_attaches_to_the_submitted_job(sutro_env: Any, s3_server: Any, s3_bucket: str, instance: Any,
+def test_reexecution_attaches_to_the_submitted_job(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str, instance: Any,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     database = str(tmp_path / "w.duckdb")
-    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{s3_bucket}/staging")
-    monkeypatch.setenv("TEST_S3_ENDPOINT", s3_server.endpoint_url)
+    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
+    monkeypatch.setenv("TEST_S3_ENDPOINT", sutro_s3_server.endpoint_url)
     monkeypatch.setenv("TEST_DUCKDB", database)
     # the first status poll after submit is rejected: the step fails with the job submitted
     sutro_env.admin.set_faults([{"kind": "status", "endpoint": "jobs", "status": 400, "count": 1}])

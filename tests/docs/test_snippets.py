@@ -40,12 +40,12 @@ def snippets() -> list[Any]:
 
 
 @pytest.fixture
-def docs_env(sutro_env: Any, s3_server: Any, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def docs_env(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """What a reader has set: the API URL/key, a staging bucket and S3 endpoint."""
     env = {
-        "SUTRO_STAGING_URL": f"s3://{s3_bucket}/sutro",
-        "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
-        "SUTRO_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "SUTRO_STAGING_URL": f"s3://{sutro_s3_bucket}/sutro",
+        "AWS_ENDPOINT_URL_S3": sutro_s3_server.endpoint_url,
+        "SUTRO_S3_ENDPOINT_URL": sutro_s3_server.endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -10,8 +10,8 @@ import pytest
 
 from sutro_providers.function_spec import load_function_specs
 from sutro_providers.local.engine import DeterministicEngine, EngineRequest
+from sutro_providers.local.pytest_plugin import MotoS3
 from sutro_providers.local.render import build_prompts, render_column, render_object_row, render_value
-from sutro_providers.testing import MotoS3
 from tests.local.conftest import TICKETS, csv_bytes, parquet_bytes, results, submit, wait_for
 from tests.local.test_lifecycle import FUNCTIONS
 
@@ -27,12 +27,12 @@ def test_batch_and_run_agree(api: httpx.Client) -> None:
         assert json.loads(out) == run["output"] and conf == pytest.approx(run["confidence"])
 
 
-def test_json_csv_parquet_rows_agree(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) -> None:
+def test_json_csv_parquet_rows_agree(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str) -> None:
     table = pa.table({"message": ["Ping from Umbrella", "Need pricing"], "employees": pa.array([3, 12000], pa.int64())})
     outputs = []
     for name, data in (("l.parquet", parquet_bytes(table)), ("l.csv", csv_bytes(table))):
-        s3_server.put(f"{s3_bucket}/{name}", data)
-        job_id = submit(api, model="lead-extractor", inputs=s3_server.presigned_url(f"{s3_bucket}/{name}"))
+        sutro_s3_server.put(f"{sutro_s3_bucket}/{name}", data)
+        job_id = submit(api, model="lead-extractor", inputs=sutro_s3_server.presigned_url(f"{sutro_s3_bucket}/{name}"))
         wait_for(api, job_id)
         outputs.append(results(api, job_id)["outputs"])
     json_job = submit(api, model="lead-extractor", inputs=table.to_pylist())

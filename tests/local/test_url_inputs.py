@@ -7,7 +7,7 @@ import json
 import httpx
 import pyarrow as pa
 
-from sutro_providers.testing import MotoS3
+from sutro_providers.local.pytest_plugin import MotoS3
 from tests.local.conftest import assert_error, csv_bytes, parquet_bytes, results, submit, wait_for
 
 LEADS = pa.table({
@@ -23,8 +23,8 @@ def _stage(s3: MotoS3, bucket: str, name: str, data: bytes) -> str:
     return s3.presigned_url(f"{bucket}/{name}", expires=600)
 
 
-def test_parquet_url_with_id_column(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) -> None:
-    url = _stage(s3_server, s3_bucket, "leads.parquet", parquet_bytes(LEADS))
+def test_parquet_url_with_id_column(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str) -> None:
+    url = _stage(sutro_s3_server, sutro_s3_bucket, "leads.parquet", parquet_bytes(LEADS))
     job_id = submit(api, model="lead-extractor", inputs=url, id_column_name="lead_id", job_priority=1)
     assert wait_for(api, job_id)[0] == "SUCCEEDED"
     cols = results(api, job_id, include_inputs=True)
@@ -39,9 +39,9 @@ def test_parquet_url_with_id_column(api: httpx.Client, s3_server: MotoS3, s3_buc
     assert results(api, json_job)["outputs"] == cols["outputs"]
 
 
-def test_csv_url_with_id_column(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) -> None:
+def test_csv_url_with_id_column(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str) -> None:
     tickets = pa.table({"ticket": ["T-1", "T-2"], "subject": ["Refund", "Login broken"], "body": ["charged twice", "cannot sign in"]})
-    url = _stage(s3_server, s3_bucket, "tickets.csv", csv_bytes(tickets))
+    url = _stage(sutro_s3_server, sutro_s3_bucket, "tickets.csv", csv_bytes(tickets))
     job_id = submit(api, model="ticket-triage", inputs=url, id_column_name="ticket")
     wait_for(api, job_id)
     cols = results(api, job_id)
@@ -50,9 +50,9 @@ def test_csv_url_with_id_column(api: httpx.Client, s3_server: MotoS3, s3_bucket:
     assert json.loads(cols["outputs"][1]) == direct["output"]
 
 
-def test_standalone_model_column_name(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) -> None:
+def test_standalone_model_column_name(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str) -> None:
     table = pa.table({"a": ["first col"], "prompt": ["Summarise Rome"]})
-    url = _stage(s3_server, s3_bucket, "prompts.parquet", parquet_bytes(table))
+    url = _stage(sutro_s3_server, sutro_s3_bucket, "prompts.parquet", parquet_bytes(table))
     chosen = submit(api, model="gpt-oss-20b", inputs=url, column_name="prompt")
     default = submit(api, model="gpt-oss-20b", inputs=url)
     wait_for(api, chosen)
@@ -61,8 +61,8 @@ def test_standalone_model_column_name(api: httpx.Client, s3_server: MotoS3, s3_b
     assert results(api, default)["outputs"] == ["[gpt-oss-20b] first col"]
 
 
-def test_url_input_errors(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) -> None:
-    url = _stage(s3_server, s3_bucket, "leads.parquet", parquet_bytes(LEADS))
+def test_url_input_errors(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str) -> None:
+    url = _stage(sutro_s3_server, sutro_s3_bucket, "leads.parquet", parquet_bytes(LEADS))
     body = {"model": "ticket-triage", "inputs": url}
     assert "'subject'" in assert_error(api.post("/v1/batch-inference", json=body), 422, "missing_column")["detail"]
     body = {"model": "lead-extractor", "inputs": url, "id_column_name": "nope"}
@@ -70,16 +70,16 @@ def test_url_input_errors(api: httpx.Client, s3_server: MotoS3, s3_bucket: str) 
     body = {"model": "gpt-oss-20b", "inputs": url, "column_name": "nope"}
     assert_error(api.post("/v1/batch-inference", json=body), 422, "missing_column")
     nulls = pa.table({"message": ["ok", None]})
-    null_url = _stage(s3_server, s3_bucket, "nulls.parquet", parquet_bytes(nulls))
+    null_url = _stage(sutro_s3_server, sutro_s3_bucket, "nulls.parquet", parquet_bytes(nulls))
     err = assert_error(api.post("/v1/batch-inference", json={"model": "lead-extractor", "inputs": null_url}), 422, "invalid_input")
     assert "inputs[1]" in err["detail"] and "message" in err["detail"]
     assert api.get("/v1/list-jobs").json()["jobs"] == []
 
 
-def test_download_failures_do_not_leak_the_signature(api: httpx.Client, s3_server: MotoS3, s3_bucket: str, sutro_clean) -> None:
-    missing = s3_server.presigned_url(f"{s3_bucket}/missing.parquet")
+def test_download_failures_do_not_leak_the_signature(api: httpx.Client, sutro_s3_server: MotoS3, sutro_s3_bucket: str, sutro_clean) -> None:
+    missing = sutro_s3_server.presigned_url(f"{sutro_s3_bucket}/missing.parquet")
     err = assert_error(api.post("/v1/batch-inference", json={"model": "lead-extractor", "inputs": missing}), 400, "input_download_failed")
-    assert "404" in err["detail"] and f"/{s3_bucket}/missing.parquet" in err["detail"]
+    assert "404" in err["detail"] and f"/{sutro_s3_bucket}/missing.parquet" in err["detail"]
     assert "?" not in err["detail"] and "Signature" not in err["detail"]
     # moto does not check signatures, so use one of our own pre-signed URLs, tampered
     source = submit(api, model="gpt-oss-20b", inputs=["a"])

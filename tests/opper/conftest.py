@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from sutro_providers.config import RetryPolicy
+from sutro_providers.client.config import RetryPolicy
+from sutro_providers.local.opper_fake import OpperEmulator
 from sutro_providers.local.opper_routes import create_opper_router
 from sutro_providers.opper import AsyncOpperClient, OpperClient
-from sutro_providers.opper.fake import OpperEmulator
 from tests.opper.opper_harness import Blocking, MakeClient, OpperServer
 
 API_KEY = "op-test-key-0123456789"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sutro_providers.local.opper_fake import OpperEmulator
 from sutro_providers.opper import AsyncOpperClient
-from sutro_providers.opper.fake import OpperEmulator
 
 
 @dataclass

@@ -84,7 +84,7 @@ def test_span_reads_are_retried(make_client: MakeClient, opper: OpperServer, cap
     client = make_client()
     span = client.create_span("root")
     opper.emulator.faults.set([{"kind": "status", "endpoint": "opper-spans", "status": 503, "count": 2}])
-    with caplog.at_level(logging.WARNING, logger="sutro_providers.client"):
+    with caplog.at_level(logging.WARNING, logger="sutro_providers.client.sutro"):
         assert client.get_span(span.id).id == span.id
     assert opper.attempts("opper-spans") == 4  # create + 2 failures + success
     assert opper.api_key not in caplog.text and "retrying" in caplog.text

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from sutro_providers import SutroClient
-from sutro_providers.chaos.data import tickets as tickets  # re-exported: the tests build tables with it
-from sutro_providers.config import RetryPolicy
+from sutro_providers.client.config import RetryPolicy
 from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.pipeline import EnrichmentPipeline
+from tests.chaos.data import tickets as tickets  # re-exported: the tests build tables with it
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def client(sutro_clean: Any) -> Iterator[SutroClient]:
 
 
 @pytest.fixture
-def staging(s3_server: Any, s3_bucket: str) -> StagingLocation:
-    return StagingLocation(url=f"s3://{s3_bucket}/sutro", storage_options=s3_server.storage_options)
+def staging(sutro_s3_server: Any, sutro_s3_bucket: str) -> StagingLocation:
+    return StagingLocation(url=f"s3://{sutro_s3_bucket}/sutro", storage_options=sutro_s3_server.storage_options)
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.collection import prefetched
+from sutro_providers.collection.collector import prefetched
+from sutro_providers.collection.results import dictionary_columns, write_parquet
 from sutro_providers.errors import SutroResultsError
-from sutro_providers.results import dictionary_columns, write_parquet
 
 
 def test_prefetched_keeps_order_and_runs_on_another_thread() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sutro_providers.errors import SutroLedgerConflictError, SutroSubmissionOutcomeUnknownError
 from sutro_providers.identity import RunIdentity
-from sutro_providers.ledger import Ledger
+from sutro_providers.submission.ledger import Ledger
 from tests.pipeline.conftest import options, tickets
 
 ROWS = tickets(200)
@@ -55,15 +55,15 @@ def test_crash_around_submit_then_retry_gives_one_job(
     assert result.manifest.job_ids == [j.job_id for j in pipeline.client.list_jobs().jobs]
 
 
-def test_crash_after_collect_is_a_noop_retry(pipeline: Any, sutro_clean: Any, s3_server: Any, s3_bucket: str) -> None:
+def test_crash_after_collect_is_a_noop_retry(pipeline: Any, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
     identity = RunIdentity.airflow("dag", "enrich", "manual__2", 3)
-    out = f"s3://{s3_bucket}/out/enriched.parquet"
-    opts = options(output_uri=out, output_storage_options=s3_server.storage_options)
+    out = f"s3://{sutro_s3_bucket}/out/enriched.parquet"
+    opts = options(output_uri=out, output_storage_options=sutro_s3_server.storage_options)
     first = pipeline.run(ROWS, identity, opts)
     again = pipeline.submit(ROWS, identity, opts)
     assert again.state == "succeeded" and again.job_ids == first.manifest.job_ids
     assert sutro_clean.admin.job_count() == 1
-    with s3_server.filesystem().open(out, "rb") as handle:
+    with sutro_s3_server.filesystem().open(out, "rb") as handle:
         assert pq.read_table(handle).num_rows == len(ROWS)
     # the staged snapshot is gone (the output stands in for it); collecting again reads the output
     assert not pipeline.area.exists(pipeline.area.source_path(identity))
@@ -82,7 +82,7 @@ def test_outcome_unknown_submission_is_reconciled_not_resubmitted(pipeline: Any,
 
 
 def test_outcome_unknown_without_a_job_raises_then_retry_submits_once(pipeline: Any, sutro_clean: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sutro_providers.submission.RECONCILE_PAUSE", 0.01)
+    monkeypatch.setattr("sutro_providers.submission.submitter.RECONCILE_PAUSE", 0.01)
     sutro_clean.admin.set_faults([{"kind": "status", "endpoint": "batch-inference", "status": 524, "count": 1, "phase": "before"}])
     identity = RunIdentity.of("test", case="524-before")
     with pytest.raises(SutroSubmissionOutcomeUnknownError):

@@ -15,9 +15,9 @@ import s3fs
 
 from sutro_providers import parquet_io
 from sutro_providers.errors import SutroInputError
-from sutro_providers.inputs import open_source
+from sutro_providers.inputs.sources import open_source
 from sutro_providers.parquet_io import open_parquet
-from sutro_providers.staging import _Lane
+from sutro_providers.staging.area import _Lane
 
 
 def _table(rows: int) -> pa.Table:
@@ -25,24 +25,24 @@ def _table(rows: int) -> pa.Table:
 
 
 @pytest.fixture
-def s3_file(s3_server: Any, s3_bucket: str) -> str:
+def s3_file(sutro_s3_server: Any, sutro_s3_bucket: str) -> str:
     """A 100-row Parquet file on S3 in row groups of 30 rows."""
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **s3_server.storage_options)
-    with fs.open(f"{s3_bucket}/in/a.parquet", "wb") as handle:
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **sutro_s3_server.storage_options)
+    with fs.open(f"{sutro_s3_bucket}/in/a.parquet", "wb") as handle:
         pq.write_table(_table(100), handle, row_group_size=30)
-    return f"s3://{s3_bucket}/in/a.parquet"
+    return f"s3://{sutro_s3_bucket}/in/a.parquet"
 
 
-def test_a_parquet_url_is_read_row_group_by_row_group(s3_server: Any, s3_file: str) -> None:
-    reader = open_source(s3_file, storage_options=s3_server.storage_options, batch_size=25)
+def test_a_parquet_url_is_read_row_group_by_row_group(sutro_s3_server: Any, s3_file: str) -> None:
+    reader = open_source(s3_file, storage_options=sutro_s3_server.storage_options, batch_size=25)
     batches = list(reader.batches())
     assert reader.num_rows == 100 and reader.schema.names == ["id", "text"]
     assert [len(b) for b in batches] == [25, 5] * 3 + [10]  # never across the 30-row groups
     assert pa.Table.from_batches(batches)["id"].to_pylist() == list(range(100))
 
 
-def test_parquet_files_are_opened_without_a_read_ahead_cache(s3_server: Any, s3_file: str) -> None:
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **s3_server.storage_options)
+def test_parquet_files_are_opened_without_a_read_ahead_cache(sutro_s3_server: Any, s3_file: str) -> None:
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **sutro_s3_server.storage_options)
     assert fs.open(s3_file, "rb").cache.name == "readahead"  # s3fs' default: 50 MiB beyond each read
     with open_parquet(fs, s3_file) as handle:
         assert handle.cache.name == "none"
@@ -60,7 +60,9 @@ def test_a_local_directory_of_parquet_files_keeps_file_order_and_names_a_broken_
 
 
 def test_the_shared_reader_is_the_one_inputs_staging_and_collect_use() -> None:
-    from sutro_providers import collection, inputs, staging
+    from sutro_providers.collection import collector as collection
+    from sutro_providers.inputs import sources as inputs
+    from sutro_providers.staging import area as staging
 
     assert inputs.parquet_batches is staging.parquet_batches is collection.parquet_batches is parquet_io.parquet_batches
 

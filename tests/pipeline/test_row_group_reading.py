@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers import collection
-from sutro_providers.collection import Collector
+from sutro_providers.collection import collector as collection
+from sutro_providers.collection.collector import Collector
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.options import ROW_ID, EnrichmentOptions

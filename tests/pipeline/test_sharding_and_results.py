@@ -32,11 +32,11 @@ def _tamper_results(data_dir: Path, job_id: str, change: Any) -> None:
 
 @pytest.mark.parametrize("case", ["missing", "duplicated"])
 def test_results_with_bad_row_ids_fail_and_write_nothing(
-    pipeline: Any, sutro_clean: Any, s3_server: Any, s3_bucket: str, case: str
+    pipeline: Any, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str, case: str
 ) -> None:
     identity = RunIdentity.of("test", case=f"ids-{case}")
-    out = f"s3://{s3_bucket}/out/{case}.parquet"
-    opts = options(output_uri=out, output_storage_options=s3_server.storage_options)
+    out = f"s3://{sutro_s3_bucket}/out/{case}.parquet"
+    opts = options(output_uri=out, output_storage_options=sutro_s3_server.storage_options)
     manifest = pipeline.submit(tickets(50), identity, opts)
     assert pipeline.wait(identity, opts).outcome == "success"
     job_id = manifest.job_ids[0]
@@ -47,7 +47,7 @@ def test_results_with_bad_row_ids_fail_and_write_nothing(
     with pytest.raises(SutroResultsError, match=job_id) as err:
         pipeline.collect(identity, opts)
     assert ("49" in str(err.value)) if case == "missing" else ("7" in str(err.value))
-    assert not s3_server.filesystem().exists(out)
+    assert not sutro_s3_server.filesystem().exists(out)
 
 
 def test_max_cost_below_estimate_refuses_to_submit(pipeline: Any, sutro_clean: Any) -> None:

@@ -13,11 +13,11 @@ import pytest
 from sutro_providers.errors import SutroInputError, SutroLedgerConflictError
 from sutro_providers.function_spec import FieldType, InputField
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs import open_source
-from sutro_providers.ledger import Ledger
+from sutro_providers.inputs.sources import open_source
+from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
-from sutro_providers.staging import FINGERPRINT_VERSION, StagingArea, _Lane, _StageWriter
-from sutro_providers.validation import InputValidator
+from sutro_providers.staging.area import FINGERPRINT_VERSION, StagingArea, _Lane, _StageWriter
+from sutro_providers.submission.ledger import Ledger
 from tests.pipeline.conftest import options, tickets
 
 ROWS = tickets(300)
@@ -29,8 +29,8 @@ class Boom(Exception):
 
 
 @pytest.fixture
-def area(s3_server: Any, s3_bucket: str) -> StagingArea:
-    return StagingArea(StagingLocation(url=f"s3://{s3_bucket}/sutro", storage_options=s3_server.storage_options))
+def area(sutro_s3_server: Any, sutro_s3_bucket: str) -> StagingArea:
+    return StagingArea(StagingLocation(url=f"s3://{sutro_s3_bucket}/sutro", storage_options=sutro_s3_server.storage_options))
 
 
 def _stage(area: StagingArea, identity: RunIdentity, rows: list[dict[str, Any]] = ROWS, **kw: Any) -> Any:

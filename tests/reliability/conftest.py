@@ -29,8 +29,8 @@ class Output:
 
 
 @pytest.fixture
-def out(s3_server: Any, s3_bucket: str) -> Output:
-    return Output(s3_server, s3_bucket)
+def out(sutro_s3_server: Any, sutro_s3_bucket: str) -> Output:
+    return Output(sutro_s3_server, sutro_s3_bucket)
 
 
 @pytest.fixture

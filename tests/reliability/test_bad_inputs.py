@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from sutro_providers import SutroClient
-from sutro_providers.config import RetryPolicy
+from sutro_providers.client.config import RetryPolicy
 from sutro_providers.errors import (
     SutroAuthenticationError,
     SutroConfigurationError,
@@ -240,8 +240,8 @@ def test_bad_sampling_params(pipeline: Any, out: Any, no_new_job: Any) -> None:
         run(pipeline, ROWS, out, "sampling", sampling_params={"temperature": "hot"})
 
 
-def test_staging_bucket_missing(client: SutroClient, s3_server: Any, out: Any, no_new_job: Any) -> None:
-    area = StagingLocation(url="s3://no-such-bucket-xyz/sutro", storage_options=s3_server.storage_options)
+def test_staging_bucket_missing(client: SutroClient, sutro_s3_server: Any, out: Any, no_new_job: Any) -> None:
+    area = StagingLocation(url="s3://no-such-bucket-xyz/sutro", storage_options=sutro_s3_server.storage_options)
     with no_new_job(), pytest.raises(SutroStagingError, match="cannot write to staging location s3://no-such-bucket-xyz/sutro"):
         run(EnrichmentPipeline(client, area), ROWS, out, "no-bucket")
 

@@ -1,4 +1,4 @@
-"""The chaos suite in small (the full one: ``python -m sutro_providers.chaos --runs 200 --seed 1``),
+"""The chaos suite in small (the full one: ``python -m tests.chaos --runs 200 --seed 1``),
 and checks that its invariant checks do catch lost, duplicated and double-paid rows."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.chaos import ChaosConfig, run_chaos
-from sutro_providers.chaos.config import plan_runs
-from sutro_providers.chaos.drivers import Outcome
-from sutro_providers.chaos.env import ChaosEnv
-from sutro_providers.chaos.runner import check_run, job_audit
+from tests.chaos import ChaosConfig, run_chaos
+from tests.chaos.config import plan_runs
+from tests.chaos.drivers import Outcome
+from tests.chaos.env import ChaosEnv
+from tests.chaos.runner import check_run, job_audit
 
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_small_chaos_run_keeps_every_invariant(s3_server: Any) -> None:
+def test_small_chaos_run_keeps_every_invariant(sutro_s3_server: Any) -> None:
     config = ChaosConfig(runs=8, seed=5, concurrency=2, restart_every=4, min_rows=10, max_rows=60,
                          not_ready_every=3, read_fault_rate=0.15)
-    report = run_chaos(config, s3=s3_server)  # ~40-55 s of runs; no wall-clock assert on a shared machine
+    report = run_chaos(config, s3=sutro_s3_server)  # ~40-55 s of runs; no wall-clock assert on a shared machine
     print(report.to_text())
     assert report.runs == 8 and set(report.runs_by_path) == {"core", "realtime", "airflow", "dagster"}
     assert report.server_restarts == 1 and report.trigger_restarts >= 1
@@ -33,8 +33,8 @@ def test_small_chaos_run_keeps_every_invariant(s3_server: Any) -> None:
 
 
 @pytest.fixture
-def env(sutro_clean: Any, s3_server: Any) -> Any:
-    env = ChaosEnv(ChaosConfig(runs=2, paths=("core",), fail_job_rate=0, read_fault_rate=0), server=sutro_clean, s3=s3_server)
+def env(sutro_clean: Any, sutro_s3_server: Any) -> Any:
+    env = ChaosEnv(ChaosConfig(runs=2, paths=("core",), fail_job_rate=0, read_fault_rate=0), server=sutro_clean, s3=sutro_s3_server)
     yield env.start()
     env.stop()
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from sutro_providers import SutroClient
-from sutro_providers.config import RetryPolicy
+from sutro_providers.client.config import RetryPolicy
 from sutro_providers.errors import SutroError
 from sutro_providers.identity import RunIdentity
 from sutro_providers.pipeline import EnrichmentPipeline
@@ -44,11 +44,11 @@ def exception_text(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-def test_no_secret_in_logs_errors_manifests_or_files(pipeline: Any, sutro_clean: Any, s3_server: Any, s3_bucket: str,
+def test_no_secret_in_logs_errors_manifests_or_files(pipeline: Any, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str,
                                                       debug_logs: pytest.LogCaptureFixture) -> None:
     key = sutro_clean.api_key
-    out = f"s3://{s3_bucket}/out/enriched.parquet"
-    opts = options(output_uri=out, output_storage_options=s3_server.storage_options, keep_staged=True)
+    out = f"s3://{sutro_s3_bucket}/out/enriched.parquet"
+    opts = options(output_uri=out, output_storage_options=sutro_s3_server.storage_options, keep_staged=True)
     texts: list[str] = []
     result = pipeline.run(ROWS, RunIdentity.of("secrets", case="ok"), opts)
     texts.append(result.manifest.model_dump_json())
@@ -80,8 +80,8 @@ def test_no_secret_in_logs_errors_manifests_or_files(pipeline: Any, sutro_clean:
     # writes, logged by the AWS SDK itself: kept out of this scan and reported (docs/reliability.md).
     aws_own = [r for r in debug_logs.records if r.name == "botocore.endpoint" and "AWSPreparedRequest" in r.getMessage()]
     texts += [debug_logs.handler.format(r) for r in debug_logs.records if r not in aws_own]
-    fs = s3_server.filesystem()
-    files = [p for p in fs.find(s3_bucket)]
+    fs = sutro_s3_server.filesystem()
+    files = [p for p in fs.find(sutro_s3_bucket)]
     assert any(p.endswith("ledger.json") for p in files) and any(p.endswith("source.parquet") for p in files)
     texts += [fs.cat_file(p).decode("latin-1") for p in files]
     texts.append(sutro_clean.log_path.read_text(errors="replace"))

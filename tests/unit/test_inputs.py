@@ -14,8 +14,8 @@ import pytest
 
 from sutro_providers.errors import SutroInputError
 from sutro_providers.function_spec import InputField
-from sutro_providers.inputs import SourceReader, open_source
-from sutro_providers.validation import InputValidator
+from sutro_providers.inputs.sources import SourceReader, open_source
+from sutro_providers.inputs.validation import InputValidator
 
 ROWS = [
     {"name": "Ada", "age": 36, "score": 0.5, "active": True, "note": "x"},

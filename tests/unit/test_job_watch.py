@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import respx
 
-from sutro_providers import job_watch
-from sutro_providers.client import SutroClient
-from sutro_providers.config import SutroConfig
-from sutro_providers.job_watch import active_watches, watch_jobs, watching
-from sutro_providers.waiting import WaitResult
+from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.sutro import SutroClient
+from sutro_providers.waiting import job_watch
+from sutro_providers.waiting.job_watch import active_watches, watch_jobs, watching
+from sutro_providers.waiting.polling import WaitResult
 from tests.job_helpers import cancel_and_release, until
 
 pytestmark = pytest.mark.timeout(90)

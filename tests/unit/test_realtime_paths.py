@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from sutro_providers import SutroClient
-from sutro_providers.client import URL_CACHE_SIZE, _url_cache
+from sutro_providers.client.sutro import URL_CACHE_SIZE, _url_cache
 from sutro_providers.local.engine import DeterministicEngine, EngineOutput, EngineRequest
 from sutro_providers.local.render import build_prompts, render_object_row, render_value
 from sutro_providers.local.server import LocalSutroServer

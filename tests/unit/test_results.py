@@ -12,10 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.errors import SutroResultsError
-from sutro_providers.function_spec import load_function_spec
-from sutro_providers.options import ROW_ID, SKIP_REASON
-from sutro_providers.results import (
+from sutro_providers.collection.results import (
     ResultJoiner,
     SummaryAccumulator,
     check_ids,
@@ -24,6 +21,9 @@ from sutro_providers.results import (
     unpack_outputs,
     write_parquet,
 )
+from sutro_providers.errors import SutroResultsError
+from sutro_providers.function_spec import load_function_spec
+from sutro_providers.options import ROW_ID, SKIP_REASON
 
 TRIAGE = load_function_spec(Path(__file__).resolve().parents[2] / "example_dags/functions/ticket_triage.yaml")
 LABELS = ["billing", "bug", "feature_request", "account", "other"]

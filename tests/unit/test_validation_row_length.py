@@ -8,7 +8,7 @@ import pytest
 
 from sutro_providers.errors import SutroInputError
 from sutro_providers.function_spec import FieldType, InputField
-from sutro_providers.validation import InputValidator
+from sutro_providers.inputs.validation import InputValidator
 
 FIELDS = [InputField(name="subject", type=FieldType.STRING), InputField(name="body", type=FieldType.STRING)]
 STRING = pa.string()

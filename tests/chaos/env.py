@@ -13,14 +13,14 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sutro_providers.client import SutroClient
-from sutro_providers.config import RetryPolicy
+from sutro_providers.client.config import RetryPolicy
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.local.moto_s3 import MotoS3
 from sutro_providers.local.server import LocalSutroServer
 from sutro_providers.options import StagingLocation
 
 if TYPE_CHECKING:
-    from sutro_providers.chaos.config import ChaosConfig, RunSpec
+    from tests.chaos.config import ChaosConfig, RunSpec
 
 RETRY = RetryPolicy(max_attempts=8, max_elapsed=30, initial_backoff=0.05, max_backoff=1.0)
 AWS_ENV = {**MotoS3.CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}

@@ -6,7 +6,7 @@ Retry semantics, in one place:
 * calls marked ``retryable`` (every read, and ``job-results``) are retried on
   429, 500/502/503/504/524, dropped connections and ``results_not_ready``, with exponential
   backoff and full jitter, honouring ``Retry-After``, bounded by
-  :class:`~sutro_providers.config.RetryPolicy` (attempts and total time);
+  :class:`~sutro_providers.client.config.RetryPolicy` (attempts and total time);
 * job creation is never retried: a 5xx/524 or a connection dropped after the
   request was sent raises :class:`SutroSubmissionOutcomeUnknownError`; a failure to
   connect at all raises :class:`SutroConnectionError` (nothing was sent);
@@ -31,12 +31,12 @@ from tenacity import (
 )
 
 from sutro_providers import errors
-from sutro_providers.config import RETIRED_API_MESSAGE, RetryPolicy, SutroConfig
-from sutro_providers.wire.endpoints import Call
-from sutro_providers.wire.models import JobPage, JobRecord
+from sutro_providers.client.config import RETIRED_API_MESSAGE, RetryPolicy, SutroConfig
+from sutro_providers.client.endpoints import Call
+from sutro_providers.client.models import JobPage, JobRecord
 
 T = TypeVar("T")
-log = logging.getLogger("sutro_providers.client")
+log = logging.getLogger("sutro_providers.client.sutro")
 
 
 def auth_headers(config: SutroConfig) -> dict[str, str]:

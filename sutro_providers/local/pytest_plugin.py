@@ -18,21 +18,21 @@ test suite, no ``conftest.py`` import needed:
     The Functions folder: env ``SUTRO_LOCAL_FUNCTIONS``, else the ini option
     ``sutro_functions_dir`` (relative to the rootdir), else ``None`` (no
     Functions, standalone models only). Override the fixture to choose in code.
-``s3_server`` (session)
+``sutro_s3_server`` (session)
     A moto S3 server on a free loopback port: ``.endpoint_url``,
     ``.storage_options`` (for s3fs/fsspec/pandas/polars), ``.filesystem()``,
     ``.create_bucket(name)``, ``.put(path, data)``, ``.presigned_url(path)``.
     Dummy AWS credentials are set in the environment while it runs and
     restored afterwards.
-``s3_bucket`` (function)
-    A fresh, empty bucket name on ``s3_server``.
+``sutro_s3_bucket`` (function)
+    A fresh, empty bucket name on ``sutro_s3_server``.
 
 Example::
 
-    def test_triage(sutro_env, s3_server, s3_bucket):
-        path = f"{s3_bucket}/in/tickets.parquet"
-        s3_server.put(path, parquet_bytes)
-        url = s3_server.presigned_url(path)
+    def test_triage(sutro_env, sutro_s3_server, sutro_s3_bucket):
+        path = f"{sutro_s3_bucket}/in/tickets.parquet"
+        sutro_s3_server.put(path, parquet_bytes)
+        url = sutro_s3_server.presigned_url(path)
         ...  # run your DAG/asset against sutro_env.url
 
 None of this imports Airflow or Dagster.
@@ -104,7 +104,7 @@ def sutro_env(sutro_clean: LocalSutroServer, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[MotoS3]:
+def sutro_s3_server() -> Iterator[MotoS3]:
     """A moto S3 server for the session (dummy AWS env credentials while it runs)."""
     werkzeug_log = logging.getLogger("werkzeug")  # moto logs request lines, signed URLs included
     level = werkzeug_log.level
@@ -121,6 +121,6 @@ def s3_server() -> Iterator[MotoS3]:
 
 
 @pytest.fixture
-def s3_bucket(s3_server: MotoS3) -> str:
-    """A new, empty bucket on ``s3_server``."""
-    return s3_server.create_bucket("test-" + secrets.token_hex(6))
+def sutro_s3_bucket(sutro_s3_server: MotoS3) -> str:
+    """A new, empty bucket on ``sutro_s3_server``."""
+    return sutro_s3_server.create_bucket("test-" + secrets.token_hex(6))

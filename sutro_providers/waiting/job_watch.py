@@ -3,10 +3,10 @@
 Many waiters on one event loop (Airflow's triggerer runs hundreds of
 :class:`~airflow_provider.triggers.sutro.SutroJobTrigger` on one loop) would each
 make one ``GET jobs/{id}`` per poll with a client of their own. Here they share a
-:class:`JobWatch` per (running event loop, :class:`~sutro_providers.config.SutroConfig`):
+:class:`JobWatch` per (running event loop, :class:`~sutro_providers.client.config.SutroConfig`):
 the config holds the API URL, the key, timeouts and retry policy, so two
 connections with the same URL and key but different retry settings get two
-pollers. A watch owns one :class:`~sutro_providers.client.AsyncSutroClient` and one
+pollers. A watch owns one :class:`~sutro_providers.client.sutro.AsyncSutroClient` and one
 task; the task starts with the first waiter on the loop and ends (closing the
 client) when the last waiter leaves, whether it finished, failed or was cancelled.
 
@@ -59,11 +59,11 @@ from typing import TypeVar
 # to 44-59 ms in bench B5.)
 import anyio._backends._asyncio  # noqa: F401
 
-from sutro_providers.client import AsyncSutroClient
-from sutro_providers.config import SutroConfig
+from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.models import JobRecord
+from sutro_providers.client.sutro import AsyncSutroClient
 from sutro_providers.errors import SutroError, is_transient
-from sutro_providers.waiting import PollState, WaitResult
-from sutro_providers.wire.models import JobRecord
+from sutro_providers.waiting.polling import PollState, WaitResult
 
 log = logging.getLogger(__name__)
 
@@ -352,10 +352,10 @@ def active_watches() -> list[JobWatch]:
 
 
 async def watch_jobs(config: SutroConfig, job_ids: Iterable[str], **options: object) -> WaitResult:
-    """Wait for ``job_ids`` as :func:`sutro_providers.waiting.wait_for_jobs` does, through
+    """Wait for ``job_ids`` as :func:`sutro_providers.waiting.polling.wait_for_jobs` does, through
     the shared poller, never blocking the loop.
 
-    Options are the fields of :class:`~sutro_providers.waiting.PollState`; the
+    Options are the fields of :class:`~sutro_providers.waiting.polling.PollState`; the
     semantics (outcomes, interval growth, deadline, error counting) are the same,
     except that a poll may come up to half an interval early."""
     state = PollState(list(job_ids), **options)  # type: ignore[arg-type]

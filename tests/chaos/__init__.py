@@ -6,18 +6,18 @@ retried like its orchestrator would, and every outcome checked.
 
 Command line::
 
-    python -m sutro_providers.chaos --runs 200 --seed 1          # text report
-    python -m sutro_providers.chaos --runs 200 --seed 1 --json   # JSON report
+    python -m tests.chaos --runs 200 --seed 1          # text report
+    python -m tests.chaos --runs 200 --seed 1 --json   # JSON report
 
 In Python (e.g. with the pytest plugin's servers)::
 
-    from sutro_providers.chaos import ChaosConfig, run_chaos
-    report = run_chaos(ChaosConfig(runs=12, restart_every=6), server=sutro_server, s3=s3_server)
+    from tests.chaos import ChaosConfig, run_chaos
+    report = run_chaos(ChaosConfig(runs=12, restart_every=6), server=sutro_server, s3=sutro_s3_server)
     assert report.passed
 """
 
-from sutro_providers.chaos.config import ChaosConfig, RunSpec, plan_runs
-from sutro_providers.chaos.report import ChaosReport, RunCheck
-from sutro_providers.chaos.runner import ChaosRunner, run_chaos
+from tests.chaos.config import ChaosConfig, RunSpec, plan_runs
+from tests.chaos.report import ChaosReport, RunCheck
+from tests.chaos.runner import ChaosRunner, run_chaos
 
 __all__ = ["ChaosConfig", "ChaosReport", "ChaosRunner", "RunCheck", "RunSpec", "plan_runs", "run_chaos"]

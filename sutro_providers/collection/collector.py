@@ -22,7 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sutro_providers.client import SutroClient
+from sutro_providers.client.models import JobRecord, JobStatus
+from sutro_providers.client.sutro import SutroClient
+from sutro_providers.collection.results import ResultJoiner, check_ids, write_parquet
+from sutro_providers.collection.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
 from sutro_providers.errors import (
     SutroError,
     SutroJobCancelledError,
@@ -33,15 +36,12 @@ from sutro_providers.errors import (
 )
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
-from sutro_providers.ledger import LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
 from sutro_providers.parquet_io import open_parquet, parquet_batches, row_group_batches
-from sutro_providers.results import ResultJoiner, check_ids, write_parquet
-from sutro_providers.staging import StagingArea
-from sutro_providers.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
-from sutro_providers.wire.models import JobRecord, JobStatus
+from sutro_providers.staging.area import StagingArea
+from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
 
-log = logging.getLogger("sutro_providers.collection")
+log = logging.getLogger("sutro_providers.collection.collector")
 T = TypeVar("T")
 
 

@@ -93,7 +93,7 @@ class RunSpec:
 
 def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
     """A deterministic list of runs for ``config.seed`` over the available ``paths``."""
-    from sutro_providers.chaos.data import tickets
+    from tests.chaos.data import tickets
 
     rng = random.Random(config.seed)
     specs = []

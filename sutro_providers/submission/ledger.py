@@ -15,7 +15,7 @@ is queued, running or succeeded; a shard with only an intent is reconciled throu
 whose job FAILED or was CANCELLED is submitted again under the next attempt number.
 The input fingerprint tells whether the retry sees the same input as the attempt
 it continues (see ``EnrichmentOptions.on_input_change``). ``fingerprint_version``
-names how it was computed (see :data:`sutro_providers.staging.FINGERPRINT_VERSION`);
+names how it was computed (see :data:`sutro_providers.staging.area.FINGERPRINT_VERSION`);
 a ledger without it (written before it existed) is version 1, and a retry checks
 its input with that version, so upgrading sutro-providers between two attempts of a
 run reattaches instead of seeing "input changed".

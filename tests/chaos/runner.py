@@ -26,12 +26,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from sutro_providers.chaos.config import PATHS, ChaosConfig, RunSpec, plan_runs
-from sutro_providers.chaos.drivers import DRIVERS, Outcome
-from sutro_providers.chaos.env import ChaosEnv
-from sutro_providers.chaos.report import ChaosReport, RunCheck
+from tests.chaos.config import PATHS, ChaosConfig, RunSpec, plan_runs
+from tests.chaos.drivers import DRIVERS, Outcome
+from tests.chaos.env import ChaosEnv
+from tests.chaos.report import ChaosReport, RunCheck
 
-log = logging.getLogger("sutro_providers.chaos")
+log = logging.getLogger("tests.chaos")
 SHARD_NAME = re.compile(r"^(sp-[0-9a-f]+-s\d{4})-a(\d{3})$")
 
 

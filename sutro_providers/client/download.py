@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from sutro_providers.config import SutroConfig
+from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.models import ResultsUrlResponse
 from sutro_providers.errors import (
     SutroConnectionError,
     SutroError,
@@ -27,9 +28,8 @@ from sutro_providers.errors import (
     SutroResultsError,
     SutroServerError,
 )
-from sutro_providers.wire.models import ResultsUrlResponse
 
-log = logging.getLogger("sutro_providers.download")
+log = logging.getLogger("sutro_providers.client.download")
 CHUNK = 8 * 1024 * 1024
 _DOWNLOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("sutro_presigned_download", default=False)
 

@@ -52,15 +52,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sutro_providers.collection.results import UPLOAD_BLOCK
 from sutro_providers.errors import SutroLedgerConflictError, SutroStagingError
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs import SourceReader
+from sutro_providers.inputs.sources import SourceReader
+from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import ROW_ID, SKIP_REASON, StagingLocation
 from sutro_providers.parquet_io import parquet_batches
-from sutro_providers.results import UPLOAD_BLOCK
-from sutro_providers.validation import InputValidator
 
-log = logging.getLogger("sutro_providers.staging")
+log = logging.getLogger("sutro_providers.staging.area")
 ROW_GROUP = 128 * 1024
 CODEC = "zstd"
 QUEUE_DEPTH = 2

@@ -1,4 +1,4 @@
-"""``python -m sutro_providers.chaos --runs 200 --seed 1 [--json]``: exit 0 when every invariant held."""
+"""``python -m tests.chaos --runs 200 --seed 1 [--json]``: exit 0 when every invariant held."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from sutro_providers.chaos.config import PATHS, ChaosConfig
-from sutro_providers.chaos.runner import run_chaos
+from tests.chaos.config import PATHS, ChaosConfig
+from tests.chaos.runner import run_chaos
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sutro_providers.chaos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")

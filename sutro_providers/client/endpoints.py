@@ -1,8 +1,8 @@
 """Sans-IO endpoint table: each function builds one :class:`Call` (method, path,
 query, body, whether it may be retried, how to parse the reply).
 
-Both transports (:class:`~sutro_providers.client.SutroClient` and
-:class:`~sutro_providers.client.AsyncSutroClient`) execute these, so every endpoint
+Both transports (:class:`~sutro_providers.client.sutro.SutroClient` and
+:class:`~sutro_providers.client.sutro.AsyncSutroClient`) execute these, so every endpoint
 is written once. Building a call validates the request; a bad request raises
 :class:`~sutro_providers.errors.SutroValidationError` before anything is sent.
 """
@@ -16,9 +16,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
-from sutro_providers.errors import SutroValidationError
-from sutro_providers.function_spec import FunctionSpec
-from sutro_providers.wire.models import (
+from sutro_providers.client.models import (
     AuthCheck,
     BatchInferenceRequest,
     CancelResult,
@@ -33,6 +31,8 @@ from sutro_providers.wire.models import (
     QuotasResponse,
     ResultsUrlResponse,
 )
+from sutro_providers.errors import SutroValidationError
+from sutro_providers.function_spec import FunctionSpec
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

@@ -27,8 +27,8 @@ from sutro_providers.pipeline import EnrichmentPipeline, raise_for_outcome
 from sutro_providers.realtime import run_realtime
 
 if TYPE_CHECKING:
-    from sutro_providers.chaos.config import RunSpec
-    from sutro_providers.chaos.env import ChaosEnv
+    from tests.chaos.config import RunSpec
+    from tests.chaos.env import ChaosEnv
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Typed Sutro clients: :class:`SutroClient` (sync) and :class:`AsyncSutroClient`.
 
-Both execute the same sans-IO calls from :mod:`sutro_providers.wire.endpoints` and
-share reply handling and retries (:mod:`sutro_providers.transport`), so each
+Both execute the same sans-IO calls from :mod:`sutro_providers.client.endpoints` and
+share reply handling and retries (:mod:`sutro_providers.client.transport`), so each
 endpoint is written once. Every call has an explicit timeout; connections are
 pooled; redirects are not followed, so the API key never reaches another host;
 pre-signed downloads go through a separate client without the key.
@@ -29,12 +29,11 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, Retrying
 
-from sutro_providers import transport
-from sutro_providers.config import SutroConfig
-from sutro_providers.download import download_artifact
-from sutro_providers.function_spec import FunctionSpec
-from sutro_providers.wire import endpoints as ep
-from sutro_providers.wire.models import (
+from sutro_providers.client import endpoints as ep
+from sutro_providers.client import transport
+from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.download import download_artifact
+from sutro_providers.client.models import (
     BatchInferenceRequest,
     CancelResult,
     FunctionRunResult,
@@ -46,6 +45,7 @@ from sutro_providers.wire.models import (
     QuotasResponse,
     ResultsUrlResponse,
 )
+from sutro_providers.function_spec import FunctionSpec
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ class SutroClient:
         self._http.close()
 
     def execute(self, call: ep.Call[T]) -> T:
-        """Send one call, retrying it if it is retryable (see :mod:`sutro_providers.transport`)."""
+        """Send one call, retrying it if it is retryable (see :mod:`sutro_providers.client.transport`)."""
         if not call.retryable:
             return self._send(call)
         for attempt in Retrying(**transport.retry_arguments(self.config.retry)):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sutro_providers.chaos.config import ChaosConfig
+    from tests.chaos.config import ChaosConfig
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """From unpacked results to the enriched table: exactly-once check, join, write, summary.
 
-* :func:`unpack_outputs` (from :mod:`sutro_providers.unpack`): results JSON -> typed columns.
+* :func:`unpack_outputs` (from :mod:`sutro_providers.collection.unpack`): results JSON -> typed columns.
 * :func:`check_ids`: every submitted row id comes back exactly once.
 * :class:`ResultJoiner`: streams the source batches and the results, in input
   order, into enriched batches (source columns + result columns + ``sutro_skip_reason``).
@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
+from sutro_providers.collection.unpack import result_columns, result_schema, unpack_outputs
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.manifest import ResultSummary
 from sutro_providers.options import CONFIDENCE, ROW_ID, SKIP_REASON
-from sutro_providers.unpack import result_columns, result_schema, unpack_outputs
 
 __all__ = [
     "ResultJoiner",

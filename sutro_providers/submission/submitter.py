@@ -20,20 +20,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sutro_providers.client import SutroClient
+from sutro_providers.client.models import JobRecord, JobStatus
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import (
     SutroCostLimitError,
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
-from sutro_providers.ledger import Ledger, LedgerRecord, ShardRecord
 from sutro_providers.options import ROW_ID, EnrichmentOptions
-from sutro_providers.staging import StagingArea
-from sutro_providers.waiting import wait_for_jobs
-from sutro_providers.wire.models import JobRecord, JobStatus
+from sutro_providers.staging.area import StagingArea
+from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
+from sutro_providers.waiting.polling import wait_for_jobs
 
-log = logging.getLogger("sutro_providers.submission")
+log = logging.getLogger("sutro_providers.submission.submitter")
 RECONCILE_TRIES = 4
 RECONCILE_PAUSE = 1.0
 

@@ -1,5 +1,5 @@
 """Waiting for Sutro jobs: one sans-IO state (:class:`PollState`), the sync poller
-:func:`wait_for_jobs`, and (for async callers) :func:`sutro_providers.job_watch.watch_jobs`.
+:func:`wait_for_jobs`, and (for async callers) :func:`sutro_providers.waiting.job_watch.watch_jobs`.
 
 Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
 
@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sutro_providers.client import SutroClient
+from sutro_providers.client.models import JobRecord, JobStatus
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import SutroError, is_transient
-from sutro_providers.wire.models import JobRecord, JobStatus
 
 Outcome = Literal["success", "failed", "cancelled", "timeout", "error"]
 

@@ -1,0 +1,2 @@
+"""Step 2 of the run: the validated batches as Parquet on object storage, sharded,
+fingerprinted and pre-signed (``area``)."""

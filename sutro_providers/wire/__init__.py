@@ -1,1 +1,0 @@
-"""Sans-IO pieces of the Sutro wire API: models and the endpoint table."""
