@@ -28,11 +28,12 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from dagster_sutro.execution import run_enrichment
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
 from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.options import EnrichmentOptions, StagingLocation
+from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, EnrichmentOptions, StagingLocation
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
@@ -84,8 +85,8 @@ class SutroResource(dg.ConfigurableResource):
     connect_timeout: float = Field(default=10.0, description="Seconds to connect to the Sutro API.")
     read_timeout: float = Field(default=60.0, description="Seconds to wait for each Sutro API reply.")
     max_retry_attempts: int = Field(default=6, description="Attempts of each retryable API read (job creation is never retried blindly).")
-    poll_interval: float = Field(default=10.0, description="First interval between job status polls, in seconds.")
-    max_poll_interval: float = Field(default=60.0, description="Longest interval between polls (the interval grows 1.5x per poll).")
+    poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between job status polls, in seconds.")
+    max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls (the interval grows 1.5x per poll).")
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs before failing; none waits forever.")
     cancel_on_timeout: bool = Field(default=True, description="Cancel the jobs when wait_timeout passes.")
     cancel_on_termination: bool = Field(
@@ -177,6 +178,4 @@ class SutroResource(dg.ConfigurableResource):
         The run is named by asset key, partition and root run id, so a re-execution
         or a step retry reattaches to the jobs an earlier attempt paid for.
         """
-        from dagster_sutro.execution import run_enrichment
-
         yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks)
