@@ -365,9 +365,8 @@ class EnrichmentPipeline:
         return record
 
     def check(self, waited: WaitResult, identity: RunIdentity, options: EnrichmentOptions) -> None:
-        """Raise the core error of a wait that did not succeed (see
-        :func:`~sutro_providers.waiting.outcome.outcome_error`); on ``timeout`` the
-        run's jobs are cancelled first when ``options.cancel_on_timeout``."""
+        """Raise the core error of a failed wait (:func:`~sutro_providers.waiting.outcome.outcome_error`),
+        on ``timeout`` cancelling the run's jobs first when ``options.cancel_on_timeout``."""
         message = waited.message
         if waited.outcome is JobOutcome.TIMEOUT and options.cancel_on_timeout:
             cancelled = self.cancel(identity)
@@ -382,13 +381,11 @@ class EnrichmentPipeline:
             materialize: bool = True, source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
         """submit → wait → :meth:`check` → collect: the run every orchestrator drives.
 
-        ``on_submitted(manifest)`` is called once the jobs exist (or are reattached),
-        before the wait: the place to publish job ids and links. ``on_progress`` gets
-        every poll. An empty input returns at once (no job, ``table`` is ``None``);
-        a run this identity already completed skips the wait, and the collect too when
-        ``materialize`` is off. Errors are the core's (a failed wait raises a
-        :class:`~sutro_providers.errors.SutroJobError`); interrupting the caller does
-        not cancel the jobs (see :meth:`cancel`)."""
+        ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
+        the wait (publish job ids and links there); ``on_progress`` gets every poll. An
+        empty input returns at once (``table`` is ``None``); a completed run skips the
+        wait (and the collect, when not ``materialize``). A failed wait raises a
+        :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
         manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
         if on_submitted is not None:
             on_submitted(manifest)
