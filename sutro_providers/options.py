@@ -12,10 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sutro_providers.function_spec import InputField
 
-ROW_ID = "__sutro_row_id"
-SKIP_REASON = "sutro_skip_reason"
-CONFIDENCE = "confidence"
-
 
 class StagingLocation(BaseModel):
     """Where inputs are staged as Parquet and the ledger is kept: any fsspec URL

@@ -39,15 +39,16 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.results import summarize
+from sutro_providers.collection.summary import summarize
 from sutro_providers.collection.unpack import result_columns
+from sutro_providers.columns import SKIP_REASON
 from sutro_providers.errors import SutroError, SutroInputError, SutroLedgerConflictError, SutroNotFoundError
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
-from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now

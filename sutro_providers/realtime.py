@@ -21,15 +21,18 @@ import pyarrow as pa
 
 from sutro_providers.client.models import FunctionRunResult
 from sutro_providers.client.sutro import AsyncSutroClient, SutroClient
-from sutro_providers.collection.results import ResultJoiner, summarize, write_parquet
+from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.summary import summarize
 from sutro_providers.collection.unpack import result_schema, unpack_outputs
+from sutro_providers.columns import CONFIDENCE_SCORE, OUTPUTS, ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroInputError, SutroNotFoundError, SutroRateLimitError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest
-from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
+from sutro_providers.options import EnrichmentOptions
+from sutro_providers.parquet_io import write_parquet
 from sutro_providers.pipeline import EnrichmentResult, output_columns
 from sutro_providers.submission.ledger import utc_now
 
@@ -129,8 +132,8 @@ async def arun_realtime(
     answers = await _run_rows(client, options.function, rows, concurrency, max_rate_limit_retries)
     results = pa.table({
         ROW_ID: pa.array([rid for rid, _ in rows], pa.int64()),
-        "outputs": [json.dumps(output_object(a, spec)) for a in answers],
-        "confidence_score": pa.array([a.confidence for a in answers], pa.float64()),
+        OUTPUTS: [json.dumps(output_object(a, spec)) for a in answers],
+        CONFIDENCE_SCORE: pa.array([a.confidence for a in answers], pa.float64()),
     })
     unpacked = unpack_outputs(results, spec, prefix=options.output_prefix)
     joiner = ResultJoiner(source_batches[0].schema if source_batches else pa.schema([pa.field(ROW_ID, pa.int64())]),

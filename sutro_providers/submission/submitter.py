@@ -22,13 +22,14 @@ from typing import Any
 
 from sutro_providers.client.models import JobRecord, JobStatus
 from sutro_providers.client.sutro import SutroClient
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import (
     SutroCostLimitError,
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
-from sutro_providers.options import ROW_ID, EnrichmentOptions
+from sutro_providers.options import EnrichmentOptions
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
 from sutro_providers.waiting.polling import wait_for_jobs
