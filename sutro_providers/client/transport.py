@@ -192,7 +192,7 @@ def _where(exc: httpx.TransportError) -> str:
     return f" ({verb} {url.scheme}://{url.netloc.decode()})"
 
 
-class _WaitHonouringRetryAfter(wait_random_exponential):
+class WaitHonouringRetryAfter(wait_random_exponential):
     """Full-jitter exponential backoff, never shorter than the server's Retry-After."""
 
     def __call__(self, retry_state: RetryCallState) -> float:
@@ -212,7 +212,7 @@ def retry_arguments(policy: RetryPolicy) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying``/``AsyncRetrying``."""
     return dict(
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_elapsed),
-        wait=_WaitHonouringRetryAfter(multiplier=policy.initial_backoff, max=policy.max_backoff),
+        wait=WaitHonouringRetryAfter(multiplier=policy.initial_backoff, max=policy.max_backoff),
         retry=retry_if_exception(errors.is_transient),
         before_sleep=_log_retry,
         reraise=True,

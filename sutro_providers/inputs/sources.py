@@ -222,10 +222,11 @@ def _from_pandas(df: Any, batch_size: int, *, keep_metadata: bool = False) -> So
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(df), batch_size):
             part = df.iloc[start : start + batch_size]
-            try:
-                yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+            try:  # a Table: pyarrow-backed columns arrive as chunked arrays
+                table = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise _pandas_error(df, exc) from exc
+            yield from table.to_batches()
 
     return SourceReader(schema, batches, num_rows=len(df), batch_size=batch_size,
                         description="pandas DataFrame")

@@ -39,3 +39,9 @@ def test_bad_values_name_the_column_and_row() -> None:
         to_table(pd.DataFrame({"v": [1, "two", 3.0]}))
     with pytest.raises(SutroInputError, match="cannot read a table from dict"):
         to_table({"v": [1]})  # type: ignore[arg-type]
+
+
+def test_pandas_with_pyarrow_backed_columns_converts() -> None:
+    chunked = pa.table({"a": pa.chunked_array([["x", "y"], ["z"]]), "n": pa.chunked_array([[1], [2, 3]])})
+    frame = chunked.to_pandas(types_mapper=pd.ArrowDtype)
+    assert to_table(frame).to_pydict() == chunked.to_pydict()
