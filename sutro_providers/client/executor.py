@@ -63,9 +63,14 @@ def http_options(config: ClientConfig) -> dict[str, Any]:
 
 
 class Executor:
-    """What both executors share: the config and which calls are retried."""
+    """What both executors share: the config and which calls are retried. An endpoint
+    table (e.g. :class:`~sutro_providers.client.sutro.SutroEndpoints`) subclasses it to
+    resolve its config once for both clients."""
 
     config: ClientConfig
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
 
     def _retry_arguments(self, call: Call[Any]) -> dict[str, Any] | None:
         """Tenacity arguments for ``call``, or None when it must be sent exactly once."""
@@ -77,7 +82,7 @@ class SyncExecutor(Executor):
     call :meth:`close`."""
 
     def __init__(self, config: ClientConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self._http = httpx.Client(**http_options(config))
         self._url = url_cache(self._http)
 
@@ -121,7 +126,7 @@ class AsyncExecutor(Executor):
     event loop such as Airflow's triggerer."""
 
     def __init__(self, config: ClientConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self._http = httpx.AsyncClient(**http_options(config))
         self._url = url_cache(self._http)
 

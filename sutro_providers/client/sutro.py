@@ -33,7 +33,7 @@ from sutro_providers.client import endpoints as ep
 from sutro_providers.client import transport
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.download import download_artifact
-from sutro_providers.client.executor import AsyncExecutor, SyncExecutor, endpoint
+from sutro_providers.client.executor import AsyncExecutor, Executor, SyncExecutor, endpoint
 from sutro_providers.client.models import JobRecord, ProgressUpdate
 
 
@@ -46,12 +46,23 @@ def _progress_line(line: str) -> ProgressUpdate | None:
     return ProgressUpdate.model_validate_json(line) if line else None
 
 
-class SutroEndpoints:
+class SutroEndpoints(Executor):
     """The one-call endpoint methods of both Sutro clients (each returns the parsed
-    reply; awaitable on :class:`AsyncSutroClient`). Reads are retried, job creation
-    and Function runs never are (see :mod:`sutro_providers.client.transport`)."""
+    reply; awaitable on :class:`AsyncSutroClient`), and their constructor. Reads are
+    retried, job creation and Function runs never are (see
+    :mod:`sutro_providers.client.transport`)."""
 
     config: SutroConfig
+
+    def __init__(
+        self,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        config: SutroConfig | None = None,
+        **config_kwargs: Any,
+    ) -> None:
+        super().__init__(_config(config, api_url, api_key, config_kwargs))
 
     # -- batch jobs
     create_job = endpoint(ep.submit_job)
@@ -78,17 +89,6 @@ class SutroClient(SutroEndpoints, SyncExecutor):
     :param config: a ready :class:`SutroConfig` (overrides the two above).
     """
 
-    config: SutroConfig
-
-    def __init__(
-        self,
-        api_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        config: SutroConfig | None = None,
-        **config_kwargs: Any,
-    ) -> None:
-        super().__init__(_config(config, api_url, api_key, config_kwargs))
 
     def iter_jobs(self, page_size: int = 100) -> Iterator[JobRecord]:
         """Every job, newest first, following ``next_cursor``."""
@@ -134,17 +134,6 @@ class AsyncSutroClient(SutroEndpoints, AsyncExecutor):
     """Asynchronous twin of :class:`SutroClient` (same methods, awaitable). Safe on
     a shared event loop such as Airflow's triggerer: no blocking I/O."""
 
-    config: SutroConfig
-
-    def __init__(
-        self,
-        api_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        config: SutroConfig | None = None,
-        **config_kwargs: Any,
-    ) -> None:
-        super().__init__(_config(config, api_url, api_key, config_kwargs))
 
     async def iter_jobs(self, page_size: int = 100) -> AsyncIterator[JobRecord]:
         """Every job, newest first, following ``next_cursor``."""

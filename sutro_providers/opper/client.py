@@ -28,7 +28,7 @@ from tenacity import retry_if_exception
 from sutro_providers import errors
 from sutro_providers.client import transport
 from sutro_providers.client.endpoints import Call
-from sutro_providers.client.executor import AsyncExecutor, SyncExecutor, endpoint
+from sutro_providers.client.executor import AsyncExecutor, Executor, SyncExecutor, endpoint
 from sutro_providers.opper import endpoints as ep
 from sutro_providers.opper.config import OpperConfig
 
@@ -41,10 +41,16 @@ def _config(config: OpperConfig | None, base_url: str | None, api_key: str | Non
     return config if config is not None else OpperConfig.resolve(base_url, api_key, **kw)
 
 
-class OpperEndpoints:
-    """The endpoint methods of both Opper clients (awaitable on :class:`AsyncOpperClient`)."""
+class OpperEndpoints(Executor):
+    """The endpoint methods of both Opper clients (awaitable on :class:`AsyncOpperClient`),
+    and their constructor."""
 
     config: OpperConfig
+
+    def __init__(
+        self, base_url: str | None = None, api_key: str | None = None, *, config: OpperConfig | None = None, **config_kwargs: Any
+    ) -> None:
+        super().__init__(_config(config, base_url, api_key, config_kwargs))
 
     call = endpoint(ep.call)
     call_revision = endpoint(ep.call_revision)
@@ -71,20 +77,6 @@ class OpperClient(OpperEndpoints, SyncExecutor):
     :param config: a ready :class:`OpperConfig` (overrides the two above).
     """
 
-    config: OpperConfig
-
-    def __init__(
-        self, base_url: str | None = None, api_key: str | None = None, *, config: OpperConfig | None = None, **config_kwargs: Any
-    ) -> None:
-        super().__init__(_config(config, base_url, api_key, config_kwargs))
-
 
 class AsyncOpperClient(OpperEndpoints, AsyncExecutor):
     """Asynchronous twin of :class:`OpperClient` (same methods, awaitable)."""
-
-    config: OpperConfig
-
-    def __init__(
-        self, base_url: str | None = None, api_key: str | None = None, *, config: OpperConfig | None = None, **config_kwargs: Any
-    ) -> None:
-        super().__init__(_config(config, base_url, api_key, config_kwargs))
