@@ -89,7 +89,8 @@ class InputValidator:
     :param fields: the declared inputs, in prompt order.
     :param on_invalid_rows: ``fail`` raises on the first batch with a bad row;
         ``skip`` makes :meth:`check_batch` return per-row reasons instead.
-    :param id_column: a column that must be non-null and unique. Null ids always
+    :param id_column: a column that must be non-null and unique (strings, integers,
+        UUIDs: an extension type is compared by its storage). Null ids always
         fail (in either mode): a row that cannot be identified cannot be joined back.
     :param max_row_chars: the most characters a rendered prompt (``name: value``
         lines of the declared inputs) may have.
@@ -98,7 +99,7 @@ class InputValidator:
         would clash in the output, so it is refused with a hint to set ``output_prefix``.
 
     Memory: with ``id_column``, the id values are kept until :meth:`finish` (their
-    Arrow size: 8 bytes per integer id, length + 4 bytes per string id; about 250 MB
+    Arrow size: 8 bytes per integer id, 16 per UUID, length + 4 bytes per string id; about 250 MB
     for 10M 20-character ids) plus a hash table of distinct ids while finishing.
     """
 
@@ -126,6 +127,7 @@ class InputValidator:
         self._prompt_overhead = sum(len(f.name) + 2 for f in self.fields) + max(len(self.fields) - 1, 0)
         self._schema: pa.Schema | None = None
         self._ids: list[tuple[int, pa.Array]] = []
+        self._id_type: pa.ExtensionType | None = None  # ids of an extension type are kept as their storage
         self._too_long: tuple[pa.Array, pa.Array] | None = None  # (row lengths, too-long mask)
         self._lengths: list[tuple[str, pa.Array]] = []
         self.rows_checked = 0
@@ -158,10 +160,11 @@ class InputValidator:
                     f"id_column {self.id_column!r} is not a column of the table (it has: {have})"
                 )
             id_type = schema.field(self.id_column).type
-            if pa.types.is_nested(id_type) or pa.types.is_null(id_type):
+            storage = id_type.storage_type if isinstance(id_type, pa.ExtensionType) else id_type
+            if pa.types.is_nested(storage) or pa.types.is_null(storage):
                 raise SutroInputError(
                     f"id_column {self.id_column!r} has type {id_type}; ids must be scalars "
-                    "(strings or integers)"
+                    "(strings, integers or UUIDs)"
                 )
         for name in self.reserved:
             if name in names:
@@ -303,6 +306,9 @@ class InputValidator:
                 f"id_column {self.id_column!r} is null at rows {', '.join(map(str, rows))}; "
                 "every row needs an id"
             )
+        if isinstance(column, pa.ExtensionArray):  # e.g. arrow.uuid: compared by its storage bytes
+            self._id_type = column.type
+            column = column.storage
         self._ids.append((first_row, column))
 
     def finish(self) -> None:
@@ -315,10 +321,11 @@ class InputValidator:
         if dupes.num_rows:
             named = dupes["id"].slice(0, MAX_NAMED).combine_chunks()
             details = []
-            for value in named:
+            shown = named if self._id_type is None else pa.ExtensionArray.from_storage(self._id_type, named)
+            for value, as_shown in zip(named, shown, strict=True):
                 rows = [first + i.as_py() for first, chunk in self._ids
                         for i in pc.indices_nonzero(pc.equal(chunk, value))]
-                details.append(f"{value.as_py()!r} (rows {', '.join(map(str, rows[:MAX_NAMED]))})")
+                details.append(f"{as_shown.as_py()!r} (rows {', '.join(map(str, rows[:MAX_NAMED]))})")
             more = f" and {dupes.num_rows - len(named)} more" if dupes.num_rows > len(named) else ""
             self._ids = []
             raise SutroInputError(
