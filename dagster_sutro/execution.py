@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 import pyarrow as pa
 
-from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow, is_pandas, is_polars, to_arrow
+from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow
 from dagster_sutro.metadata import build_metadata, job_links
 from sutro_providers.errors import (
     SutroConfigurationError,
@@ -95,22 +95,6 @@ class ProgressLogger:
         self.log.info(f"Sutro job {progress.job_id}: {status}{rows}{tokens}")
 
 
-def _empty_output(source: Any, pipeline: EnrichmentPipeline, options: EnrichmentOptions) -> pa.Table:
-    """The zero-row output of an empty input: its columns plus the result columns."""
-    from sutro_providers.pipeline import output_columns
-
-    try:
-        base = to_arrow(source).slice(0, 0) if (isinstance(source, pa.Table | list) or is_polars(source)
-                                                or is_pandas(source)) else pa.table({})
-    except TypeError:
-        base = pa.table({})
-    for name in output_columns(pipeline.function_spec(options.function), options.output_prefix):
-        if name not in base.column_names:
-            kind = pa.float64() if name.endswith("confidence") else pa.string()
-            base = base.append_column(pa.field(name, kind), pa.array([], type=kind))
-    return base
-
-
 def _failure(exc: SutroError, manifest: Manifest | None, resource: SutroResource) -> dg.Failure:
     metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
     if manifest is not None:
@@ -158,7 +142,7 @@ def run_enrichment(
             manifest = pipeline.submit(source, identity, options)
             if manifest.state == "noop":
                 log.info("the input is empty: no Sutro job was submitted")
-                table: pa.Table | None = _empty_output(source, pipeline, options)
+                table: pa.Table | None = pipeline.empty_table(source, options)
             else:
                 links = job_links(manifest, origin, resource.job_url_template)
                 log.info(f"Sutro job(s) {', '.join(manifest.job_ids)} ({manifest.state}): "

@@ -180,6 +180,11 @@ class InputValidator:
             )
         self._schema = schema
 
+    def declared_schema(self) -> pa.Schema:
+        """The declared inputs as Arrow columns of the types :meth:`cast_for_submit` sends:
+        the columns of an input that has none of its own (an empty list of dicts)."""
+        return pa.schema([pa.field(f.name, _TARGET[f.type]) for f in self.fields])
+
     def submit_columns(self, schema: pa.Schema) -> list[str]:
         """The Function's input columns present in ``schema``, in declared order."""
         return [f.name for f in self.fields if f.name in schema.names]

@@ -108,6 +108,14 @@ def test_empty_table_submits_nothing(pipeline: Any, out: Any, no_new_job: Any) -
     with no_new_job():
         result = run(pipeline, empty, out, "empty")
     assert result.manifest.state == "noop" and result.manifest.message == "empty input: nothing submitted"
+    assert result.table is not None and result.table.num_rows == 0
+    assert result.table.column_names == ["subject", "body", "label", "confidence", "rationale", "sutro_skip_reason"]
+
+
+def test_empty_table_missing_required_column(pipeline: Any, out: Any, no_new_job: Any) -> None:
+    empty = pa.table({"subject": pa.array([], pa.string())})
+    with no_new_job(), pytest.raises(SutroInputError, match="needs input column 'body'.*it has: 'subject'"):
+        run(pipeline, empty, out, "empty-missing-col")
 
 
 def test_unknown_function(pipeline: Any, out: Any, no_new_job: Any) -> None:
