@@ -12,14 +12,21 @@ Which Arrow column types a field accepts (and what :meth:`cast_for_submit` sends
 field      accepted column types                                 sent as
 =========  ===================================================  =========
 string     string, large_string, string_view, dictionary of     string
-           strings; integer, float, boolean, date (cast to text)
+           strings; integer, float, decimal, boolean, date
+           (rendered as text by Arrow's cast: 7 -> "7")
 integer    any integer; float holding whole numbers (pandas      int64
            turns an integer column with gaps into float)
 number     integer, float, decimal                              float64
 boolean    boolean                                              bool
 =========  ===================================================  =========
 
-An all-null column (Arrow type ``null``) fits every field type.
+The one rule for wrong types, on every input type: numbers, booleans and dates are
+rendered as text into string fields; text is never converted into a number or a
+boolean (a string column for an integer field is refused, even if it holds "40").
+A column that mixes text with numbers (a list of dicts, a pandas object column) is a
+text column, as the same column read from a CSV file or built by polars is (see
+:func:`~sutro_providers.inputs.sources.mixed_as_text`). An all-null column (Arrow
+type ``null``) fits every field type.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from sutro_providers.options import ROW_ID
 MAX_NAMED = 5
 _INT64_MAX = 2**63 - 1
 _ACCEPTED = {
-    FieldType.STRING: "string, integer, float, boolean or date",
+    FieldType.STRING: "string, integer, float, decimal, boolean or date",
     FieldType.INTEGER: "integer (or float holding whole numbers)",
     FieldType.NUMBER: "integer, float or decimal",
     FieldType.BOOLEAN: "boolean",
@@ -62,7 +69,7 @@ def accepts(field_type: FieldType, arrow_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         return field_type == FieldType.STRING and _is_text(t.value_type)
     if field_type == FieldType.STRING:
-        return (_is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+        return (_is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
                 or pa.types.is_boolean(t) or pa.types.is_date(t))
     if field_type == FieldType.INTEGER:
         return pa.types.is_integer(t) or pa.types.is_floating(t)
@@ -149,10 +156,14 @@ class InputValidator:
                     f"does not have (it has: {have})"
                 )
             if f.name in names and not accepts(f.type, schema.field(f.name).type):
+                column_type = schema.field(f.name).type
+                text = _is_text(column_type) or (pa.types.is_dictionary(column_type)
+                                                 and _is_text(column_type.value_type))
+                never = "; text is never converted into a number or boolean: convert the column first" if text else ""
                 raise SutroInputError(
-                    f"column {f.name!r} has type {schema.field(f.name).type}, but Function "
+                    f"column {f.name!r} has type {column_type}, but Function "
                     f"{self.function!r} declares {f.name!r} as {f.type.value} "
-                    f"(accepted column types: {_ACCEPTED[f.type]})"
+                    f"(accepted column types: {_ACCEPTED[f.type]}){never}"
                 )
         if self.id_column is not None:
             if self.id_column not in names:

@@ -86,9 +86,16 @@ def test_wrong_column_type(pipeline: Any, out: Any, no_new_job: Any) -> None:
 
 
 def test_mixed_value_types(pipeline: Any, out: Any, no_new_job: Any) -> None:
-    rows = [{"subject": "a", "body": "b"}, {"subject": 7, "body": "b"}]
-    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'subject' mixes types: row 1 holds 7"):
+    rows = [{"subject": "a", "body": "b"}, {"subject": 7, "body": "b"}, {"subject": ["c"], "body": "b"}]
+    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'subject' mixes types: row 2 holds \['c'\] \(list\)"):
         run(pipeline, rows, out, "mixed-types")
+
+
+def test_text_for_integer_field(pipeline: Any, out: Any, no_new_job: Any) -> None:
+    rows = [{"message": "hi", "employees": 40}, {"message": "yo", "employees": "40"}]
+    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'employees' has type string.*declares 'employees' as "
+                                                            r"integer.*text is never converted into a number"):
+        run(pipeline, rows, out, "text-for-int", function="lead-extractor")
 
 
 def test_boolean_field_given_text(pipeline: Any, out: Any, no_new_job: Any) -> None:
