@@ -37,7 +37,7 @@ from sutro_providers.errors import (
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
-from sutro_providers.parquet_io import open_parquet, parquet_batches, row_group_batches
+from sutro_providers.parquet_io import row_group_batches
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
 
@@ -125,8 +125,9 @@ def submitted_id_batches(
 ) -> Generator[pa.Array, None, None]:
     """The submitted row ids (those without a skip reason) of the source snapshot,
     in order, one Parquet batch at a time."""
-    for batch in parquet_batches(area.fs, area.source_path(identity), batch_size, [ROW_ID, SKIP_REASON]):
-        yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
+    with closing(area.read_source(identity, batch_size, [ROW_ID, SKIP_REASON])) as batches:
+        for batch in batches:
+            yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
 
 
 class IdStream:
@@ -295,9 +296,7 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        with open_parquet(self.area.fs, self.area.source_path(self.identity)) as handle:
-            source_schema = pq.ParquetFile(handle).schema_arrow
-        return ResultJoiner(source_schema, schema), results
+        return ResultJoiner(self.area.source_schema(self.identity), schema), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
         """The enriched batches: the source snapshot, row group by row group, joined

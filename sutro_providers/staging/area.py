@@ -58,7 +58,8 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import ROW_ID, SKIP_REASON, StagingLocation
-from sutro_providers.parquet_io import parquet_batches
+from sutro_providers.parquet_io import open_parquet, parquet_batches
+from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.staging.area")
 ROW_GROUP = 128 * 1024
@@ -67,6 +68,11 @@ QUEUE_DEPTH = 2
 FINGERPRINT_VERSION = 2
 """1: blake2b-160 over one Arrow IPC stream per batch; 2: sha256 over each batch's
 IPC message (``RecordBatch.serialize``), about 4x cheaper."""
+
+
+def _wrapped_batches(batches: Generator[pa.RecordBatch, None, None], what: str) -> Generator[pa.RecordBatch, None, None]:
+    with contextlib.closing(batches), store_errors(what):
+        yield from batches
 
 
 @dataclass
@@ -128,23 +134,36 @@ class StagingArea:
             ) from None
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(path))
+        with store_errors(f"cannot read staging location {self.display(path)}"):
+            return bool(self.fs.exists(path))
 
     def remove(self, paths: list[str]) -> None:
         for path in paths:
-            try:
-                self.fs.rm_file(path)
-            except FileNotFoundError:
-                pass
+            with store_errors(f"cannot remove {self.display(path)}"):
+                try:
+                    self.fs.rm_file(path)
+                except FileNotFoundError:
+                    pass
 
     def shard_paths(self, identity: RunIdentity) -> list[str]:
-        return sorted(self.fs.glob(f"{self.run_prefix(identity)}/input-s*.parquet"))
+        prefix = self.run_prefix(identity)
+        with store_errors(f"cannot list the staged shards under {self.display(prefix)}"):
+            return sorted(self.fs.glob(f"{prefix}/input-s*.parquet"))
 
-    def read_source(self, identity: RunIdentity, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
-        """The source snapshot's batches, row group by row group (memory bounded by
-        one row group; batches do not span row groups). Close the generator (or
-        exhaust it) to close the file."""
-        return parquet_batches(self.fs, self.source_path(identity), batch_size)
+    def read_source(self, identity: RunIdentity, batch_size: int,
+                    columns: list[str] | None = None) -> Generator[pa.RecordBatch, None, None]:
+        """The source snapshot's batches (only ``columns`` when given), row group by row
+        group (memory bounded by one row group; batches do not span row groups). Close
+        the generator (or exhaust it) to close the file."""
+        path = self.source_path(identity)
+        return _wrapped_batches(parquet_batches(self.fs, path, batch_size, columns),
+                                f"cannot read the staged snapshot {self.display(path)}")
+
+    def source_schema(self, identity: RunIdentity) -> pa.Schema:
+        """The Arrow schema of the source snapshot (its footer only)."""
+        path = self.source_path(identity)
+        with store_errors(f"cannot read the staged snapshot {self.display(path)}"), open_parquet(self.fs, path) as f:
+            return pq.ParquetFile(f).schema_arrow
 
     def stage(
         self,
@@ -328,10 +347,14 @@ class _StageWriter:
         self._source_lane.submit(self._write_source, [*batch.columns, ids, reasons])
         self._shard_lane.submit(self._write_shard, submit.append_column(ROW_ID, ids), keep)
 
+    def _uploading(self) -> contextlib.AbstractContextManager[None]:
+        return store_errors(f"cannot stage to {self.area.display(self.area.run_prefix(self.identity))}")
+
     def _write_source(self, columns: list[pa.Array]) -> None:
         assert self._source is not None
         writer = self._source[0]
-        writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=writer.schema), row_group_size=ROW_GROUP)
+        with self._uploading():  # a full upload block is sent while writing
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=writer.schema), row_group_size=ROW_GROUP)
 
     def _write_shard(self, rows: pa.RecordBatch, keep: pa.Array | None) -> None:
         if keep is not None:
@@ -343,19 +366,22 @@ class _StageWriter:
                 self.shard_rows.append(0)
                 self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1), rows.schema)
             take = min(self.shard_size - self.shard_rows[-1], rows.num_rows - offset)
-            self._shard[0].write_batch(rows.slice(offset, take), row_group_size=ROW_GROUP)
+            with self._uploading():
+                self._shard[0].write_batch(rows.slice(offset, take), row_group_size=ROW_GROUP)
             self.shard_rows[-1] += take
             offset += take
 
     def _close_source(self) -> None:
         if self._source is not None:
-            self._source[0].close()
-            self._source[1].close()  # uploads what is still buffered
+            with self._uploading():
+                self._source[0].close()
+                self._source[1].close()  # uploads what is still buffered
 
     def _close_shard(self) -> None:
         if self._shard is not None:
-            self._shard[0].close()
-            self._shard[1].close()
+            with self._uploading():
+                self._shard[0].close()
+                self._shard[1].close()
 
     def close(self) -> list[int]:
         """Finish both files (their last uploads run at the same time); the shard sizes."""

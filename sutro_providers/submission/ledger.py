@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sutro_providers.errors import SutroStagingError
 from sutro_providers.manifest import Manifest
+from sutro_providers.staging.store import store_errors
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
@@ -88,17 +88,20 @@ class Ledger:
         self.path = path
 
     def load(self) -> LedgerRecord | None:
+        """The record, or ``None`` when there is none. Raises :class:`SutroStagingError`
+        when the store cannot be read (endpoint down, access denied, a path through a file)."""
         try:
-            raw = self.fs.cat_file(self.path, start=0)  # a ranged GET: s3fs skips its HEAD for the size
+            with store_errors(f"cannot read the run ledger {self.path}"):
+                raw = self.fs.cat_file(self.path, start=0)  # a ranged GET: s3fs skips its HEAD for the size
         except FileNotFoundError:
             return None
-        except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
-            raise SutroStagingError(f"cannot read the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
         return LedgerRecord.model_validate(json.loads(raw))
 
     def save(self, record: LedgerRecord) -> None:
+        """Replace the record; raises :class:`SutroStagingError` when the store refuses."""
         record.updated_at = utc_now()
-        self.fs.pipe_file(self.path, record.model_dump_json(indent=1).encode())
+        with store_errors(f"cannot write the run ledger {self.path}"):
+            self.fs.pipe_file(self.path, record.model_dump_json(indent=1).encode())
 
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once."""

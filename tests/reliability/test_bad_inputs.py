@@ -261,6 +261,16 @@ def test_staging_bucket_missing(client: SutroClient, sutro_s3_server: Any, out: 
         run(EnrichmentPipeline(client, area), ROWS, out, "no-bucket")
 
 
+def test_staging_endpoint_down(client: SutroClient, out: Any, no_new_job: Any) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    area = StagingLocation(url="s3://tickets/sutro", storage_options={
+        "key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint},
+        "config_kwargs": {"retries": {"max_attempts": 1}}})
+    with no_new_job(), pytest.raises(SutroStagingError, match=r"cannot read the run ledger tickets/sutro/runs/.*"
+                                                              r"EndpointConnectionError: Could not connect"):
+        run(EnrichmentPipeline(client, area), ROWS, out, "endpoint-down")
+
+
 def test_staging_not_writable(client: SutroClient, out: Any, no_new_job: Any, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a directory")
     area = StagingLocation(url=f"file://{tmp_path}/a-file/sutro")
