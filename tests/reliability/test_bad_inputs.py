@@ -7,6 +7,7 @@ and in every case that nothing was written at ``output_uri``.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -333,9 +334,11 @@ def test_changed_input_on_retry(pipeline: Any, sutro_clean: Any, out: Any) -> No
     assert sutro_clean.admin.job_count() == 1 and not out.exists()
 
 
-def test_cost_limit(pipeline: Any, out: Any, client: SutroClient) -> None:
-    with pytest.raises(SutroCostLimitError, match=r"above max_cost_usd=0.0000; nothing was submitted"):
-        run(pipeline, ROWS, out, "cost", max_cost_usd=0.0)
+@pytest.mark.parametrize(("limit", "shown"), [(0.0, "0.00"), (1e-7, "0.0000001")])
+def test_cost_limit(pipeline: Any, out: Any, client: SutroClient, limit: float, shown: str) -> None:
+    with pytest.raises(SutroCostLimitError, match=rf"estimated cost 0\.0*[1-9]\d{{3}} USD is above "
+                                                  rf"max_cost_usd={re.escape(shown)}; nothing was submitted"):
+        run(pipeline, ROWS, out, f"cost-{limit}", max_cost_usd=limit)
     assert {j.run_type for j in client.list_jobs().jobs} == {"COST_ESTIMATE"} and not out.exists()
 
 
