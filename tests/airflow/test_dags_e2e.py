@@ -100,7 +100,8 @@ def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutr
     assert {r[3] for r in rows} == {"2026-11-20"}
     fs = sutro_s3_server.filesystem()
     outputs = fs.glob(f"{sutro_s3_bucket}/staging/enriched/support_tickets/*.parquet")
-    assert len(outputs) == 1, outputs
+    # named by the day of the data (the interval start), not by {{ ds }} (the run's day, 2026-11-21)
+    assert outputs == [f"{sutro_s3_bucket}/staging/enriched/support_tickets/2026-11-20.parquet"], outputs
     parquet = pq.read_table(outputs[0], filesystem=fs)
     assert sorted(parquet.column("id").to_pylist()) == expected_ids
     assert sutro_clean.admin.job_count() == 1
