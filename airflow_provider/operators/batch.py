@@ -119,6 +119,8 @@ class SutroBatchFunctionOperator(BaseOperator):
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
     operator_extra_links = (SutroJobLink(),)
     ui_color = "#e8e0ff"
+    sutro_job_url: str | None = None
+    """The first job's URL once this try has a job (what the "Sutro job" link shows)."""
 
     def __init__(
         self,
@@ -272,6 +274,8 @@ class SutroBatchFunctionOperator(BaseOperator):
             raise SutroTriggerEventError(f"unexpected Sutro trigger event: {event!r}")
         status, message = event["status"], str(event.get("message") or "")
         job_ids = [str(j) for j in event.get("job_ids") or []]
+        if job_ids and self.sutro_job_url is None:  # resumed after deferring: the link's URL
+            self.sutro_job_url = self.hook.job_url(job_ids[0])
         identity = self._identity or self.identity(context)
         if status == "success":
             self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(job_ids))
@@ -307,6 +311,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         ti.xcom_push(key=XCOM_JOB_IDS, value=list(job_ids))
         ti.xcom_push(key=XCOM_JOB_URL, value=url)
         ti.xcom_push(key=SutroJobLink().xcom_key, value=url)  # the link works while deferred
+        self.sutro_job_url = url
 
     def _finish(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
                 already: Manifest | None = None) -> dict[str, Any]:
