@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from sutro_providers.manifest import Manifest
 from sutro_providers.staging.store import store_errors
+from sutro_providers.submission.ledger_store import LedgerStore, open_ledger_store
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
@@ -80,28 +81,44 @@ class LedgerRecord(BaseModel):
 
 
 class Ledger:
-    """Reads and writes one run's ledger file through an fsspec filesystem.
-    Each write replaces the whole (small) object, which S3 does atomically."""
+    """Reads and writes one run's ledger file through its conditional store
+    (:mod:`sutro_providers.submission.ledger_store`).
 
-    def __init__(self, fs: Any, path: str) -> None:
+    The ledger remembers the version it last read or wrote; :meth:`save` creates
+    the file only if absent (first write) and otherwise replaces it only if
+    unchanged since then, else raises
+    :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`: another
+    attempt of the same run wrote in between, and the caller must :meth:`load`
+    again and decide anew. Each write replaces the whole (small) object atomically.
+    """
+
+    def __init__(self, fs: Any, path: str, *, unconditional: bool = False) -> None:
         self.fs = fs
         self.path = path
+        self.store: LedgerStore = open_ledger_store(fs, path, unconditional=unconditional)
+        self._exists = False
+        self._tag: str | None = None
 
     def load(self) -> LedgerRecord | None:
         """The record, or ``None`` when there is none. Raises :class:`SutroStagingError`
         when the store cannot be read (endpoint down, access denied, a path through a file)."""
-        try:
-            with store_errors(f"cannot read the run ledger {self.path}"):
-                raw = self.fs.cat_file(self.path, start=0)  # a ranged GET: s3fs skips its HEAD for the size
-        except FileNotFoundError:
+        with store_errors(f"cannot read the run ledger {self.path}"):
+            got = self.store.read()  # one GET (body and version together); None when absent
+        if got is None:
+            self._exists, self._tag = False, None
             return None
-        return LedgerRecord.model_validate(json.loads(raw))
+        self._exists, self._tag = True, got[1]
+        return LedgerRecord.model_validate(json.loads(got[0]))
 
     def save(self, record: LedgerRecord) -> None:
-        """Replace the record; raises :class:`SutroStagingError` when the store refuses."""
+        """Write ``record`` if nobody else wrote since this ledger read or wrote it
+        (else :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`);
+        raises :class:`SutroStagingError` when the store refuses or cannot be reached."""
         record.updated_at = utc_now()
+        data = record.model_dump_json(indent=1).encode()
         with store_errors(f"cannot write the run ledger {self.path}"):
-            self.fs.pipe_file(self.path, record.model_dump_json(indent=1).encode())
+            self._tag = self.store.replace(data, self._tag) if self._exists else self.store.create(data)
+        self._exists = True
 
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once."""
