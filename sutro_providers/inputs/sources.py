@@ -5,7 +5,8 @@ Arrow ``Table``/``RecordBatch``/``RecordBatchReader``, or a local path / fsspec
 URL of a ``.csv`` or ``.parquet`` file (also a directory or glob of Parquet
 files). It returns a :class:`SourceReader` that knows the Arrow schema up front
 and streams batches of at most ``batch_size`` rows, so a large table is never
-copied whole:
+copied whole (:func:`to_table` is the same conversion into one in-memory table,
+for callers that need one, such as the Dagster IO managers):
 
 * pandas frames are converted slice by slice (one batch-sized copy at a time);
 * Parquet is read row group by row group (:mod:`sutro_providers.parquet_io`: memory
@@ -116,6 +117,26 @@ def open_source(
         f"cannot read a table from {type(source).__name__}: pass a list of dicts, a pandas or polars "
         "DataFrame, an Arrow Table/RecordBatchReader, or a path/URL of a .csv or .parquet file"
     )
+
+
+def to_table(source: TableSource, *, storage_options: dict[str, Any] | None = None) -> pa.Table:
+    """``source`` as one Arrow table, through the same conversions and errors as
+    :func:`open_source`. Arrow tables come back unchanged, readers are read whole;
+    polars is converted without a copy; a pandas frame keeps its pandas metadata
+    (so it loads back with the same dtypes)."""
+    if isinstance(source, pa.Table):
+        return source
+    if isinstance(source, pa.RecordBatchReader):
+        return source.read_all()
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        reader = _from_pandas(source, TO_TABLE_BATCH_SIZE, keep_metadata=True)
+    else:
+        reader = open_source(source, storage_options=storage_options, batch_size=TO_TABLE_BATCH_SIZE)
+    return pa.Table.from_batches(reader.batches(), schema=reader.schema)
+
+
+TO_TABLE_BATCH_SIZE = 1 << 20
 
 
 def _split(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -240,34 +261,38 @@ def _converts(values: list[Any]) -> bool:
 # -- pandas ----------------------------------------------------------------------------------
 
 
-def _from_pandas(df: Any, batch_size: int) -> SourceReader:
-    """Convert slice by slice against one schema inferred from the whole frame. Object
-    columns mixing text, numbers, booleans and dates become text (as for a list of dicts)."""
+def _from_pandas(df: Any, batch_size: int, *, keep_metadata: bool = False) -> SourceReader:
+    """Convert slice by slice against one schema inferred from the whole frame
+    (without pandas' schema metadata unless ``keep_metadata``). Object columns mixing
+    text, numbers, booleans and dates become text (as for a list of dicts)."""
     if not df.columns.is_unique:
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise SutroInputError(f"the DataFrame has duplicate column names: {dupes}")
     text: list[Any] = []  # the mixed object columns, rendered as text slice by slice
     try:
-        schema = pa.Schema.from_pandas(df, preserve_index=False).remove_metadata()
-        rest = schema
+        schema = rest = pa.Schema.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         text = _mixed_pandas_columns(df, exc)
-        rest = pa.Schema.from_pandas(df.drop(columns=text), preserve_index=False).remove_metadata()
-        schema = pa.schema([pa.field(str(c), pa.string()) if c in text else rest.field(str(c)) for c in df.columns])
+        rest = pa.Schema.from_pandas(df.drop(columns=text), preserve_index=False)
+        schema = pa.schema([pa.field(str(c), pa.string()) if c in text else rest.field(str(c)) for c in df.columns],
+                           metadata=rest.metadata)
+    if not keep_metadata:
+        schema, rest = schema.remove_metadata(), rest.remove_metadata()
 
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(df), batch_size):
             part = df.iloc[start : start + batch_size]
-            rendered = {str(c): mixed_as_text(part[c].tolist(), nan_is_null=True) for c in text}
-            try:
-                batch = pa.RecordBatch.from_pandas(part.drop(columns=text) if text else part, schema=rest,
-                                                   preserve_index=False)
+            try:  # a Table: pyarrow-backed columns arrive as chunked arrays
+                table = pa.Table.from_pandas(part.drop(columns=text) if text else part, schema=rest,
+                                             preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
                 raise SutroInputError(f"cannot convert the pandas DataFrame to Arrow: {exc}") from exc
             if text:
-                batch = pa.RecordBatch.from_arrays(
-                    [rendered[f.name] if f.name in rendered else batch.column(f.name) for f in schema], schema=schema)
-            yield batch
+                rendered = {str(c): mixed_as_text(part[c].tolist(), nan_is_null=True) for c in text}
+                table = pa.Table.from_arrays(
+                    [pa.chunked_array([rendered[f.name]], pa.string()) if f.name in rendered else table.column(f.name)
+                     for f in schema], schema=schema)
+            yield from table.to_batches()
 
     return SourceReader(schema, batches, num_rows=len(df), batch_size=batch_size,
                         description="pandas DataFrame")
