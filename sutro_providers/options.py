@@ -56,7 +56,8 @@ class EnrichmentOptions(BaseModel):
         (invalid rows are kept in the output with null results and a reason).
     :param on_input_change: when a retry finds a different input than the attempt
         it continues: ``fail`` (default) or ``resubmit`` (new jobs, old ones cancelled).
-    :param id_column: an existing unique column to identify rows (kept in the output);
+    :param id_column: an existing unique column to identify rows (strings, integers or
+        UUIDs; kept in the output with its type);
         by default rows are numbered.
     :param output_uri: write the enriched table as Parquet here (fsspec URL).
     :param output_prefix: prefix for the result columns (avoid clashes with inputs).

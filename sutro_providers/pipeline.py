@@ -39,9 +39,10 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
+from sutro_providers.collection.join import ResultJoiner
 from sutro_providers.collection.summary import summarize
-from sutro_providers.collection.unpack import result_columns
-from sutro_providers.columns import SKIP_REASON
+from sutro_providers.collection.unpack import result_columns, result_schema
+from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroError, SutroInputError, SutroLedgerConflictError, SutroNotFoundError
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
@@ -66,7 +67,8 @@ log = logging.getLogger("sutro_providers.pipeline")
 @dataclass
 class EnrichmentResult:
     """The enriched table (input columns + result columns, in input order; ``None``
-    when not materialised) and the run's manifest."""
+    when not materialised; an empty input gives an empty table of those columns, see
+    :meth:`EnrichmentPipeline.empty_table`) and the run's manifest."""
 
     table: pa.Table | None
     manifest: Manifest
@@ -203,14 +205,14 @@ class EnrichmentPipeline:
                 probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
-                    return self._empty(identity, options)
+                    return self._empty(identity, options, validator, opened.schema)
                 probe.result()
             shard_size = quota.result()
         if record is None:
             staged = self.area.stage(identity, opened, validator, shard_size=shard_size)
             if staged.rows_in == 0:
                 self.area.remove([self.area.source_path(identity)])
-                return self._empty(identity, options)
+                return self._empty(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
             reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
@@ -227,10 +229,26 @@ class EnrichmentPipeline:
         return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
 
     @staticmethod
-    def _empty(identity: RunIdentity, options: EnrichmentOptions) -> Manifest:
+    def _empty(identity: RunIdentity, options: EnrichmentOptions, validator: InputValidator,
+               schema: pa.Schema) -> Manifest:
+        """The manifest of an empty input, once its columns are checked as any day's are
+        (an input without any column, e.g. an empty list, has none to check)."""
+        if schema.names:
+            validator.check_schema(schema)
         log.info("input of %s is empty: no Sutro job submitted", options.function)
         return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
                         state="noop", started_at=utc_now(), message="empty input: nothing submitted")
+
+    def empty_table(self, source: TableSource, options: EnrichmentOptions,
+                    source_storage_options: dict[str, Any] | None = None) -> pa.Table:
+        """The enriched table of an empty input: no rows, the columns a run over rows
+        would give (the input's columns, or the declared inputs when it has none, then
+        the result columns and ``sutro_skip_reason``). Reads only the source's schema."""
+        validator, spec = self._validator(options)
+        schema = self._open(source, options, source_storage_options).schema
+        schema = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
+        results = result_schema(spec, prefix=options.output_prefix) if spec else pa.schema([(ROW_ID, pa.int64())])
+        return ResultJoiner(schema, results).schema.empty_table()
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
@@ -384,12 +402,14 @@ class EnrichmentPipeline:
 
         ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
         the wait (publish job ids and links there); ``on_progress`` gets every poll. An
-        empty input returns at once (``table`` is ``None``); a completed run skips the
+        empty input returns at once (``table``: :meth:`empty_table`); a completed run skips the
         wait (and the collect, when not ``materialize``). A failed wait raises a
         :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
         manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
         if on_submitted is not None:
             on_submitted(manifest)
+        if is_empty(manifest):  # nothing to wait for or collect: the enriched columns, no rows
+            return EnrichmentResult(self.empty_table(source, options, source_storage_options), manifest)
         if manifest.state == "submitted":
             self.check(self.wait(identity, options, on_progress), identity, options)
         return self.collect(identity, options, materialize=materialize, submitted=manifest)

@@ -36,7 +36,7 @@ from sutro_providers.columns import CONFIDENCE_SCORE, OUTPUTS, ROW_ID
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.parquet_io import open_parquet, row_group_batches, write_parquet
+from sutro_providers.parquet_io import row_group_batches, write_parquet
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
 
@@ -160,9 +160,7 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        with open_parquet(self.area.fs, self.area.source_path(self.identity)) as handle:
-            source_schema = pq.ParquetFile(handle).schema_arrow
-        return ResultJoiner(source_schema, schema), results
+        return ResultJoiner(self.area.source_schema(self.identity), schema), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
         """The enriched batches: the source snapshot, row group by row group, joined

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.identity import RunIdentity
-from sutro_providers.parquet_io import parquet_batches, row_group_batches
+from sutro_providers.parquet_io import row_group_batches
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import ShardRecord
 
@@ -69,8 +69,9 @@ def submitted_id_batches(
 ) -> Generator[pa.Array, None, None]:
     """The submitted row ids (those without a skip reason) of the source snapshot,
     in order, one Parquet batch at a time."""
-    for batch in parquet_batches(area.fs, area.source_path(identity), batch_size, [ROW_ID, SKIP_REASON]):
-        yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
+    with closing(area.read_source(identity, batch_size, [ROW_ID, SKIP_REASON])) as batches:
+        for batch in batches:
+            yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
 
 
 class IdStream:

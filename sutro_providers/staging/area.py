@@ -36,6 +36,7 @@ between two attempts of a run is not mistaken for an input change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections import deque
@@ -48,6 +49,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroLedgerConflictError, SutroStagingError
@@ -55,13 +57,19 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
-from sutro_providers.parquet_io import STAGED, ParquetSink, open_upload, parquet_batches
+from sutro_providers.parquet_io import STAGED, ParquetSink, open_parquet, open_upload, parquet_batches
+from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.staging.area")
 QUEUE_DEPTH = 2
 FINGERPRINT_VERSION = 2
 """1: blake2b-160 over one Arrow IPC stream per batch; 2: sha256 over each batch's
 IPC message (``RecordBatch.serialize``), about 4x cheaper."""
+
+
+def _wrapped_batches(batches: Generator[pa.RecordBatch, None, None], what: str) -> Generator[pa.RecordBatch, None, None]:
+    with contextlib.closing(batches), store_errors(what):
+        yield from batches
 
 
 @dataclass
@@ -123,23 +131,36 @@ class StagingArea:
             ) from None
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(path))
+        with store_errors(f"cannot read staging location {self.display(path)}"):
+            return bool(self.fs.exists(path))
 
     def remove(self, paths: list[str]) -> None:
         for path in paths:
-            try:
-                self.fs.rm_file(path)
-            except FileNotFoundError:
-                pass
+            with store_errors(f"cannot remove {self.display(path)}"):
+                try:
+                    self.fs.rm_file(path)
+                except FileNotFoundError:
+                    pass
 
     def shard_paths(self, identity: RunIdentity) -> list[str]:
-        return sorted(self.fs.glob(f"{self.run_prefix(identity)}/input-s*.parquet"))
+        prefix = self.run_prefix(identity)
+        with store_errors(f"cannot list the staged shards under {self.display(prefix)}"):
+            return sorted(self.fs.glob(f"{prefix}/input-s*.parquet"))
 
-    def read_source(self, identity: RunIdentity, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
-        """The source snapshot's batches, row group by row group (memory bounded by
-        one row group; batches do not span row groups). Close the generator (or
-        exhaust it) to close the file."""
-        return parquet_batches(self.fs, self.source_path(identity), batch_size)
+    def read_source(self, identity: RunIdentity, batch_size: int,
+                    columns: list[str] | None = None) -> Generator[pa.RecordBatch, None, None]:
+        """The source snapshot's batches (only ``columns`` when given), row group by row
+        group (memory bounded by one row group; batches do not span row groups). Close
+        the generator (or exhaust it) to close the file."""
+        path = self.source_path(identity)
+        return _wrapped_batches(parquet_batches(self.fs, path, batch_size, columns),
+                                f"cannot read the staged snapshot {self.display(path)}")
+
+    def source_schema(self, identity: RunIdentity) -> pa.Schema:
+        """The Arrow schema of the source snapshot (its footer only)."""
+        path = self.source_path(identity)
+        with store_errors(f"cannot read the staged snapshot {self.display(path)}"), open_parquet(self.fs, path) as f:
+            return pq.ParquetFile(f).schema_arrow
 
     def stage(
         self,
@@ -321,9 +342,13 @@ class _StageWriter:
         self._source_lane.submit(self._write_source, [*batch.columns, ids, reasons])
         self._shard_lane.submit(self._write_shard, submit.append_column(ROW_ID, ids), keep)
 
+    def _uploading(self) -> contextlib.AbstractContextManager[None]:
+        return store_errors(f"cannot stage to {self.area.display(self.area.run_prefix(self.identity))}")
+
     def _write_source(self, columns: list[pa.Array]) -> None:
         assert self._source is not None
-        self._source.write(pa.RecordBatch.from_arrays(columns, schema=self._source.schema))
+        with self._uploading():  # a full upload block is sent while writing
+            self._source.write(pa.RecordBatch.from_arrays(columns, schema=self._source.schema))
 
     def _write_shard(self, rows: pa.RecordBatch, keep: pa.Array | None) -> None:
         if keep is not None:
@@ -335,17 +360,20 @@ class _StageWriter:
                 self.shard_rows.append(0)
                 self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1), rows.schema)
             take = min(self.shard_size - self.shard_rows[-1], rows.num_rows - offset)
-            self._shard.write(rows.slice(offset, take))
+            with self._uploading():
+                self._shard.write(rows.slice(offset, take))
             self.shard_rows[-1] += take
             offset += take
 
     def _close_source(self) -> None:
         if self._source is not None:
-            self._source.close()  # uploads what is still buffered
+            with self._uploading():
+                self._source.close()  # uploads what is still buffered
 
     def _close_shard(self) -> None:
         if self._shard is not None:
-            self._shard.close()
+            with self._uploading():
+                self._shard.close()
 
     def close(self) -> list[int]:
         """Finish both files (their last uploads run at the same time); the shard sizes."""
@@ -362,4 +390,7 @@ class _StageWriter:
         self._shard_lane.stop()
         for sink in self._sinks:
             sink.abort()
-        self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])
+        try:  # best effort: the error that stopped staging is the one to raise
+            self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])
+        except SutroStagingError as exc:
+            log.warning("could not remove the partly staged files: %s", exc)

@@ -35,9 +35,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sutro_providers.errors import SutroStagingError
 from sutro_providers.manifest import Manifest
-from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
+from sutro_providers.staging.store import store_errors
+from sutro_providers.submission.ledger_store import LedgerStore, open_ledger_store
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
@@ -100,10 +100,10 @@ class Ledger:
         self._tag: str | None = None
 
     def load(self) -> LedgerRecord | None:
-        try:
-            got = self.store.read()  # one GET (body and version together)
-        except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
-            raise SutroStagingError(f"cannot read the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
+        """The record, or ``None`` when there is none. Raises :class:`SutroStagingError`
+        when the store cannot be read (endpoint down, access denied, a path through a file)."""
+        with store_errors(f"cannot read the run ledger {self.path}"):
+            got = self.store.read()  # one GET (body and version together); None when absent
         if got is None:
             self._exists, self._tag = False, None
             return None
@@ -111,15 +111,13 @@ class Ledger:
         return LedgerRecord.model_validate(json.loads(got[0]))
 
     def save(self, record: LedgerRecord) -> None:
-        """Write ``record`` if nobody else wrote since this ledger read or wrote it."""
+        """Write ``record`` if nobody else wrote since this ledger read or wrote it
+        (else :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`);
+        raises :class:`SutroStagingError` when the store refuses or cannot be reached."""
         record.updated_at = utc_now()
         data = record.model_dump_json(indent=1).encode()
-        try:
+        with store_errors(f"cannot write the run ledger {self.path}"):
             self._tag = self.store.replace(data, self._tag) if self._exists else self.store.create(data)
-        except LedgerWriteConflict:
-            raise
-        except OSError as exc:
-            raise SutroStagingError(f"cannot write the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
         self._exists = True
 
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:

@@ -31,6 +31,7 @@ from sutro_providers.errors import (
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
+from sutro_providers.money import usd
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
@@ -95,12 +96,14 @@ class ShardSubmitter:
                 raise SutroCostLimitError(f"cost estimate did not finish: {waited.message}")
             record.cost_estimate_usd = sum(self.client.get_job(j).cost_estimate or 0.0 for j in ids)
             self.ledger.save(record)
-        log.info("cost estimate %.4f USD (limit %.4f USD)", record.cost_estimate_usd, limit)
-        if record.cost_estimate_usd > limit:
+        estimate = record.cost_estimate_usd
+        log.info("cost estimate %s USD (limit %s USD)", usd(estimate, distinct_from=limit), usd(limit, distinct_from=estimate))
+        if estimate > limit:
             record.phase = "refused"
             self.ledger.save(record)
             raise SutroCostLimitError(
-                f"estimated cost {record.cost_estimate_usd:.4f} USD is above max_cost_usd={limit:.4f}; nothing was submitted"
+                f"estimated cost {usd(estimate, distinct_from=limit)} USD is above "
+                f"max_cost_usd={usd(limit, distinct_from=estimate)}; nothing was submitted"
             )
         return record.cost_estimate_usd
 
