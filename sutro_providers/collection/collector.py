@@ -136,7 +136,7 @@ class Collector:
                 self._paths.append(path)
                 yield shard, job.job_id, path
 
-        check_run_ids(self.area, self.identity, downloaded(), self.options.batch_size)
+        check_run_ids(self.area, self.identity, downloaded(), self.options.batch_size, self.record.stage_id)
 
     def _results(self) -> Iterator[pa.Table]:
         for path in self._paths:
@@ -160,13 +160,13 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        return ResultJoiner(self.area.source_schema(self.identity), schema), results
+        return ResultJoiner(self.area.source_schema(self.identity, self.record.stage_id), schema), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
         """The enriched batches: the source snapshot, row group by row group, joined
         with ``results``. The results are read and unpacked on one worker thread and
         joined on another, a few batches ahead of the caller (who writes them)."""
-        with closing(self.area.read_source(self.identity, self.options.batch_size)) as source:
+        with closing(self.area.read_source(self.identity, self.options.batch_size, stage_id=self.record.stage_id)) as source:
             yield from prefetched(joiner.join(source, prefetched(results)))
 
     def land(self, materialize: bool) -> tuple[pa.Table | None, int]:

@@ -82,6 +82,7 @@ class StagedRun:
     shard_rows: list[int]
     fingerprint: str
     fingerprint_version: int = FINGERPRINT_VERSION
+    stage_id: str | None = None
 
 
 class StagingArea:
@@ -99,11 +100,18 @@ class StagingArea:
     def ledger_path(self, identity: RunIdentity) -> str:
         return f"{self.run_prefix(identity)}/ledger.json"
 
-    def source_path(self, identity: RunIdentity) -> str:
-        return f"{self.run_prefix(identity)}/source.parquet"
+    def files_prefix(self, identity: RunIdentity, stage_id: str | None = None) -> str:
+        """Where one staging of the run keeps its files: each attempt that stages
+        writes a folder of its own (``stage_id``, recorded in the ledger), so two
+        overlapping attempts never overwrite files a job may be reading."""
+        prefix = self.run_prefix(identity)
+        return f"{prefix}/{stage_id}" if stage_id else prefix
 
-    def shard_path(self, identity: RunIdentity, shard: int) -> str:
-        return f"{self.run_prefix(identity)}/input-s{shard:04d}.parquet"
+    def source_path(self, identity: RunIdentity, stage_id: str | None = None) -> str:
+        return f"{self.files_prefix(identity, stage_id)}/source.parquet"
+
+    def shard_path(self, identity: RunIdentity, shard: int, stage_id: str | None = None) -> str:
+        return f"{self.files_prefix(identity, stage_id)}/input-s{shard:04d}.parquet"
 
     def display(self, path: str) -> str:
         """``s3://bucket/key``: safe to log and to put in manifests."""
@@ -142,23 +150,23 @@ class StagingArea:
                 except FileNotFoundError:
                     pass
 
-    def shard_paths(self, identity: RunIdentity) -> list[str]:
-        prefix = self.run_prefix(identity)
+    def shard_paths(self, identity: RunIdentity, stage_id: str | None = None) -> list[str]:
+        prefix = self.files_prefix(identity, stage_id)
         with store_errors(f"cannot list the staged shards under {self.display(prefix)}"):
             return sorted(self.fs.glob(f"{prefix}/input-s*.parquet"))
 
-    def read_source(self, identity: RunIdentity, batch_size: int,
-                    columns: list[str] | None = None) -> Generator[pa.RecordBatch, None, None]:
+    def read_source(self, identity: RunIdentity, batch_size: int, columns: list[str] | None = None, *,
+                    stage_id: str | None = None) -> Generator[pa.RecordBatch, None, None]:
         """The source snapshot's batches (only ``columns`` when given), row group by row
         group (memory bounded by one row group; batches do not span row groups). Close
         the generator (or exhaust it) to close the file."""
-        path = self.source_path(identity)
+        path = self.source_path(identity, stage_id)
         return _wrapped_batches(parquet_batches(self.fs, path, batch_size, columns),
                                 f"cannot read the staged snapshot {self.display(path)}")
 
-    def source_schema(self, identity: RunIdentity) -> pa.Schema:
+    def source_schema(self, identity: RunIdentity, stage_id: str | None = None) -> pa.Schema:
         """The Arrow schema of the source snapshot (its footer only)."""
-        path = self.source_path(identity)
+        path = self.source_path(identity, stage_id)
         with store_errors(f"cannot read the staged snapshot {self.display(path)}"), open_parquet(self.fs, path) as f:
             return pq.ParquetFile(f).schema_arrow
 
@@ -171,6 +179,7 @@ class StagingArea:
         shard_size: int,
         write: bool = True,
         fingerprint_version: int = FINGERPRINT_VERSION,
+        stage_id: str | None = None,
     ) -> StagedRun:
         """Validate every row and (when ``write``) stage it. With ``write=False`` only
         validates and fingerprints (a retry checking that its input is unchanged; pass
@@ -184,7 +193,7 @@ class StagingArea:
         rows_in = skipped = 0
         try:
             if write:
-                writer = _StageWriter(self, identity, reader.schema, shard_size)
+                writer = _StageWriter(self, identity, reader.schema, shard_size, stage_id)
             validator.check_schema(reader.schema)
             for batch in reader.batches():
                 reasons = validator.check_batch(batch, rows_in)
@@ -211,9 +220,9 @@ class StagingArea:
         if writer is not None:
             log.info(
                 "staged %d rows (%d to submit, %d skipped) in %d shard(s) under %s",
-                rows_in, rows_in - skipped, skipped, len(shard_rows), self.display(self.run_prefix(identity)),
+                rows_in, rows_in - skipped, skipped, len(shard_rows), self.display(self.files_prefix(identity, stage_id)),
             )
-        return StagedRun(rows_in, rows_in - skipped, skipped, shard_rows, digest, fingerprint_version)
+        return StagedRun(rows_in, rows_in - skipped, skipped, shard_rows, digest, fingerprint_version, stage_id)
 
 
 class _Lane:
@@ -307,9 +316,11 @@ class _StageWriter:
     """Streams the source snapshot and the shard files, each on its own thread,
     rolling shards over at ``shard_size`` submitted rows."""
 
-    def __init__(self, area: StagingArea, identity: RunIdentity, source_schema: pa.Schema, shard_size: int) -> None:
+    def __init__(self, area: StagingArea, identity: RunIdentity, source_schema: pa.Schema, shard_size: int,
+                 stage_id: str | None = None) -> None:
         self.area = area
         self.identity = identity
+        self.stage_id = stage_id
         self.shard_size = shard_size
         self.shard_rows: list[int] = []
         self._source: ParquetSink | None = None
@@ -322,10 +333,10 @@ class _StageWriter:
         self._shard_lane.submit(self._clear_shards)
 
     def _open_source(self, schema: pa.Schema) -> None:
-        self._source = self._open(self.area.source_path(self.identity), schema)
+        self._source = self._open(self.area.source_path(self.identity, self.stage_id), schema)
 
     def _clear_shards(self) -> None:
-        self.area.remove(self.area.shard_paths(self.identity))  # an earlier attempt's leftovers
+        self.area.remove(self.area.shard_paths(self.identity, self.stage_id))  # an earlier attempt's leftovers
 
     def _open(self, path: str, schema: pa.Schema) -> ParquetSink:
         try:
@@ -358,7 +369,7 @@ class _StageWriter:
             if self._shard is None or self.shard_rows[-1] >= self.shard_size:
                 self._close_shard()
                 self.shard_rows.append(0)
-                self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1), rows.schema)
+                self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1, self.stage_id), rows.schema)
             take = min(self.shard_size - self.shard_rows[-1], rows.num_rows - offset)
             with self._uploading():
                 self._shard.write(rows.slice(offset, take))
@@ -391,6 +402,6 @@ class _StageWriter:
         for sink in self._sinks:
             sink.abort()
         try:  # best effort: the error that stopped staging is the one to raise
-            self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])
+            self.area.remove([self.area.source_path(self.identity, self.stage_id), *self.area.shard_paths(self.identity, self.stage_id)])
         except SutroStagingError as exc:
             log.warning("could not remove the partly staged files: %s", exc)

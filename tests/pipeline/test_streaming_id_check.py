@@ -28,8 +28,8 @@ class _Area:
         self._path = path
         self.reads = 0
 
-    def read_source(self, identity: Any, batch_size: int,
-                    columns: list[str] | None = None) -> Generator[pa.RecordBatch, None, None]:
+    def read_source(self, identity: Any, batch_size: int, columns: list[str] | None = None, *,
+                    stage_id: str | None = None) -> Generator[pa.RecordBatch, None, None]:
         self.reads += 1
         return parquet_batches(self.fs, str(self._path), batch_size, columns)
 

@@ -42,7 +42,8 @@ def _text(value: Any) -> str:
 
 
 def _staged(pipeline: Any, identity: RunIdentity) -> pa.Table:
-    with pipeline.area.fs.open(pipeline.area.shard_path(identity, 0), "rb") as f:
+    stage_id = pipeline._ledger(identity).load().stage_id  # the folder this staging of the run wrote
+    with pipeline.area.fs.open(pipeline.area.shard_path(identity, 0, stage_id), "rb") as f:
         return pq.read_table(f)
 
 
