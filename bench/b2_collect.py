@@ -85,7 +85,7 @@ def ours(folder: Path, results: Path) -> dict[str, Any]:
     area, identity = _area(folder), RunIdentity.of("bench", **IDENTITY)
     rows = pq.ParquetFile(results).metadata.num_rows
     shard = SimpleNamespace(first_submitted_row=0, rows=rows)
-    record = SimpleNamespace(shards=[shard])
+    record = SimpleNamespace(shards=[shard], stage_id=None)  # staged at the run prefix (no stage folder)
     target = folder / "ours-out.parquet"
     options = EnrichmentOptions(function="ticket-triage")
     collector = Collector(None, area, identity, record, options, function_spec())  # type: ignore[arg-type]
