@@ -31,7 +31,7 @@ Example (normally called through :meth:`SutroResource.enrich`)::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
@@ -93,9 +93,18 @@ class EnrichmentSettings(Protocol):
     def get_pipeline(self, client: SutroClient | None = None) -> EnrichmentPipeline: ...
 
 
+def identity_of(asset_key: dg.AssetKey | str | Sequence[str], partition: str | None, root_run_id: str) -> RunIdentity:
+    """The run identity of one asset materialization: asset key (an ``AssetKey``, its
+    user string ``"support/tickets_triaged"`` or its path), partition key (a range is
+    ``"start...end"``; ``None`` when unpartitioned) and the root run id."""
+    key = asset_key if isinstance(asset_key, dg.AssetKey) else (
+        dg.AssetKey.from_user_string(asset_key) if isinstance(asset_key, str) else dg.AssetKey(list(asset_key)))
+    return RunIdentity.dagster(key.to_user_string(), partition, root_run_id)
+
+
 def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
-    """``RunIdentity.dagster(asset key, partition key or range, root run id)``: the same
-    for every re-execution and step retry of the run that first materialized it."""
+    """:func:`identity_of` the asset being materialized: the same for every
+    re-execution and step retry of the run that first materialized it."""
     partition: str | None = None
     if context.has_partition_key:
         partition = str(context.partition_key)
@@ -103,7 +112,7 @@ def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
         keys = context.partition_key_range
         partition = f"{keys.start}...{keys.end}"
     run = context.run
-    return RunIdentity.dagster(context.asset_key.to_user_string(), partition, run.root_run_id or run.run_id)
+    return identity_of(context.asset_key, partition, run.root_run_id or run.run_id)
 
 
 class ProgressLogger:

@@ -21,14 +21,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from dagster_sutro.execution import run_enrichment
+from dagster_sutro.execution import identity_of, run_enrichment
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
 from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
@@ -179,3 +179,22 @@ class SutroResource(dg.ConfigurableResource):
         or a step retry reattaches to the jobs an earlier attempt paid for.
         """
         yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks)
+
+    def cancel_run(self, asset_key: dg.AssetKey | str | Sequence[str], partition: str | None,
+                   root_run_id: str) -> list[str]:
+        """Cancel the Sutro jobs of one asset materialization that are not finished, and
+        return their ids. Idempotent; safe when the run has no jobs (returns ``[]``).
+
+        For a run whose process died mid-wait (SIGKILL, lost node, OOM): nothing else
+        cancels its jobs, and ``cancel_on_termination`` cannot run. Either re-execute
+        the run (same root run id: it reattaches to the jobs and lands their results)
+        or cancel them with this, from a script, an op or a sensor::
+
+            SutroResource(...).cancel_run("support/tickets_triaged", "2026-11-20", run.root_run_id or run.run_id)
+
+        ``partition`` is the partition key (``"start...end"`` for a range, ``None`` when
+        unpartitioned). The run's ledger keeps the cancelled job ids: a re-execution of
+        that run fails as cancelled (a step failure naming the jobs); a new run submits anew.
+        """
+        with self.get_client() as client:
+            return self.get_pipeline(client).cancel(identity_of(asset_key, partition, root_run_id))

@@ -228,6 +228,10 @@ class SutroBatchFunctionOperator(BaseOperator):
             cancel_on_timeout=self.cancel_on_timeout, **self.extra_options,
         )
 
+    def _source_storage(self) -> dict[str, Any] | None:
+        """The connection's storage options for reading ``input_uri`` (``None`` for other inputs)."""
+        return self.hook.storage_options() if self.input_uri else None
+
     def source(self) -> Any:
         if self.input_uri is not None:
             return self.input_uri
@@ -241,18 +245,21 @@ class SutroBatchFunctionOperator(BaseOperator):
     # ------------------------------------------------------------------ execution
     def execute(self, context: Context) -> dict[str, Any]:
         identity, options = self.identity(context), self.build_options()
-        storage = self.hook.storage_options() if self.input_uri else None
         if not self.deferrable:  # the core's run, waiting on this worker
             with as_airflow_exceptions(_describe):
                 result = self.pipeline.run(
-                    self.source(), identity, options, source_storage_options=storage,
+                    self.source(), identity, options, source_storage_options=self._source_storage(),
                     on_submitted=lambda manifest: self._submitted(context, identity, manifest),
                     on_progress=lambda p: self.log.info("Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows),
                     materialize=bool(self.destination_table),
                 )
             return self._land(context, identity, result)
-        # deferrable: the same steps, with the trigger waiting in place of the worker
-        manifest = self.pipeline.submit(self.source(), identity, options, source_storage_options=storage)
+        return self._submit_and_defer(context, identity, options)
+
+    def _submit_and_defer(self, context: Context, identity: RunIdentity, options: EnrichmentOptions) -> dict[str, Any]:
+        """The deferrable path: submit (or reattach through the ledger), then complete
+        inline when nothing is left to wait for, else defer to the trigger."""
+        manifest = self.pipeline.submit(self.source(), identity, options, source_storage_options=self._source_storage())
         self._submitted(context, identity, manifest)
         if manifest.state != "submitted":  # empty input, every row skipped, or completed by an earlier try
             collected = self.pipeline.collect(identity, options, materialize=bool(self.destination_table), submitted=manifest)
@@ -272,7 +279,17 @@ class SutroBatchFunctionOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Collect after the trigger's event, or raise the Airflow exception of its outcome."""
+        """Collect after the trigger's event, or raise the Airflow exception of its outcome.
+
+        Resumed without an event (the trigger's event was lost: the process that waited
+        on it, e.g. ``airflow tasks test``, was killed, and a later attempt starts in this
+        method), the run goes back to its ledger in this same attempt: the submit step
+        reattaches to the jobs already paid for (nothing is resubmitted), then the task
+        completes at once if they ended or defers again. Any other payload that is not a
+        trigger event raises :class:`~airflow_provider.exceptions.SutroTriggerEventError`."""
+        if event is None:
+            self.log.warning("resumed without a Sutro trigger event; reattaching to the run's jobs through its ledger")
+            return self._submit_and_defer(context, self.identity(context), self.build_options())
         waited = parse_event(event)
         if waited.statuses and self.sutro_job_url is None:  # resumed after deferring: the link's URL
             self.sutro_job_url = self.hook.job_url(next(iter(waited.statuses)))

@@ -133,10 +133,39 @@ def test_execute_complete_maps_failures(sutro_staged: Any, status: str, exc: typ
     assert info.value.job_ids == ["job-9"]
 
 
-@pytest.mark.parametrize("event", [None, {}, {"status": "weird"}, "success"])
+@pytest.mark.parametrize("event", [{}, {"status": "weird"}, "success"])
 def test_execute_complete_rejects_bad_events(sutro_staged: Any, event: Any) -> None:
     with pytest.raises(SutroTriggerEventError):
         operator(input_data=TICKETS).execute_complete(make_context(), event)
+
+
+def test_resumed_without_event_reattaches_and_defers_again(sutro_staged: Any) -> None:
+    """A deferral resumed without its event (the waiting process was killed): the same
+    attempt goes back to the ledger and waits on the job already paid for."""
+    sutro_staged.server.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    first = defer(operator(input_data=TICKETS, deferrable=True), make_context())
+    resumed, context = operator(input_data=TICKETS, deferrable=True), make_context()  # a new process
+    with pytest.raises(TaskDeferred) as info:
+        resumed.execute_complete(context, None)
+    assert info.value.method_name == "execute_complete"
+    assert info.value.trigger.job_ids == first.job_ids
+    assert context["ti"].xcoms["sutro_job_ids"] == first.job_ids
+    assert resumed.sutro_job_url == f"{sutro_staged.server.url}/jobs/{first.job_ids[0]}"
+    assert sutro_staged.server.admin.job_count() == 1
+    sutro_staged.server.admin.release(first.job_ids[0])
+    result = operator(input_data=TICKETS, deferrable=True).execute_complete(make_context(), fire(info.value.trigger))
+    assert result["state"] == "succeeded" and result["rows_out"] == len(TICKETS) and result["job_ids"] == first.job_ids
+
+
+def test_resumed_without_event_completes_a_finished_job(sutro_staged: Any) -> None:
+    output = f"s3://{sutro_staged.bucket}/out/resumed.parquet"
+    trigger = defer(operator(input_data=TICKETS, output_uri=output, deferrable=True), make_context())
+    assert fire(trigger)["status"] == "success"  # the event that never reached the task
+    result = operator(input_data=TICKETS, output_uri=output, deferrable=True).execute_complete(make_context(), None)
+    assert result["state"] == "succeeded" and result["rows_out"] == len(TICKETS)
+    assert result["job_ids"] == trigger.job_ids
+    assert pq.read_table(output.removeprefix("s3://"), filesystem=sutro_staged.s3.filesystem()).num_rows == len(TICKETS)
+    assert sutro_staged.server.admin.job_count() == 1
 
 
 def test_timeout_event_cancels_the_jobs(sutro_staged: Any) -> None:

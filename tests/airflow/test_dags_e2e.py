@@ -7,6 +7,8 @@ AIRFLOW_HOME, the local Sutro server, a moto S3 server and a SQLite warehouse.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -205,3 +207,47 @@ def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, s
     assert xcoms[("triage", "return_value")]["rows_out"] == 5
     assert_no_secrets(all_log_text(home), server.api_key, "the Airflow logs")
     assert_no_secrets(repr(xcoms), server.api_key, "XCom")
+
+
+def test_tasks_test_killed_while_deferred_resumes_into_the_same_job(migrated_home: Path, tmp_path: Path,
+                                                                     sutro_clean: Any, sutro_s3_server: Any,
+                                                                     sutro_s3_bucket: str) -> None:
+    """SIGKILL `airflow tasks test` while its task is deferred: the task instance stays
+    deferred, and the next `airflow tasks test` of the run resumes it into
+    execute_complete without an event. That attempt reattaches to the job (no second
+    job) and completes, instead of failing with "unexpected Sutro trigger event: None"."""
+    warehouse = tmp_path / "warehouse.db"
+    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
+    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_resume.py"])
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+    run_cli(["dags", "reserialize"], env)
+    run_cli(["dags", "trigger", "sutro_e2e_resume", "--run-id", "resume_1"], env)  # no scheduler: it stays queued
+    sutro_clean.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_resume", "triage", "resume_1"]
+    with (home / "first.log").open("wb") as out:
+        first = subprocess.Popen(command, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        # `tasks test` runs the trigger in line, the task instance queued with next_method set
+        wait_for("the task to defer", lambda: "running trigger in line" in (home / "first.log").read_text(),
+                 timeout=180, interval=0.5)
+        time.sleep(1)  # the trigger waits on the held job
+        assert first.poll() is None, (home / "first.log").read_text()[-4000:]
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)  # the group this test started
+        first.wait(30)
+    (job_id,) = xcom_values(home, "sutro_e2e_resume", "resume_1")[("triage", "sutro_job_ids")]
+    assert query(home, "SELECT next_method FROM task_instance WHERE dag_id = 'sutro_e2e_resume'") == [
+        ("execute_complete",)]
+    sutro_clean.admin.release(job_id)
+
+    proc = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert "unexpected Sutro trigger event" not in output, output[-4000:]
+    assert "reattaching to the run's jobs through its ledger" in output, output[-4000:]
+    assert query(home, "SELECT state FROM task_instance WHERE dag_id = 'sutro_e2e_resume'") == [("success",)], \
+        output[-4000:]
+    assert sutro_clean.admin.job_count() == 1  # the killed attempt's job, reattached
+    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/resume_1.parquet", filesystem=sutro_s3_server.filesystem())
+    assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5] and out.column("label").null_count == 0

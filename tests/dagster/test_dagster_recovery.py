@@ -107,3 +107,79 @@ def test_termination_cancels_the_job(make_resource: Any, sutro_clean: Any, insta
     assert status == ("CANCELLED" if cancel else "RUNNING") or (cancel and status == "CANCELLING")
     logs = "\n".join(e.message for e in instance.all_logs(result.run_id) if e.message)
     assert ("cancelled Sutro job(s) " + job.job_id if cancel else "keep running") in logs
+
+
+KILLED_RUN = """
+import dagster as dg
+from tests.dagster.test_dagster_recovery import triage_job
+with dg.DagsterInstance.get() as instance:
+    dg.execute_job(dg.reconstructable(triage_job), instance=instance, tags={"dagster/partition": %r})
+"""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("then", ["reexecute", "cancel_run"])
+def test_run_killed_mid_wait_is_reattached_or_cancelled(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        then: str) -> None:
+    """A run whose process is SIGKILLed while it waits: nothing cancels its job then. Its
+    re-execution (same root run id) reattaches to that job; or cancel_run cancels it."""
+    import subprocess
+    import sys
+
+    from tests.dagster.conftest import EXAMPLE_DIR
+
+    repo = Path(__file__).resolve().parents[2]
+    database = str(tmp_path / "w.duckdb")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
+    monkeypatch.setenv("TEST_S3_ENDPOINT", sutro_s3_server.endpoint_url)
+    monkeypatch.setenv("TEST_DUCKDB", database)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(repo), str(EXAMPLE_DIR)])}
+    sutro_env.admin.set_faults([{"kind": "hold_job", "count": 1}])
+    with (tmp_path / "killed.log").open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN % DAY], env=env, cwd=repo, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sutro_env.admin.stats()["jobs"].get("by_status", {}).get("RUNNING"):
+            assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "the run never submitted its job"
+            time.sleep(0.2)
+        time.sleep(1)  # waiting (polling) on the held job
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this test started
+        proc.wait(30)
+    with SutroResource(api_url=sutro_env.url, api_key=sutro_env.api_key, staging_url="s3://x").get_client() as client:
+        (job,) = list(client.iter_jobs())
+        assert client.job_status(job.job_id).value == "RUNNING"  # orphaned: nothing will cancel it
+
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        (killed,) = instance.get_runs()
+        assert killed.status == dg.DagsterRunStatus.STARTED  # the dead process never ended it
+        instance.report_run_failed(killed)  # what run monitoring does for a dead run worker
+        if then == "cancel_run":
+            resource = SutroResource(
+                api_url=sutro_env.url, api_key=sutro_env.api_key, staging_url=f"s3://{sutro_s3_bucket}/staging",
+                s3_endpoint_url=sutro_s3_server.endpoint_url, aws_access_key_id="testing",
+                aws_secret_access_key="testing", aws_region_name="us-east-1")
+            assert resource.cancel_run(TRIAGED, DAY, killed.root_run_id or killed.run_id) == [job.job_id]
+            assert resource.cancel_run("support/tickets_triaged", DAY, killed.run_id) == []  # idempotent
+            with resource.get_client() as client:
+                assert client.job_status(job.job_id).value in {"CANCELLING", "CANCELLED"}
+            assert sutro_env.admin.job_count() == 1
+            return
+        sutro_env.admin.release(job.job_id)
+        options = dg.ReexecutionOptions.from_failure(killed.run_id, instance)
+        with dg.execute_job(dg.reconstructable(triage_job), instance=instance, reexecution_options=options,
+                            tags={"dagster/partition": DAY}) as second:
+            assert second.success
+            assert instance.get_run_by_id(second.run_id).root_run_id == killed.run_id
+            metadata = second.asset_materializations_for_node("support__tickets_triaged")[0].metadata
+    assert sutro_env.admin.job_count() == 1  # reattached, not resubmitted
+    assert metadata["sutro/job_ids"].value == job.job_id
+    with duckdb.connect(database) as con:
+        assert con.execute("select count(*), count(distinct ticket_id), count(label) from support.tickets_triaged"
+                           ).fetchone() == (24, 24, 24)
