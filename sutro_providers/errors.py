@@ -139,6 +139,16 @@ class SutroLedgerConflictError(SutroError):
     policy is ``fail``."""
 
 
+class SutroRowsFailedError(SutroError):
+    """Rows of a per-row run (Opper) still failed after their retries and
+    ``on_row_error`` is ``fail``. ``rows`` lists ``{"row", "id", "reason"}`` (the
+    first few); a retry of the run calls only the rows without a recorded answer."""
+
+    def __init__(self, message: str, *, rows: list[dict[str, Any]] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.rows = rows or []
+
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 524})
 
 

@@ -30,7 +30,7 @@ from sutro_providers.client import transport
 from sutro_providers.client.endpoints import Call
 from sutro_providers.opper import endpoints as ep
 from sutro_providers.opper.config import OpperConfig
-from sutro_providers.opper.models import OpperCallResult, RevisionCallResult, Span
+from sutro_providers.opper.models import OpperCallResult, RevisionCallResult, Span, V2Revision
 
 T = TypeVar("T")
 
@@ -138,6 +138,14 @@ class OpperClient(_Base):
         """v2 call of one function revision (both ids are UUIDs)."""
         return self.execute(ep.call_revision(function_id, revision_id, input, examples=examples, tags=tags, parent_span_id=parent_span_id, read_timeout=self._timeout(timeout)))
 
+    def call_by_name(self, name: str, input: Any, *, timeout: float | None = None, **fields: Any) -> RevisionCallResult:
+        """v2 call by name (``POST /v2/call``): ``instructions``, ``input_schema``,
+        ``output_schema``, ``model``, ``examples``, ``tags``, ``parent_span_id``."""
+        return self.execute(ep.call_by_name(name, input, read_timeout=self._timeout(timeout), **fields))
+
+    def get_revision(self, function_id: str, revision_id: str) -> V2Revision:
+        return self.execute(ep.get_revision(function_id, revision_id))
+
     def create_span(self, name: str, **fields: Any) -> Span:
         return self.execute(ep.create_span(name=name, **fields))
 
@@ -187,6 +195,12 @@ class AsyncOpperClient(_Base):
 
     async def call_revision(self, function_id: str, revision_id: str, input: Any, examples: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None, parent_span_id: str | None = None, timeout: float | None = None) -> RevisionCallResult:
         return await self.execute(ep.call_revision(function_id, revision_id, input, examples=examples, tags=tags, parent_span_id=parent_span_id, read_timeout=self._timeout(timeout)))
+
+    async def call_by_name(self, name: str, input: Any, *, timeout: float | None = None, **fields: Any) -> RevisionCallResult:
+        return await self.execute(ep.call_by_name(name, input, read_timeout=self._timeout(timeout), **fields))
+
+    async def get_revision(self, function_id: str, revision_id: str) -> V2Revision:
+        return await self.execute(ep.get_revision(function_id, revision_id))
 
     async def create_span(self, name: str, **fields: Any) -> Span:
         return await self.execute(ep.create_span(name=name, **fields))

@@ -21,6 +21,8 @@ from sutro_providers.opper.models import (
     SpanCreate,
     SpanUpdate,
     V2CallRequest,
+    V2NamedCallRequest,
+    V2Revision,
     V3CallRequest,
     check_uuid,
     unwrap_data,
@@ -132,6 +134,43 @@ def call_revision(
         retryable=False,
         read_timeout=read_timeout,
     )
+
+
+def call_by_name(
+    name: str,
+    input: Any,
+    *,
+    instructions: str | None = None,
+    input_schema: Schema | None = None,
+    output_schema: Schema | None = None,
+    model: Any = None,
+    examples: list[dict[str, Any]] | None = None,
+    tags: dict[str, str] | None = None,
+    parent_span_id: str | None = None,
+    read_timeout: float | None = None,
+) -> Call[RevisionCallResult]:
+    """``POST /v2/call`` (by name, with few-shot ``examples`` and ``tags``; the flat
+    v2 reply); never retried automatically."""
+    if not name or not name.strip():
+        raise build_error("function name is empty")
+    try:
+        schemas = (as_schema(input_schema), as_schema(output_schema))
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    body = build(V2NamedCallRequest, name=name, input=_input_value(input), instructions=instructions,
+                 input_schema=schemas[0], output_schema=schemas[1], model=model, examples=examples, tags=tags,
+                 parent_span_id=parent_span_id)
+    return Call("opper-call-by-name", "POST", "v2/call", RevisionCallResult.model_validate, json=body.to_body(),
+                retryable=False, read_timeout=read_timeout)
+
+
+def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:
+    """``GET /v2/functions/{function_id}/revisions/{revision_id}`` (UUIDs)."""
+    try:
+        fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    return Call("opper-revision", "GET", f"v2/functions/{fid}/revisions/{rid}", V2Revision.model_validate)
 
 
 def _span(payload: Any) -> Span:
