@@ -146,6 +146,10 @@ class OpperClient(_Base):
     def get_revision(self, function_id: str, revision_id: str) -> V2Revision:
         return self.execute(ep.get_revision(function_id, revision_id))
 
+    def list_functions(self) -> list[dict[str, Any]]:
+        """``GET /v3/functions``: the v3 functions (name, schema_hash, hit_count...)."""
+        return list(self.execute(ep.list_functions()).get("functions") or [])
+
     def create_span(self, name: str, **fields: Any) -> Span:
         return self.execute(ep.create_span(name=name, **fields))
 

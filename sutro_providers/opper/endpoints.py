@@ -173,6 +173,11 @@ def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:
     return Call("opper-revision", "GET", f"v2/functions/{fid}/revisions/{rid}", V2Revision.model_validate)
 
 
+def list_functions() -> Call[dict[str, Any]]:
+    """``GET /v3/functions`` (``{"functions": [...]}``); a cheap authenticated read."""
+    return Call("opper-functions", "GET", "v3/functions", lambda payload: dict(payload or {}))
+
+
 def _span(payload: Any) -> Span:
     return Span.model_validate(unwrap_data(payload))
 
