@@ -14,7 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.airflow.conftest import conn_json
-from tests.airflow.harness import TEST_DAGS, all_log_text, base_env, migrate, prepare_home, query, run_cli, xcom_values
+from tests.airflow.harness import (
+    TEST_DAGS,
+    all_log_text,
+    base_env,
+    migrate,
+    prepare_home,
+    query,
+    run_cli,
+    xcom_values,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROWS = 40
