@@ -21,13 +21,17 @@ class StagingLocation(BaseModel):
     """Where inputs are staged as Parquet and the ledger is kept: any fsspec URL
     that can be pre-signed (``s3://bucket/prefix``). ``storage_options`` go to
     fsspec (for s3fs: ``key``, ``secret``, ``client_kwargs={"endpoint_url": ...}``).
-    ``signed_url_expiry`` (seconds) must cover the queue and run time of the job."""
+    ``signed_url_expiry`` (seconds) must cover the queue and run time of the job.
+    ``unconditional_ledger_writes`` (UNSAFE, off by default) allows a store without
+    conditional writes (neither S3 nor a local path): two overlapping attempts of a
+    run may then both submit and pay (see :mod:`sutro_providers.submission.ledger_store`)."""
 
     model_config = ConfigDict(frozen=True)
 
     url: str = Field(min_length=1)
     storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
     signed_url_expiry: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    unconditional_ledger_writes: bool = False
 
 
 class EnrichmentOptions(BaseModel):

@@ -146,7 +146,8 @@ class EnrichmentPipeline:
         return min(sizes) if sizes else 2**62
 
     def _ledger(self, identity: RunIdentity) -> Ledger:
-        return Ledger(self.area.fs, self.area.ledger_path(identity))
+        return Ledger(self.area.fs, self.area.ledger_path(identity),
+                      unconditional=self.area.location.unconditional_ledger_writes)
 
     def _new_record(self, identity: RunIdentity, options: EnrichmentOptions, staged: StagedRun, attempt: int = 0) -> LedgerRecord:
         shards, first = [], 0
@@ -285,7 +286,7 @@ class EnrichmentPipeline:
         """
         started = time.monotonic()
         ledger = self._ledger(identity)
-        record = self._require(identity)
+        record = self._require(identity, ledger)
         if record.phase == "completed" and record.manifest is not None and not self.area.exists(
             self.area.source_path(identity)
         ):
@@ -355,8 +356,8 @@ class EnrichmentPipeline:
         """Remove the run's staged files (inputs and source snapshot); keeps the ledger."""
         self.area.remove([self.area.source_path(identity), *self.area.shard_paths(identity)])
 
-    def _require(self, identity: RunIdentity) -> LedgerRecord:
-        record = self._ledger(identity).load()
+    def _require(self, identity: RunIdentity, ledger: Ledger | None = None) -> LedgerRecord:
+        record = (ledger or self._ledger(identity)).load()  # the ledger that will write remembers the version
         if record is None:
             raise SutroError(f"no submitted run for {identity.describe()}: call submit() first")
         return record
