@@ -12,10 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sutro_providers.function_spec import InputField
 
-ROW_ID = "__sutro_row_id"
-SKIP_REASON = "sutro_skip_reason"
-CONFIDENCE = "confidence"
-
 
 class StagingLocation(BaseModel):
     """Where inputs are staged as Parquet and the ledger is kept: any fsspec URL
@@ -34,6 +30,16 @@ class StagingLocation(BaseModel):
     unconditional_ledger_writes: bool = False
 
 
+# Waiting defaults, shared by the options below, the pollers, the Airflow operator,
+# sensor and trigger, and the Dagster resource and component.
+POLL_INTERVAL = 10.0
+"""First interval between two polls of a job's status, in seconds (grows 1.5x per poll)."""
+MAX_POLL_INTERVAL = 60.0
+"""Longest interval between two polls, in seconds."""
+MAX_CONSECUTIVE_POLL_ERRORS = 5
+"""Failed polls in a row tolerated (after the client's own retries) before a wait gives up."""
+
+
 class EnrichmentOptions(BaseModel):
     """One run's choices. Everything here is safe to log (no secrets).
 
@@ -48,9 +54,16 @@ class EnrichmentOptions(BaseModel):
     :param max_cost_usd: run a cost-estimate job first and refuse to submit above it.
     :param on_invalid_rows: ``fail`` (default: nothing is submitted) or ``skip``
         (invalid rows are kept in the output with null results and a reason).
+    :param on_concurrent_attempt: another attempt of the same run is creating a
+        shard's job right now (a "dead" worker that is not, a run re-executed twice at
+        once): ``wait`` (default) for its job id and reattach, or ``fail`` at once.
+    :param claim_lease_seconds: how long a claim on a shard's job creation holds when
+        its holder stops answering (a holder on the same host whose process is gone
+        loses it at once); must exceed one job-creation call.
     :param on_input_change: when a retry finds a different input than the attempt
         it continues: ``fail`` (default) or ``resubmit`` (new jobs, old ones cancelled).
-    :param id_column: an existing unique column to identify rows (kept in the output);
+    :param id_column: an existing unique column to identify rows (strings, integers or
+        UUIDs; kept in the output with its type);
         by default rows are numbered.
     :param output_uri: write the enriched table as Parquet here (fsspec URL).
     :param output_prefix: prefix for the result columns (avoid clashes with inputs).
@@ -72,15 +85,17 @@ class EnrichmentOptions(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     on_invalid_rows: Literal["fail", "skip"] = "fail"
     on_input_change: Literal["fail", "resubmit"] = "fail"
+    on_concurrent_attempt: Literal["wait", "fail"] = "wait"
+    claim_lease_seconds: float = Field(default=600.0, gt=0)
     id_column: str | None = None
     output_uri: str | None = None
     output_storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
     output_prefix: str = ""
     confidence_threshold: float = Field(default=0.5, ge=0, le=1)
     max_row_chars: int = Field(default=200_000, ge=1)
-    poll_interval: float = Field(default=10.0, gt=0)
-    max_poll_interval: float = Field(default=60.0, gt=0)
-    max_consecutive_poll_errors: int = Field(default=5, ge=0)
+    poll_interval: float = Field(default=POLL_INTERVAL, gt=0)
+    max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, gt=0)
+    max_consecutive_poll_errors: int = Field(default=MAX_CONSECUTIVE_POLL_ERRORS, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     cancel_on_timeout: bool = True
     keep_staged: bool = False

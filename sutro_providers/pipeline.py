@@ -1,9 +1,11 @@
 """The enrichment run: validate, stage, submit once, wait, collect, land.
 
-One class serves every orchestrator. Airflow's deferrable operator calls
-:meth:`EnrichmentPipeline.submit`, hands the job ids to a trigger, then calls
-:meth:`~EnrichmentPipeline.collect` on the worker; Dagster and scripts call
-:meth:`~EnrichmentPipeline.run`. Every step is idempotent for a given
+One class serves every orchestrator. :meth:`EnrichmentPipeline.run` is the run
+(submit → wait → check → collect, with a progress callback): the Airflow operator
+(waiting on the worker), the Dagster asset, scripts and the chaos runner call it.
+Airflow's deferrable operator calls the same steps apart: :meth:`~EnrichmentPipeline.submit`,
+a trigger in place of :meth:`~EnrichmentPipeline.wait`, then :meth:`~EnrichmentPipeline.check`
+and :meth:`~EnrichmentPipeline.collect` on the worker. Every step is idempotent for a given
 :class:`~sutro_providers.identity.RunIdentity` (see :mod:`sutro_providers.submission.ledger`).
 
 Example::
@@ -25,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,14 +40,14 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.results import summarize
-from sutro_providers.collection.unpack import result_columns
+from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.summary import summarize
+from sutro_providers.collection.unpack import result_columns, result_schema
+from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import (
+    SutroConcurrentAttemptError,
     SutroError,
     SutroInputError,
-    SutroJobCancelledError,
-    SutroJobFailedError,
-    SutroJobTimeoutError,
     SutroLedgerConflictError,
     SutroNotFoundError,
 )
@@ -53,11 +56,13 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
-from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
-from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
+from sutro_providers.submission.claims import new_holder
+from sutro_providers.submission.ledger import Ledger, LedgerRecord, RecordReplaced, ShardRecord, utc_now
 from sutro_providers.submission.submitter import ShardSubmitter
+from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
@@ -70,7 +75,8 @@ log = logging.getLogger("sutro_providers.pipeline")
 @dataclass
 class EnrichmentResult:
     """The enriched table (input columns + result columns, in input order; ``None``
-    when not materialised) and the run's manifest."""
+    when not materialised; an empty input gives an empty table of those columns, see
+    :meth:`EnrichmentPipeline.empty_table`) and the run's manifest."""
 
     table: pa.Table | None
     manifest: Manifest
@@ -100,6 +106,7 @@ class EnrichmentPipeline:
     def __init__(self, client: SutroClient, staging: StagingLocation) -> None:
         self.client = client
         self.area = StagingArea(staging)
+        self.holder = new_holder()  # this attempt, in the claims of the shards it submits
         self._specs: dict[str, FunctionSpec | None] = {}
 
     # ---------------------------------------------------------------- helpers
@@ -157,7 +164,8 @@ class EnrichmentPipeline:
             first += rows
         return LedgerRecord(
             run_key=identity.key, identity=identity.describe(), function=options.function,
-            fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, phase="staged", rows_in=staged.rows_in,
+            fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, stage_id=staged.stage_id,
+            phase="staged", rows_in=staged.rows_in,
             rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
         )
 
@@ -198,43 +206,115 @@ class EnrichmentPipeline:
             spec = pool.submit(self.function_spec, options.function)
             quota = pool.submit(self._shard_size, options)
             record = loaded.result()
-            if record is not None and record.phase == "completed" and record.manifest is not None:
-                log.info("run %s already completed; nothing to submit", identity.short)
-                return record.manifest
             spec.result()
             validator, _ = self._validator(options)
             if record is None:
                 probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
-                    return self._empty(identity, options)
+                    return self._empty(identity, options, validator, opened.schema)
                 probe.result()
             shard_size = quota.result()
+        reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
+        if record is not None and record.phase == "completed" and record.manifest is not None:
+            return self._completed_or_changed(identity, options, reader, validator, record, ledger, shard_size)
         if record is None:
-            staged = self.area.stage(identity, opened, validator, shard_size=shard_size)
+            stage_id = new_stage_id()
+            staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
             if staged.rows_in == 0:
-                self.area.remove([self.area.source_path(identity)])
-                return self._empty(identity, options)
+                self.area.remove([self.area.source_path(identity, stage_id)])
+                return self._empty(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
-            reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
             record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
         stage_seconds = time.monotonic() - started
-        submitter = ShardSubmitter(self.client, self.area, ledger, identity, options)
-        submitter.check_cost(record)
-        submitter.submit_all(record)
+        record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size)
         return self.manifest(identity, record, "submitted" if record.shards else "noop",
                              started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
+
+    def _submit_once(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
+                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
+        """Cost check and every shard's job under this attempt's claims. When another
+        attempt's staging of the run took the ledger first (overlapping first attempts),
+        this attempt's staged files go and it continues from the other's record."""
+        submitter = ShardSubmitter(self.client, self.area, ledger, identity, options, holder=self.holder)
+        for _ in range(3):
+            try:
+                submitter.check_cost(record)
+                submitter.submit_all(record)
+                return record
+            except RecordReplaced:
+                mine = record.stage_id
+                fresh = ledger.load()
+                if fresh is None:
+                    raise
+                if fresh.stage_id != mine and not any(s.job_id for s in record.shards):
+                    self.area.remove([self.area.source_path(identity, mine), *self.area.shard_paths(identity, mine)])
+                log.info("another attempt of run %s staged it first; continuing from its ledger", identity.short)
+                if fresh.phase == "completed" and fresh.manifest is not None:
+                    return fresh
+                record = self._check_unchanged(identity, options, reader, validator, fresh, ledger, shard_size)
+        raise SutroConcurrentAttemptError(f"run {identity.describe()}: other attempts kept replacing its ledger")
+
+    def _completed_or_changed(self, identity: RunIdentity, options: EnrichmentOptions,
+                              reader: Callable[[], SourceReader], validator: InputValidator, record: LedgerRecord,
+                              ledger: Ledger, shard_size: int) -> Manifest:
+        """A completed run is reused only for the input it was run on: the input is
+        validated and fingerprinted again (one read, no upload), and a changed input
+        follows ``on_input_change`` as for an unfinished run."""
+        assert record.manifest is not None
+        check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False,
+                                fingerprint_version=record.fingerprint_version)
+        if check.fingerprint == record.fingerprint:
+            log.info("run %s already completed; nothing to submit", identity.short)
+            return record.manifest
+        self._input_changed(identity, options, record)
+        attempt = max((s.attempt for s in record.shards), default=-1) + 1
+        new = self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
+        new = self._submit_once(identity, options, reader, validator, new, ledger, shard_size)
+        return self.manifest(identity, new, "submitted", started_at=new.created_at)
+
+    def _restage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
+                 validator: InputValidator, shard_size: int, attempt: int, ledger: Ledger) -> LedgerRecord:
+        staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=new_stage_id())
+        new = self._new_record(identity, options, staged, attempt)
+        ledger.save(new)
+        return new
+
+    def _input_changed(self, identity: RunIdentity, options: EnrichmentOptions, record: LedgerRecord) -> None:
+        if options.on_input_change == "fail":
+            raise SutroLedgerConflictError(
+                f"the input of run {identity.describe()} changed since its earlier attempt "
+                f"(jobs {[s.job_id for s in record.shards if s.job_id]}); set on_input_change='resubmit' to start over"
+            )
+        log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
+        self._cancel_record(record)
 
     @staticmethod
     def _open(source: TableSource, options: EnrichmentOptions, storage_options: dict[str, Any] | None) -> SourceReader:
         return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
 
     @staticmethod
-    def _empty(identity: RunIdentity, options: EnrichmentOptions) -> Manifest:
+    def _empty(identity: RunIdentity, options: EnrichmentOptions, validator: InputValidator,
+               schema: pa.Schema) -> Manifest:
+        """The manifest of an empty input, once its columns are checked as any day's are
+        (an input without any column, e.g. an empty list, has none to check)."""
+        if schema.names:
+            validator.check_schema(schema)
         log.info("input of %s is empty: no Sutro job submitted", options.function)
         return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
                         state="noop", started_at=utc_now(), message="empty input: nothing submitted")
+
+    def empty_table(self, source: TableSource, options: EnrichmentOptions,
+                    source_storage_options: dict[str, Any] | None = None) -> pa.Table:
+        """The enriched table of an empty input: no rows, the columns a run over rows
+        would give (the input's columns, or the declared inputs when it has none, then
+        the result columns and ``sutro_skip_reason``). Reads only the source's schema."""
+        validator, spec = self._validator(options)
+        schema = self._open(source, options, source_storage_options).schema
+        schema = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
+        results = result_schema(spec, prefix=options.output_prefix) if spec else pa.schema([(ROW_ID, pa.int64())])
+        return ResultJoiner(schema, results).schema.empty_table()
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
@@ -246,22 +326,10 @@ class EnrichmentPipeline:
                 return record
             # the quota shrank before any job existed: re-plan shards
             log.info("re-planning shards of %d rows at most (nothing was submitted yet)", shard_size)
-            staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
-            new = self._new_record(identity, options, staged)
-            ledger.save(new)
-            return new
-        if options.on_input_change == "fail":
-            raise SutroLedgerConflictError(
-                f"the input of run {identity.describe()} changed since its earlier attempt "
-                f"(jobs {[s.job_id for s in record.shards if s.job_id]}); set on_input_change='resubmit' to start over"
-            )
-        log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
-        self._cancel_record(record)
+            return self._restage(identity, options, reader(), validator, shard_size, 0, ledger)
+        self._input_changed(identity, options, record)
         attempt = max((s.attempt for s in record.shards), default=-1) + 1
-        staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
-        new = self._new_record(identity, options, staged, attempt)
-        ledger.save(new)
-        return new
+        return self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
 
     def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
         """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`)."""
@@ -273,8 +341,13 @@ class EnrichmentPipeline:
             on_progress=on_progress,
         )
 
-    def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True) -> EnrichmentResult:
+    def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True,
+                submitted: Manifest | None = None) -> EnrichmentResult:
         """Download, verify, join and land the results of a run whose jobs succeeded.
+
+        ``submitted`` is the manifest :meth:`submit` returned, when at hand: an empty
+        input then returns it as it is (nothing to collect, ``table`` is ``None``), and
+        so does a run completed by an earlier attempt when ``materialize`` is off.
 
         Raises :class:`~sutro_providers.errors.SutroResultsError` when a row is
         missing or duplicated (nothing is written then), and the job errors when a
@@ -284,11 +357,13 @@ class EnrichmentPipeline:
         again: a completed run is collected again from its snapshot, or read back
         from its ``output_uri``.
         """
+        if submitted is not None and (is_empty(submitted) or (submitted.state == "succeeded" and not materialize)):
+            return EnrichmentResult(None, submitted)
         started = time.monotonic()
         ledger = self._ledger(identity)
         record = self._require(identity, ledger)
         if record.phase == "completed" and record.manifest is not None and not self.area.exists(
-            self.area.source_path(identity)
+            self.area.source_path(identity, record.stage_id)
         ):
             return self._completed(record.manifest, options, materialize)
         _, spec = self._fields(options)  # the spec only: no validator needed to collect
@@ -314,13 +389,10 @@ class EnrichmentPipeline:
                 job.status.value, job.input_tokens, job.output_tokens, job.job_cost)
         if manifest.rows_out != record.rows_in:
             raise SutroError(f"enriched {manifest.rows_out} rows but the input had {record.rows_in}")
-        for shard in record.shards:
-            shard.state = "completed"
-        record.phase, record.manifest = "completed", manifest
-        ledger.save(record)
+        ledger.update(record, lambda fresh: _complete(fresh, manifest))  # an overlapping attempt may complete it too
         if not options.keep_staged:
-            snapshot = [self.area.source_path(identity)] if options.output_uri else []
-            self.area.remove([*self.area.shard_paths(identity), *snapshot])
+            snapshot = [self.area.source_path(identity, record.stage_id)] if options.output_uri else []
+            self.area.remove([*self.area.shard_paths(identity, record.stage_id), *snapshot])
         return EnrichmentResult(table, manifest)
 
     def _completed(self, manifest: Manifest, options: EnrichmentOptions, materialize: bool) -> EnrichmentResult:
@@ -354,7 +426,9 @@ class EnrichmentPipeline:
 
     def cleanup(self, identity: RunIdentity) -> None:
         """Remove the run's staged files (inputs and source snapshot); keeps the ledger."""
-        self.area.remove([self.area.source_path(identity), *self.area.shard_paths(identity)])
+        record = self._ledger(identity).load()
+        stage_id = record.stage_id if record else None
+        self.area.remove([self.area.source_path(identity, stage_id), *self.area.shard_paths(identity, stage_id)])
 
     def _require(self, identity: RunIdentity, ledger: Ledger | None = None) -> LedgerRecord:
         record = (ledger or self._ledger(identity)).load()  # the ledger that will write remembers the version
@@ -362,31 +436,49 @@ class EnrichmentPipeline:
             raise SutroError(f"no submitted run for {identity.describe()}: call submit() first")
         return record
 
+    def check(self, waited: WaitResult, identity: RunIdentity, options: EnrichmentOptions) -> None:
+        """Raise the core error of a failed wait (:func:`~sutro_providers.waiting.outcome.outcome_error`),
+        on ``timeout`` cancelling the run's jobs first when ``options.cancel_on_timeout``."""
+        message = waited.message
+        if waited.outcome is JobOutcome.TIMEOUT and options.cancel_on_timeout:
+            cancelled = self.cancel(identity)
+            message += f"; cancelled job(s) {', '.join(cancelled) or 'none still running'}"
+        error = waited.error(message)
+        if error is not None:
+            raise error
+
     # ---------------------------------------------------------------- one shot
     def run(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
-            on_progress: ProgressCallback | None = None, materialize: bool = True,
-            source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
-        """submit → wait → collect. On timeout the jobs are cancelled when
-        ``options.cancel_on_timeout`` and :class:`SutroJobTimeoutError` is raised."""
+            on_progress: ProgressCallback | None = None, on_submitted: Callable[[Manifest], None] | None = None,
+            materialize: bool = True, source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
+        """submit → wait → :meth:`check` → collect: the run every orchestrator drives.
+
+        ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
+        the wait (publish job ids and links there); ``on_progress`` gets every poll. An
+        empty input returns at once (``table``: :meth:`empty_table`); a completed run skips the
+        wait (and the collect, when not ``materialize``). A failed wait raises a
+        :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
         manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
-        if manifest.state == "noop" and manifest.rows_in == 0:
-            return EnrichmentResult(None, manifest)
-        waited = self.wait(identity, options, on_progress)
-        raise_for_outcome(waited, self if options.cancel_on_timeout else None, identity)
-        return self.collect(identity, options, materialize=materialize)
+        if on_submitted is not None:
+            on_submitted(manifest)
+        if is_empty(manifest):  # nothing to wait for or collect: the enriched columns, no rows
+            return EnrichmentResult(self.empty_table(source, options, source_storage_options), manifest)
+        if manifest.state == "submitted":
+            self.check(self.wait(identity, options, on_progress), identity, options)
+        return self.collect(identity, options, materialize=materialize, submitted=manifest)
 
 
-def raise_for_outcome(waited: WaitResult, canceller: EnrichmentPipeline | None, identity: RunIdentity) -> None:
-    """Map a wait outcome to the right exception (cancelling on timeout when asked)."""
-    if waited.outcome == "success":
-        return
-    job_ids = ", ".join(waited.statuses)
-    if waited.outcome == "timeout":
-        if canceller is not None:
-            canceller.cancel(identity)
-        raise SutroJobTimeoutError(waited.message + ("; cancelled" if canceller else ""), job_id=job_ids)
-    if waited.outcome == "failed":
-        raise SutroJobFailedError(waited.message, job_id=job_ids)
-    if waited.outcome == "cancelled":
-        raise SutroJobCancelledError(waited.message, job_id=job_ids)
-    raise SutroError(waited.message)
+def is_empty(manifest: Manifest) -> bool:
+    """The input had no rows: nothing was submitted and there is nothing to collect."""
+    return manifest.state == "noop" and manifest.rows_in == 0
+
+
+def new_stage_id() -> str:
+    """The folder of one staging of a run (see :meth:`StagingArea.files_prefix`)."""
+    return "stage-" + secrets.token_hex(4)
+
+
+def _complete(record: LedgerRecord, manifest: Manifest) -> None:
+    for shard in record.shards:
+        shard.state = "completed"
+    record.phase, record.manifest = "completed", manifest

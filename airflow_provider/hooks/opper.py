@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.log import mask_secret
 
 from airflow_provider.hooks.sutro import SutroHook, _json_object
+from sutro_providers.client.config import url_from_host
 from sutro_providers.errors import SutroConfigurationError, SutroError
 from sutro_providers.opper.client import OpperClient
 from sutro_providers.opper.config import DEFAULT_BASE_URL, OpperConfig
@@ -58,7 +59,8 @@ class OpperHook(SutroHook):
         tuning: dict[str, Any] = {name: _json_object(extra[name], name) for name in ("retry", "timeouts") if extra.get(name)}
         if extra.get("max_connections"):
             tuning["max_connections"] = int(extra["max_connections"])
-        url = cls.api_url_of(conn) if (conn.host or "").strip() else DEFAULT_BASE_URL
+        # the host as typed (scheme and port filled in); OpperConfig normalises it (no Sutro /v1)
+        url = url_from_host(conn.host or "", conn.port) if (conn.host or "").strip() else DEFAULT_BASE_URL
         return OpperConfig.resolve(url, key, **tuning)
 
     def get_opper_config(self) -> OpperConfig:

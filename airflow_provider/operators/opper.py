@@ -14,6 +14,8 @@ from sutro_providers.opper_rows.options import FewShotExample
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sutro_providers.identity import RunIdentity
+    from sutro_providers.manifest import Manifest
     from sutro_providers.opper_rows import OpperRowPipeline
 
 
@@ -114,15 +116,13 @@ class OpperFunctionOperator(SutroBatchFunctionOperator):
             on_progress=lambda done, total: self.log.info("Opper %s: %d of %d rows answered",
                                                           self.function_name, done, total),
         )
-        manifest = self._manifest = result.manifest
-        if manifest.state == "noop":
-            return self._finish_noop(context, manifest)
-        if self.destination_table and result.table is not None:
-            self._write_destination(context, result.table)
+        return self._land(context, identity, result)  # the batch operator's landing: destination, manifest
+
+    def _log_landed(self, identity: RunIdentity, manifest: Manifest) -> None:
         self.log.info("Opper run %s: %d rows enriched (%d failed), %d input / %d output tokens, cost %s USD, "
-                      "trace span %s", identity.short, manifest.rows_out, manifest.rows_failed, manifest.input_tokens,
-                      manifest.output_tokens, manifest.cost_usd, manifest.trace_span_id)
-        return manifest.to_json_dict()
+                      "output %s, trace span %s", identity.short, manifest.rows_out, manifest.rows_failed,
+                      manifest.input_tokens, manifest.output_tokens, manifest.cost_usd, manifest.output_uri,
+                      manifest.trace_span_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         raise NotImplementedError("the Opper operator never defers")

@@ -72,15 +72,16 @@ def _input_value(value: Any) -> Any:
 def call(
     name: str,
     input: Any,
-    *,
     input_schema: Schema | None = None,
     output_schema: Schema | None = None,
     instructions: str | None = None,
     model: Any = None,
     parent_span_id: str | None = None,
-    read_timeout: float | None = None,
+    timeout: float | None = None,
 ) -> Call[OpperCallResult]:
-    """``POST /v3/functions/{name}/call``; never retried automatically."""
+    """v3 call by name: ``POST /v3/functions/{name}/call``; never retried automatically.
+    ``input`` may be a pydantic model; schemas may be model classes. ``timeout``
+    (seconds) defaults to ``timeouts.function_read``."""
     if not name or not name.strip():
         raise build_error("function name is empty")
     try:
@@ -103,7 +104,8 @@ def call(
         OpperCallResult.model_validate,
         json=body.to_body(),
         retryable=False,
-        read_timeout=read_timeout,
+        read_timeout=timeout,
+        runs_function=True,
     )
 
 
@@ -111,13 +113,13 @@ def call_revision(
     function_id: str,
     revision_id: str,
     input: Any,
-    *,
     examples: list[dict[str, Any]] | None = None,
     tags: dict[str, str] | None = None,
     parent_span_id: str | None = None,
-    read_timeout: float | None = None,
+    timeout: float | None = None,
 ) -> Call[RevisionCallResult]:
-    """``POST /v2/functions/{function_id}/call/{revision_id}`` (UUIDs); never retried."""
+    """v2 call of one function revision: ``POST /v2/functions/{function_id}/call/{revision_id}``
+    (both ids are UUIDs); never retried. ``timeout`` as for :func:`call`."""
     try:
         fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
     except ValueError as exc:
@@ -132,7 +134,8 @@ def call_revision(
         RevisionCallResult.model_validate,
         json=body.to_body(),
         retryable=False,
-        read_timeout=read_timeout,
+        read_timeout=timeout,
+        runs_function=True,
     )
 
 
@@ -147,25 +150,45 @@ def call_by_name(
     examples: list[dict[str, Any]] | None = None,
     tags: dict[str, str] | None = None,
     parent_span_id: str | None = None,
-    read_timeout: float | None = None,
+    timeout: float | None = None,
 ) -> Call[RevisionCallResult]:
-    """``POST /v2/call`` (by name, with few-shot ``examples`` and ``tags``; the flat
-    v2 reply); never retried automatically."""
+    """v2 call by name: ``POST /v2/call``, creating the function when it does not exist
+    (``instructions``, schemas and ``model`` override the stored configuration), with
+    few-shot ``examples`` and ``tags``; the flat v2 reply. Never retried automatically.
+    ``timeout`` as for :func:`call`."""
     if not name or not name.strip():
         raise build_error("function name is empty")
     try:
         schemas = (as_schema(input_schema), as_schema(output_schema))
     except ValueError as exc:
         raise build_error(str(exc)) from None
-    body = build(V2NamedCallRequest, name=name, input=_input_value(input), instructions=instructions,
-                 input_schema=schemas[0], output_schema=schemas[1], model=model, examples=examples, tags=tags,
-                 parent_span_id=parent_span_id)
-    return Call("opper-call-by-name", "POST", "v2/call", RevisionCallResult.model_validate, json=body.to_body(),
-                retryable=False, read_timeout=read_timeout)
+    body = build(
+        V2NamedCallRequest,
+        name=name,
+        input=_input_value(input),
+        instructions=instructions,
+        input_schema=schemas[0],
+        output_schema=schemas[1],
+        model=model,
+        examples=examples,
+        tags=tags,
+        parent_span_id=parent_span_id,
+    )
+    return Call(
+        "opper-call-by-name",
+        "POST",
+        "v2/call",
+        RevisionCallResult.model_validate,
+        json=body.to_body(),
+        retryable=False,
+        read_timeout=timeout,
+        runs_function=True,
+    )
 
 
 def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:
-    """``GET /v2/functions/{function_id}/revisions/{revision_id}`` (UUIDs)."""
+    """``GET /v2/functions/{function_id}/revisions/{revision_id}`` (UUIDs): one
+    revision's configuration (its ``model_name`` names the model billed)."""
     try:
         fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
     except ValueError as exc:
@@ -173,18 +196,23 @@ def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:
     return Call("opper-revision", "GET", f"v2/functions/{fid}/revisions/{rid}", V2Revision.model_validate)
 
 
-def list_functions() -> Call[dict[str, Any]]:
-    """``GET /v3/functions`` (``{"functions": [...]}``); a cheap authenticated read."""
-    return Call("opper-functions", "GET", "v3/functions", lambda payload: dict(payload or {}))
+def _functions(payload: Any) -> list[dict[str, Any]]:
+    return list((payload or {}).get("functions") or [])
+
+
+def list_functions() -> Call[list[dict[str, Any]]]:
+    """``GET /v3/functions``: the v3 functions (name, schema_hash, hit_count...); a
+    cheap authenticated read."""
+    return Call("opper-functions", "GET", "v3/functions", _functions)
 
 
 def _span(payload: Any) -> Span:
     return Span.model_validate(unwrap_data(payload))
 
 
-def create_span(**fields: Any) -> Call[Span]:
+def create_span(name: str, **fields: Any) -> Call[Span]:
     """``POST /v3/spans``; not idempotent, so not retried."""
-    body = build(SpanCreate, **fields)
+    body = build(SpanCreate, name=name, **fields)
     return Call("opper-span-create", "POST", "v3/spans", _span, json=body.to_body(), retryable=False)
 
 

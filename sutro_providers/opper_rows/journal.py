@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroStagingError
-from sutro_providers.options import ROW_ID
 
 log = logging.getLogger("sutro_providers.opper_rows.journal")
 

@@ -6,8 +6,10 @@ any call, output table, :class:`~sutro_providers.manifest.Manifest`), with Opper
 per-row calls in place of batch jobs:
 
 1. the input is validated and staged as for Sutro (``source.parquet`` and
-   ``input-s0000.parquet`` under the run's prefix); the run record
-   (``opper-run.json``) keeps the input fingerprint and the run's parent span id;
+   ``input-s0000.parquet`` in a folder of this staging, ``<run prefix>/<stage_id>``,
+   :meth:`~sutro_providers.staging.area.StagingArea.files_prefix`); the run record
+   (``opper-run.json`` under the run's prefix) keeps the input fingerprint, the
+   ``stage_id`` and the run's parent span id;
 2. rows without a recorded answer in the journal
    (:mod:`~sutro_providers.opper_rows.journal`) are called
    (:mod:`~sutro_providers.opper_rows.calls`); answers are journaled in chunks as
@@ -17,7 +19,9 @@ per-row calls in place of batch jobs:
 
 Idempotent for an identity: a retry skips recorded rows, a completed run returns
 its manifest (and its output) without calling; an input that changed between
-attempts raises (``on_input_change="fail"``) or starts over (``"resubmit"``).
+attempts raises (``on_input_change="fail"``) or starts over (``"resubmit"``, staged
+in a new folder). An empty input calls nothing and returns the empty enriched table
+(the input's columns, or the declared inputs, then the result columns).
 
 Example::
 
@@ -46,8 +50,10 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 from pydantic import BaseModel, Field
 
-from sutro_providers.collection.results import ResultJoiner, SummaryAccumulator, write_parquet
+from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.summary import SummaryAccumulator
 from sutro_providers.collection.unpack import result_schema, unpack_outputs
+from sutro_providers.columns import CONFIDENCE, ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroError, SutroLedgerConflictError, SutroRowsFailedError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
@@ -59,10 +65,11 @@ from sutro_providers.opper.config import OpperConfig
 from sutro_providers.opper_rows.calls import CallPlan, Progress, RowCaller
 from sutro_providers.opper_rows.journal import JournalSummary, ResultsJournal
 from sutro_providers.opper_rows.options import OpperOptions
-from sutro_providers.options import CONFIDENCE, ROW_ID, SKIP_REASON, StagingLocation
-from sutro_providers.parquet_io import open_parquet, parquet_batches
-from sutro_providers.pipeline import EnrichmentResult, output_columns
+from sutro_providers.options import StagingLocation
+from sutro_providers.parquet_io import open_parquet, parquet_batches, write_parquet
+from sutro_providers.pipeline import EnrichmentResult, new_stage_id, output_columns
 from sutro_providers.staging.area import StagedRun, StagingArea
+from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger import utc_now
 
 log = logging.getLogger("sutro_providers.opper_rows.runner")
@@ -77,6 +84,7 @@ class OpperRunRecord(BaseModel):
     function: str
     fingerprint: str
     fingerprint_version: int
+    stage_id: str | None = None  # the staged files' folder under the run prefix (None: the prefix itself)
     phase: Literal["staged", "completed"] = "staged"
     rows_in: int = 0
     rows_submitted: int = 0
@@ -117,15 +125,19 @@ class OpperRowPipeline:
         return f"{self.area.run_prefix(identity)}/opper-run.json"
 
     def load(self, identity: RunIdentity) -> OpperRunRecord | None:
+        path = self.record_path(identity)
         try:
-            raw = self.area.fs.cat_file(self.record_path(identity), start=0)
+            with store_errors(f"cannot read the Opper run record {self.area.display(path)}"):
+                raw = self.area.fs.cat_file(path, start=0)
         except FileNotFoundError:
             return None
         return OpperRunRecord.model_validate(json.loads(raw))
 
     def _save(self, identity: RunIdentity, record: OpperRunRecord) -> None:
         record.updated_at = utc_now()
-        self.area.fs.pipe_file(self.record_path(identity), record.model_dump_json(indent=1).encode())
+        path = self.record_path(identity)
+        with store_errors(f"cannot write the Opper run record {self.area.display(path)}"):
+            self.area.fs.pipe_file(path, record.model_dump_json(indent=1).encode())
 
     def journal(self, identity: RunIdentity, options: OpperOptions) -> ResultsJournal:
         return ResultsJournal(self.area.fs, self.area.run_prefix(identity), chunk_rows=options.journal_chunk_rows,
@@ -150,7 +162,7 @@ class OpperRowPipeline:
         started = time.monotonic()
         record = self.load(identity)
         if record is not None and record.phase == "completed" and record.manifest is not None:
-            if not self.area.exists(self.area.source_path(identity)) or not materialize:
+            if not self.area.exists(self.area.source_path(identity, record.stage_id)) or not materialize:
                 log.info("Opper run %s already completed; nothing to call", identity.short)
                 return self._completed(record.manifest, options, materialize)
         spec = options.output_spec()
@@ -165,13 +177,16 @@ class OpperRowPipeline:
             return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
 
         if record is None:
-            if self.area.protocol in ("file", "local"):  # no pre-signing here: a local folder works too
-                self.area.fs.makedirs(f"{self.area.run_prefix(identity)}/opper-journal", exist_ok=True)
+            self._local_folders(f"{self.area.run_prefix(identity)}/opper-journal")  # the probe's folder too
             self.area.check_writable()
-            staged = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD)
+            opened = reader()
+            if opened.num_rows == 0:
+                return self._empty(identity, options, validator, opened.schema)
+            stage_id = self._new_stage(identity)
+            staged = self.area.stage(identity, opened, validator, shard_size=ONE_SHARD, stage_id=stage_id)
             if staged.rows_in == 0:
-                self.area.remove([self.area.source_path(identity)])
-                return EnrichmentResult(None, self._empty(identity, options))
+                self.area.remove([self.area.source_path(identity, stage_id)])
+                return self._empty(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)
             self._save(identity, record)
         elif record.phase != "completed":
@@ -185,15 +200,30 @@ class OpperRowPipeline:
         summary = journal.summary()
         call_s = time.monotonic() - called
         if summary.failed and options.on_row_error == "fail":
-            raise self._failure(identity, options, summary)
+            raise self._failure(identity, options, record, summary)
         return self._land(identity, options, record, journal, summary, spec, materialize,
                           timings={"stage_s": round(stage_s, 3), "call_s": round(call_s, 3)})
 
     # ------------------------------------------------------------------ steps
+    def _local_folders(self, *folders: str) -> None:
+        """Opper needs no pre-signing, so a local staging folder works too: its folders
+        are made here (object stores have none to make)."""
+        if self.area.protocol not in ("file", "local"):
+            return
+        for folder in folders:
+            with store_errors(f"cannot create the staging folder {self.area.display(folder)}"):
+                self.area.fs.makedirs(folder, exist_ok=True)
+
+    def _new_stage(self, identity: RunIdentity) -> str:
+        """A new staging folder of the run (:func:`~sutro_providers.pipeline.new_stage_id`)."""
+        stage_id = new_stage_id()
+        self._local_folders(self.area.files_prefix(identity, stage_id))
+        return stage_id
+
     def _new_record(self, identity: RunIdentity, options: OpperOptions, staged: StagedRun) -> OpperRunRecord:
         return OpperRunRecord(run_key=identity.key, identity=identity.describe(), function=options.function,
                               fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version,
-                              rows_in=staged.rows_in, rows_submitted=staged.rows_submitted,
+                              stage_id=staged.stage_id, rows_in=staged.rows_in, rows_submitted=staged.rows_submitted,
                               rows_skipped=staged.rows_skipped)
 
     def _check_unchanged(self, identity: RunIdentity, options: OpperOptions, reader: Any,
@@ -209,16 +239,19 @@ class OpperRowPipeline:
             )
         log.warning("input changed since the earlier attempt: discarding its recorded answers and starting over")
         self.area.remove(self.journal(identity, options).parts())
-        staged = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD)
+        self.area.remove([self.area.source_path(identity, record.stage_id), *self.area.shard_paths(identity, record.stage_id)])
+        staged = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD,
+                                 stage_id=self._new_stage(identity))
         new = self._new_record(identity, options, staged)
         new.parent_span_id = record.parent_span_id
         self._save(identity, new)
         return new
 
-    def _rows(self, identity: RunIdentity, options: OpperOptions, answered: np.ndarray) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _rows(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
+              answered: np.ndarray) -> Iterator[tuple[int, dict[str, Any]]]:
         """(row id, input object) of each staged row without a recorded answer, read
         batch by batch from the staged shard."""
-        path = self.area.shard_path(identity, 0)
+        path = self.area.shard_path(identity, 0, record.stage_id)
         if not self.area.exists(path):
             return
         for batch in parquet_batches(self.area.fs, path, options.batch_size):
@@ -249,7 +282,7 @@ class OpperRowPipeline:
             plan = CallPlan(options, model or "default", tags, record.parent_span_id, examples)
             caller = RowCaller(self.config, plan, journal, total=todo, on_progress=on_progress)
             try:
-                stats = await caller.run(self._rows(identity, options, answered))
+                stats = await caller.run(self._rows(identity, options, record, answered))
             except BaseException as exc:
                 await self._end_span(client, record.parent_span_id, error=f"{type(exc).__name__}: {exc}")
                 raise
@@ -266,26 +299,30 @@ class OpperRowPipeline:
         except SutroError as exc:  # tracing must not fail a run whose answers are recorded
             log.warning("could not close the run's Opper span: %s", exc)
 
-    def _failed_ids(self, identity: RunIdentity, options: OpperOptions, rows: list[int]) -> dict[int, str]:
-        """``id_column`` values of ``rows`` (read from the snapshot's two columns)."""
+    def _failed_ids(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
+                    rows: list[int]) -> dict[int, str]:
+        """``id_column`` values of ``rows`` (the snapshot's two columns, batch by batch)."""
         if not options.id_column or not rows:
             return {}
         wanted = pa.array(rows, pa.int64())
         found: dict[int, str] = {}
-        with open_parquet(self.area.fs, self.area.source_path(identity)) as handle:
-            table = pq.read_table(handle, columns=[ROW_ID, options.id_column])
-        hits = table.filter(pc.is_in(table[ROW_ID], value_set=wanted))
-        for row, value in zip(hits[ROW_ID].to_pylist(), hits[options.id_column].to_pylist(), strict=True):
-            found[row] = str(value)
+        for batch in self.area.read_source(identity, options.batch_size, [ROW_ID, options.id_column],
+                                           stage_id=record.stage_id):
+            hits = batch.filter(pc.is_in(batch.column(ROW_ID), value_set=wanted))
+            for row, value in zip(hits.column(ROW_ID).to_pylist(), hits.column(options.id_column).to_pylist(),
+                                  strict=True):
+                found[row] = str(value)
         return found
 
-    def _row_errors(self, identity: RunIdentity, options: OpperOptions, summary: JournalSummary) -> list[RowError]:
+    def _row_errors(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
+                    summary: JournalSummary) -> list[RowError]:
         rows = sorted(summary.failed)[: options.max_reported_errors]
-        ids = self._failed_ids(identity, options, rows)
+        ids = self._failed_ids(identity, options, record, rows)
         return [RowError(row=r, id=ids.get(r), reason=summary.failed[r]) for r in rows]
 
-    def _failure(self, identity: RunIdentity, options: OpperOptions, summary: JournalSummary) -> SutroRowsFailedError:
-        errors = self._row_errors(identity, options, summary)
+    def _failure(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
+                 summary: JournalSummary) -> SutroRowsFailedError:
+        errors = self._row_errors(identity, options, record, summary)
         named = "; ".join(f"row {e.row}" + (f" (id {e.id})" if e.id else "") + f": {e.reason}" for e in errors[:5])
         return SutroRowsFailedError(
             f"{len(summary.failed)} row(s) of Opper run {identity.describe()} failed after retries "
@@ -299,16 +336,14 @@ class OpperRowPipeline:
         confidence = prefix + CONFIDENCE
         full = result_schema(spec, prefix=prefix)
         results_schema = pa.schema([f for f in full if f.name != confidence])
-        source_path = self.area.source_path(identity)
-        with open_parquet(self.area.fs, source_path) as handle:
-            source_schema = pq.read_schema(handle)
-        joiner = ResultJoiner(source_schema, results_schema)
+        source_path = self.area.source_path(identity, record.stage_id)
+        joiner = ResultJoiner(self.area.source_schema(identity, record.stage_id), results_schema)
         index = journal.index()
         pending: deque[pa.Table] = deque()
         failed = summary.failed
 
         def sources() -> Iterator[pa.RecordBatch]:
-            for batch in self.area.read_source(identity, options.batch_size):
+            for batch in self.area.read_source(identity, options.batch_size, stage_id=record.stage_id):
                 ids = batch.column(ROW_ID)
                 low, high = pc.min(ids).as_py(), pc.max(ids).as_py()
                 if low is None:
@@ -358,7 +393,7 @@ class OpperRowPipeline:
             run_key=identity.key, identity=identity.describe(), function=options.function, backend="opper",
             model=next(iter(summary.by_model), None) if len(summary.by_model) == 1 else None, state="succeeded",
             rows_in=record.rows_in, rows_submitted=record.rows_submitted, rows_out=joiner.rows_out,
-            rows_skipped=joiner.rows_skipped, rows_failed=len(failed), row_errors=self._row_errors(identity, options, summary),
+            rows_skipped=joiner.rows_skipped, rows_failed=len(failed), row_errors=self._row_errors(identity, options, record, summary),
             input_tokens=summary.input_tokens, output_tokens=summary.output_tokens, cost_usd=summary.cost_usd,
             usage_by_model={m: ModelUsage(**vars(u)) for m, u in summary.by_model.items()},
             trace_span_id=record.parent_span_id, staging_prefix=self.area.display(self.area.run_prefix(identity)),
@@ -369,17 +404,28 @@ class OpperRowPipeline:
         self._save(identity, record)
         if not options.keep_staged:
             done = [source_path, *journal.parts()] if options.output_uri else []
-            self.area.remove([*self.area.shard_paths(identity), *done])
+            self.area.remove([*self.area.shard_paths(identity, record.stage_id), *done])
         log.info("Opper %s: %d rows enriched (%d skipped, %d failed), %d calls recorded, cost %s USD",
                  options.function, manifest.rows_out, manifest.rows_skipped, manifest.rows_failed,
                  sum(u.calls for u in summary.by_model.values()), manifest.cost_usd)
         return EnrichmentResult(table, manifest)
 
     @staticmethod
-    def _empty(identity: RunIdentity, options: OpperOptions) -> Manifest:
+    def _empty(identity: RunIdentity, options: OpperOptions, validator: InputValidator,
+               schema: pa.Schema) -> EnrichmentResult:
+        """An empty input, once its columns are checked as any day's are: no call, the
+        ``noop`` manifest and the empty enriched table (the input's columns, or the
+        declared inputs when it has none, then the result columns and the skip reason)."""
+        if schema.names:
+            validator.check_schema(schema)
         log.info("input of %s is empty: no Opper call made", options.function)
-        return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function, backend="opper",
-                        state="noop", started_at=utc_now(), message="empty input: nothing called")
+        manifest = Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
+                            backend="opper", state="noop", started_at=utc_now(), message="empty input: nothing called")
+        prefix = options.output_prefix
+        results = pa.schema([f for f in result_schema(options.output_spec(), prefix=prefix)
+                             if f.name != prefix + CONFIDENCE])
+        source = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
+        return EnrichmentResult(ResultJoiner(source, results).schema.empty_table(), manifest)
 
     @staticmethod
     def _completed(manifest: Manifest, options: OpperOptions, materialize: bool) -> EnrichmentResult:

@@ -78,6 +78,19 @@ def test_hook_config_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hook.get_staging("s3://other/p").url == "s3://other/p"
 
 
+def test_opper_hook_config_keeps_the_host_without_sutro_api_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider.hooks.opper import OpperHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_OPPER_X", conn_json(
+        conn_type="opper", host="127.0.0.1", port=8124, password="op_secret_value_123",
+        extra={"staging_url": "s3://bucket/opper", "retry": {"max_attempts": 2}}))
+    hook = OpperHook("opper_x")
+    config = hook.get_opper_config()
+    assert config.base_url == "http://127.0.0.1:8124" and config.retry.max_attempts == 2
+    assert "op_secret_value_123" not in repr(config)
+    assert hook.get_staging().url == "s3://bucket/opper"
+
+
 def test_api_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk._shared.secrets_masker.secrets_masker import redact
 
@@ -183,6 +196,21 @@ def test_job_link_reads_the_xcom(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(get_value))
     assert SutroJobLink().get_link(None, ti_key=None) == "http://127.0.0.1:1/jobs/job-1"  # type: ignore[arg-type]
     assert seen["key"] == "sutro_job_url"
+
+
+def test_job_link_of_the_operator_that_ran_reads_no_xcom(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time import xcom
+
+    from airflow_provider.operators.batch import SutroBatchFunctionOperator
+
+    def get_value(*, ti_key: Any, key: str) -> Any:
+        raise AssertionError("a missing XCom would be looked up (and logged as an error)")
+
+    monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(get_value))
+    op = SutroBatchFunctionOperator(task_id="t", function_name="ticket-triage", input_data=[])
+    assert SutroJobLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]  # failed before submitting
+    op.sutro_job_url = "http://127.0.0.1:1/jobs/job-1"
+    assert SutroJobLink().get_link(op, ti_key=None) == "http://127.0.0.1:1/jobs/job-1"  # type: ignore[arg-type]
 
 
 def test_openlineage_facets(sqlite_db: Any, sutro_conn: Any) -> None:

@@ -15,11 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from sutro_providers.client.config import RetryPolicy
+from sutro_providers.columns import SKIP_REASON
 from sutro_providers.errors import SutroInputError, SutroLedgerConflictError, SutroRowsFailedError
 from sutro_providers.identity import RunIdentity
 from sutro_providers.opper import OpperConfig
 from sutro_providers.opper_rows import OpperOptions, OpperRowPipeline
-from sutro_providers.options import SKIP_REASON, StagingLocation
+from sutro_providers.options import StagingLocation
 from tests.opper.opper_harness import OpperServer
 
 INPUT_SCHEMA = {"type": "object", "properties": {"subject": {"type": "string"}, "body": {"type": "string"}},
@@ -162,10 +163,27 @@ def test_a_changed_input_is_refused_on_retry(opper: OpperServer, tmp_path: Path)
     opper.emulator.faults.set([{"kind": "status", "endpoint": "opper-call-revision", "status": 400, "count": 1}])
     with pytest.raises(SutroRowsFailedError):
         pipeline.run(tickets(3), identity, options(concurrency=1))
+    first = pipeline.load(identity)
+    assert first is not None and first.stage_id
+    first_folder = Path(pipeline.area.files_prefix(identity, first.stage_id))
+    assert (first_folder / "source.parquet").exists()
     with pytest.raises(SutroLedgerConflictError):
         pipeline.run(tickets(4), identity, options(concurrency=1))
-    result = pipeline.run(tickets(4), identity, options(concurrency=1, on_input_change="resubmit"))
+    result = pipeline.run(tickets(4), identity, options(concurrency=1, on_input_change="resubmit", keep_staged=True))
     assert result.manifest.rows_out == 4
+    second = pipeline.load(identity)
+    assert second is not None and second.stage_id not in (None, first.stage_id)
+    assert not list(first_folder.glob("*.parquet"))  # the first staging's files went with its answers
+    assert (Path(pipeline.area.files_prefix(identity, second.stage_id)) / "source.parquet").exists()
+
+
+def test_empty_input_calls_nothing_and_gives_the_empty_enriched_table(opper: OpperServer, tmp_path: Path) -> None:
+    result = make(opper, tmp_path).run(tickets(1).slice(0, 0), RunIdentity.of("script", n=8), options())
+    assert (result.manifest.state, result.manifest.rows_in, result.manifest.backend) == ("noop", 0, "opper")
+    assert result.table is not None and result.table.num_rows == 0
+    assert result.table.column_names == ["ticket_id", "subject", "body", "label", "urgent", "priority", SKIP_REASON]
+    assert result.table.schema.field("priority").type == pa.int64()
+    assert calls(opper) == [] and opper.emulator.spans == {}
 
 
 def test_pinned_revision_call(opper: OpperServer, tmp_path: Path) -> None:
