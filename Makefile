@@ -28,4 +28,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy sutro_providers airflow_provider dagster_sutro
 
 clean:
-	rm -rf $(VENV) .venv-sdk .demo
+	rm -rf $(VENV) .venv-sdk .venv-opper-sdk .demo

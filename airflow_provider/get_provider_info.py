@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 INTEGRATION = "Sutro"
+OPPER = "Opper"
 PACKAGE_NAME = "sutro-providers"
 
 
@@ -33,7 +34,8 @@ def get_provider_info() -> dict[str, Any]:
         "name": INTEGRATION,
         "description": (
             "`Sutro <https://sutro.sh/>`__ batch-LLM Functions over warehouse tables: "
-            "deferrable batch operator, trigger, sensor, real-time Function operator.\n"
+            "deferrable batch operator, trigger, sensor, real-time Function operator; "
+            "`Opper <https://opper.ai/>`__ functions over the same tables, one call per row.\n"
         ),
         "versions": [_version()],
         "integrations": [
@@ -41,9 +43,17 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "external-doc-url": "https://docs.sutro.sh/",
                 "tags": ["service"],
-            }
+            },
+            {
+                "integration-name": OPPER,
+                "external-doc-url": "https://docs.opper.ai/",
+                "tags": ["service"],
+            },
         ],
-        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider.hooks.sutro"]}],
+        "hooks": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider.hooks.sutro"]},
+            {"integration-name": OPPER, "python-modules": ["airflow_provider.hooks.opper"]},
+        ],
         "operators": [
             {
                 "integration-name": INTEGRATION,
@@ -51,7 +61,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider.operators.batch",
                     "airflow_provider.operators.run_function",
                 ],
-            }
+            },
+            {"integration-name": OPPER, "python-modules": ["airflow_provider.operators.opper"]},
         ],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider.sensors.sutro"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider.triggers.sutro"]}],
@@ -91,6 +102,43 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": "https://your-deployment.sutro.sh",
                         "password": "sk_...",
+                        "extra": '{"staging_url": "s3://bucket/prefix"}',
+                    },
+                },
+            },
+            {
+                "connection-type": "opper",
+                "hook-class-name": "airflow_provider.hooks.opper.OpperHook",
+                "hook-name": "Opper",
+                "conn-fields": {
+                    "staging_url": {
+                        "label": "Staging URL",
+                        "description": "Where inputs are staged and the results journal is kept, "
+                        "e.g. s3://my-bucket/opper (any fsspec URL)",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "aws_conn_id": {
+                        "label": "AWS connection id",
+                        "description": "Optional Airflow connection (type aws) used to stage on S3",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "s3_endpoint_url": {
+                        "label": "S3 endpoint URL",
+                        "description": "S3-compatible endpoint (MinIO, moto, R2); empty for AWS",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "storage_options": {
+                        "label": "Storage options (JSON)",
+                        "description": "Extra fsspec storage options as a JSON object",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.opper.ai",
+                        "password": "op-...",
                         "extra": '{"staging_url": "s3://bucket/prefix"}',
                     },
                 },

@@ -154,6 +154,16 @@ class SutroConcurrentAttemptError(SutroError):
     (``on_concurrent_attempt="fail"``), or kept winning the ledger writes."""
 
 
+class SutroRowsFailedError(SutroError):
+    """Rows of a per-row run (Opper) still failed after their retries and
+    ``on_row_error`` is ``fail``. ``rows`` lists ``{"row", "id", "reason"}`` (the
+    first few); a retry of the run calls only the rows without a recorded answer."""
+
+    def __init__(self, message: str, *, rows: list[dict[str, Any]] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.rows = rows or []
+
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 524})
 
 

@@ -37,6 +37,25 @@ class ResultSummary(BaseModel):
     confidence_threshold: float | None = None
 
 
+class ModelUsage(BaseModel):
+    """Calls, tokens and USD cost of one model within a run (per-row backends)."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+class RowError(BaseModel):
+    """A row whose call failed after its retries: row number, id (``id_column``
+    value, when set) and the reason."""
+
+    row: int
+    id: str | None = None
+    reason: str
+
+
 class Manifest(BaseModel):
     run_key: str
     identity: str
@@ -60,6 +79,11 @@ class Manifest(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     message: str | None = None
+    backend: Literal["sutro", "opper"] = "sutro"
+    usage_by_model: dict[str, ModelUsage] = Field(default_factory=dict)
+    rows_failed: int = 0
+    row_errors: list[RowError] = Field(default_factory=list)
+    trace_span_id: str | None = None
 
     @property
     def job_ids(self) -> list[str]:

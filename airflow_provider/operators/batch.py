@@ -341,9 +341,12 @@ class SutroBatchFunctionOperator(BaseOperator):
         elif self.destination_table and result.table is not None:
             self._write_destination(context, result.table)
         if not is_empty(manifest):
-            self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
-                          identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
+            self._log_landed(identity, manifest)
         return manifest.to_json_dict()
+
+    def _log_landed(self, identity: RunIdentity, manifest: Manifest) -> None:
+        self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
+                      identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
 
     def _write_destination(self, context: Context, table: pa.Table, columns: list[str] | None = None) -> None:
         partition = str(self.partition_value or context["ti"].run_id)

@@ -70,11 +70,10 @@ def normalize_api_url(api_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/v1", "", ""))
 
 
-def api_url_from_host(host: str, port: int | None = None) -> str:
-    """The normalised API URL of a connection form's ``host`` (and separate ``port``).
-
-    A bare host name gets ``https://`` (``http://`` on loopback); ``port`` is added
-    when the host carries none; then :func:`normalize_api_url` applies."""
+def url_from_host(host: str, port: int | None = None) -> str:
+    """The URL of a connection form's ``host`` (and separate ``port``), not yet
+    normalised for any API: a bare host name gets ``https://`` (``http://`` on
+    loopback); ``port`` is added when the host carries none."""
     value = (host or "").strip()
     if value and "://" not in value:
         name = value.split("/")[0].split(":")[0]
@@ -83,7 +82,13 @@ def api_url_from_host(host: str, port: int | None = None) -> str:
         parts = urlsplit(value)
         if parts.port is None:
             value = f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
-    return normalize_api_url(value)
+    return value
+
+
+def api_url_from_host(host: str, port: int | None = None) -> str:
+    """The normalised Sutro API URL of a connection form's ``host`` (and separate
+    ``port``): :func:`url_from_host`, then :func:`normalize_api_url`."""
+    return normalize_api_url(url_from_host(host, port))
 
 
 def _refuse_retired(host: str) -> None:

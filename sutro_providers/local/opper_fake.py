@@ -24,21 +24,11 @@ import pyarrow as pa
 from sutro_providers.local.engine import DeterministicEngine, EngineRequest
 from sutro_providers.local.faults import FaultRegistry
 from sutro_providers.local.models import cost_usd
+from sutro_providers.local.opper_registry import FunctionRegistry, OpperAPIError
 
 DEFAULT_MODEL = "openai/gpt-4o-mini"
 PRICES: dict[str, tuple[float, float]] = {DEFAULT_MODEL: (0.15, 0.60), "anthropic/claude-3-haiku": (0.25, 1.25)}
 PLATFORM_FEE = 0.1  # share of the generation cost
-
-
-class OpperAPIError(Exception):
-    """An error reply: ``{"error": {"code", "message", "details"}}`` with ``status``."""
-
-    def __init__(self, status: int, code: str, message: str, details: Any = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details, self.retry_after = status, code, message, details, retry_after
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 @dataclass(frozen=True)
@@ -120,15 +110,29 @@ class OpperEmulator:
     revisions: dict[str, Revision] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)  # function_id -> revision_id
     spans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    registry: FunctionRegistry = field(default_factory=FunctionRegistry)
+    calls: list[dict[str, Any]] = field(default_factory=list)
     _cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    _scripts: set[tuple[str, str]] = field(default_factory=set)
+    _seen: set[tuple[str, str]] = field(default_factory=set)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
         with self._lock:
             self.faults.clear()
-            for store in (self.stats, self.revisions, self.latest, self.spans, self._cache, self._scripts):
+            self.registry.clear()
+            for store in (self.stats, self.revisions, self.latest, self.spans, self._cache, self._seen, self.calls):
                 store.clear()
+
+    def _log_call(self, kind: str, name: str, body: dict[str, Any], key: str, span_id: str) -> bool:
+        """Record one answered call (the test's call count) and say whether the same
+        input was seen before (the reply's ``cached`` flag)."""
+        with self._lock:
+            seen = (kind, key) in self._seen
+            self._seen.add((kind, key))
+            self.calls.append({"api": kind, "name": name, "input": render_input(body.get("input")),
+                               "tags": body.get("tags"), "parent_span_id": body.get("parent_span_id"),
+                               "examples": len(body.get("examples") or ()), "cached": seen, "span_id": span_id})
+        return seen
 
     # -- functions (v2)
     def register_function(self, name: str, *, function_id: str | None = None, **fields: Any) -> Revision:
@@ -167,15 +171,15 @@ class OpperEmulator:
         validate_input(body.get("input"), input_schema)
         model = model_name(body.get("model"))
         gen = self.generate(name, body.get("input"), output_schema, model, body.get("instructions"))
-        key = (name, json.dumps([input_schema, output_schema], sort_keys=True))
-        with self._lock:
-            cached = key in self._scripts
-            self._scripts.add(key)
-        self.record_call_span(name, body.get("parent_span_id"), body.get("input"), gen.data, None)
+        script_cached = self.registry.touch(name, input_schema, output_schema)
+        span = self.record_call_span(name, body.get("parent_span_id"), body.get("input"), gen.data, None)
+        key = json.dumps([name, input_schema, output_schema, body.get("instructions"), render_input(body.get("input"))],
+                         sort_keys=True)
+        cached = self._log_call("v3", name, body, key, str(span["id"]))
         elapsed = max(1, int((time.perf_counter() - started) * 1000))
         usage = {"input_tokens": gen.input_tokens, "output_tokens": gen.output_tokens, "reasoning_tokens": None,
                  "cache_read_tokens": None, "cache_creation_tokens": None, "cache_creation_1h_tokens": None}
-        meta = {"function_name": name, "script_cached": cached, "execution_ms": elapsed, "llm_calls": 1,
+        meta = {"function_name": name, "script_cached": script_cached, "cached": cached, "execution_ms": elapsed, "llm_calls": 1,
                 "tts_calls": 0, "image_gen_calls": 0, "generation_ms": elapsed, "usage": usage,
                 "cost": round(gen.generation_cost * (1 + PLATFORM_FEE), 10), "models_used": [model],
                 "model_warnings": [], "guards": [], "tool_calls": [], "message": None, "status": None,
@@ -189,7 +193,7 @@ class OpperEmulator:
         with self._lock:
             hit = self._cache.get(cache_key) if rev.cache_ttl > 0 else None
         if hit is not None and hit[0] > time.monotonic():
-            reply = {**hit[1], "cached": True}
+            reply = dict(hit[1])
         else:
             gen = self.generate(rev.name, value, rev.output_schema, rev.model, rev.instructions)
             generation = gen.generation_cost
@@ -207,7 +211,8 @@ class OpperEmulator:
                     self._cache[cache_key] = (time.monotonic() + rev.cache_ttl, reply)
         output = reply["json_payload"] if rev.output_schema else reply["message"]
         span = self.record_call_span(rev.name, body.get("parent_span_id"), value, output, body.get("tags"))
-        return {"span_id": span["id"], **reply}
+        cached = self._log_call("v2", rev.name, body, "\n".join(cache_key), str(span["id"]))
+        return {"span_id": span["id"], **reply, "cached": cached}
 
     # -- spans
     def record_call_span(self, name: str, parent_id: str | None, value: Any, output: Any, tags: dict[str, str] | None) -> dict[str, Any]:

@@ -15,9 +15,15 @@ it alone with :func:`create_opper_app`. Routes:
 * ``POST /v2/functions/{fid}/call/{rid}``, ``POST /v2/functions/{fid}/call``,
   ``POST /v2/call`` (get-or-create by name), ``POST|GET /v2/functions``,
   ``GET /v2/functions/{fid}/revisions/{rid}``: flat v2 replies, result cache;
+* v3 function management, examples and ``/stream`` (see
+  :mod:`sutro_providers.local.opper_functions`);
 * ``POST|GET|PATCH|DELETE /v3/spans[/{id}]``, ``GET /v3/traces/{id}``;
-* ``/_opper/faults`` (POST rules, DELETE), ``/_opper/stats``, ``/_opper/reset``
+* ``/_opper/faults`` (POST rules, DELETE), ``/_opper/stats``, ``/_opper/calls``
+  (every answered call with its tags and parent span), ``/_opper/reset``
   (test controls, no auth).
+
+Every call reply says ``cached`` (v2 top level, v3 ``meta.cached``): true when
+the same input reached the same function before (the answer is the same either way).
 
 Every route but ``/_opper/*`` needs ``Authorization: Bearer <api_key>``; every
 error is ``{"error": {"code", "message", "details"}}``.
@@ -34,7 +40,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from sutro_providers.local.faults import REQUEST_KINDS, FaultRule
-from sutro_providers.local.opper_fake import OpperAPIError, OpperEmulator, model_name
+from sutro_providers.local.opper_fake import OpperEmulator, model_name
+from sutro_providers.local.opper_functions import add_function_routes
+from sutro_providers.local.opper_registry import OpperAPIError
 
 __all__ = ["create_opper_app", "create_opper_router"]
 
@@ -57,12 +65,16 @@ async def _abort(request: Request) -> None:
         await asyncio.sleep(0)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
-        body = json.loads(raw or b"{}")
+        return json.loads(raw or b"{}")
     except ValueError:
         raise OpperAPIError(400, "invalid_json", "the request body is not valid JSON") from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    body = await _json(request)
     if not isinstance(body, dict):
         raise OpperAPIError(400, "invalid_request", "the request body must be a JSON object")
     return body
@@ -126,6 +138,8 @@ def create_opper_router(api_key: str, emulator: OpperEmulator | None = None) -> 
             return state.call_v3(name, body)
 
         return await guarded(request, "opper-call", run)
+
+    add_function_routes(router, state, guarded, _body, _json)
 
     @router.post("/v2/functions/{function_id}/call/{revision_id}")
     @router.post("/v2/functions/{function_id}/call")
@@ -226,7 +240,13 @@ def create_opper_router(api_key: str, emulator: OpperEmulator | None = None) -> 
 
     @router.get("/_opper/stats")
     async def stats() -> Response:
-        return JSONResponse({"requests": dict(state.stats), "spans": len(state.spans)})
+        return JSONResponse({"requests": dict(state.stats), "spans": len(state.spans), "calls": len(state.calls)})
+
+    @router.get("/_opper/calls")
+    async def calls() -> Response:
+        """Every answered call in order: api, name, input, tags, parent_span_id,
+        examples (count), cached, span_id (what the tests count and check)."""
+        return JSONResponse({"calls": list(state.calls)})
 
     @router.post("/_opper/reset")
     async def reset() -> Response:

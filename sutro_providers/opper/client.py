@@ -54,6 +54,9 @@ class OpperEndpoints(Executor):
 
     call = endpoint(ep.call)
     call_revision = endpoint(ep.call_revision)
+    call_by_name = endpoint(ep.call_by_name)
+    get_revision = endpoint(ep.get_revision)
+    list_functions = endpoint(ep.list_functions)
     create_span = endpoint(ep.create_span)
     get_span = endpoint(ep.get_span)
     update_span = endpoint(ep.update_span)

@@ -21,6 +21,8 @@ from sutro_providers.opper.models import (
     SpanCreate,
     SpanUpdate,
     V2CallRequest,
+    V2NamedCallRequest,
+    V2Revision,
     V3CallRequest,
     check_uuid,
     unwrap_data,
@@ -135,6 +137,73 @@ def call_revision(
         read_timeout=timeout,
         runs_function=True,
     )
+
+
+def call_by_name(
+    name: str,
+    input: Any,
+    *,
+    instructions: str | None = None,
+    input_schema: Schema | None = None,
+    output_schema: Schema | None = None,
+    model: Any = None,
+    examples: list[dict[str, Any]] | None = None,
+    tags: dict[str, str] | None = None,
+    parent_span_id: str | None = None,
+    timeout: float | None = None,
+) -> Call[RevisionCallResult]:
+    """v2 call by name: ``POST /v2/call``, creating the function when it does not exist
+    (``instructions``, schemas and ``model`` override the stored configuration), with
+    few-shot ``examples`` and ``tags``; the flat v2 reply. Never retried automatically.
+    ``timeout`` as for :func:`call`."""
+    if not name or not name.strip():
+        raise build_error("function name is empty")
+    try:
+        schemas = (as_schema(input_schema), as_schema(output_schema))
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    body = build(
+        V2NamedCallRequest,
+        name=name,
+        input=_input_value(input),
+        instructions=instructions,
+        input_schema=schemas[0],
+        output_schema=schemas[1],
+        model=model,
+        examples=examples,
+        tags=tags,
+        parent_span_id=parent_span_id,
+    )
+    return Call(
+        "opper-call-by-name",
+        "POST",
+        "v2/call",
+        RevisionCallResult.model_validate,
+        json=body.to_body(),
+        retryable=False,
+        read_timeout=timeout,
+        runs_function=True,
+    )
+
+
+def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:
+    """``GET /v2/functions/{function_id}/revisions/{revision_id}`` (UUIDs): one
+    revision's configuration (its ``model_name`` names the model billed)."""
+    try:
+        fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+    return Call("opper-revision", "GET", f"v2/functions/{fid}/revisions/{rid}", V2Revision.model_validate)
+
+
+def _functions(payload: Any) -> list[dict[str, Any]]:
+    return list((payload or {}).get("functions") or [])
+
+
+def list_functions() -> Call[list[dict[str, Any]]]:
+    """``GET /v3/functions``: the v3 functions (name, schema_hash, hit_count...); a
+    cheap authenticated read."""
+    return Call("opper-functions", "GET", "v3/functions", _functions)
 
 
 def _span(payload: Any) -> Span:

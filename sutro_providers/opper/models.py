@@ -130,6 +130,36 @@ class V2CallRequest(_Request):
         return None if value is None else _uuid_text(value, "parent_span_id")
 
 
+class V2NamedCallRequest(V2CallRequest):
+    """Body of ``POST /v2/call``: call by name, creating the function when it does not
+    exist; ``instructions``, schemas and ``model`` override the stored configuration."""
+
+    name: str = Field(min_length=1)
+    instructions: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    model: ModelSpec | None = None
+
+
+class V2Revision(WireResponse):
+    """``GET /v2/functions/{id}/revisions/{revision_id}``: one revision's configuration."""
+
+    id: str | None = None
+    revision_id: str | None = None
+    name: str | None = None
+    instructions: str | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    model: Any = None
+
+    @property
+    def model_name(self) -> str | None:
+        model = self.model[0] if isinstance(self.model, list) and self.model else self.model
+        if isinstance(model, dict):
+            model = model.get("name")
+        return model if isinstance(model, str) else None
+
+
 class OutputTokensDetails(WireResponse):
     reasoning_tokens: int | None = None
 

@@ -78,6 +78,19 @@ def test_hook_config_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hook.get_staging("s3://other/p").url == "s3://other/p"
 
 
+def test_opper_hook_config_keeps_the_host_without_sutro_api_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider.hooks.opper import OpperHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_OPPER_X", conn_json(
+        conn_type="opper", host="127.0.0.1", port=8124, password="op_secret_value_123",
+        extra={"staging_url": "s3://bucket/opper", "retry": {"max_attempts": 2}}))
+    hook = OpperHook("opper_x")
+    config = hook.get_opper_config()
+    assert config.base_url == "http://127.0.0.1:8124" and config.retry.max_attempts == 2
+    assert "op_secret_value_123" not in repr(config)
+    assert hook.get_staging().url == "s3://bucket/opper"
+
+
 def test_api_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk._shared.secrets_masker.secrets_masker import redact
 
