@@ -143,7 +143,7 @@ def _duckdb(path: str, query: str, batch_size: int) -> Opened:
     try:
         conn = duckdb.connect(path, read_only=True)
         stack.callback(conn.close)
-        reader = conn.execute(query).fetch_record_batch(batch_size)
+        reader = conn.sql(query).to_arrow_reader(batch_size)
     except BaseException:
         stack.close()
         raise

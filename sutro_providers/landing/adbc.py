@@ -16,7 +16,9 @@ import pyarrow as pa
 
 from sutro_providers.database import Database, quote
 from sutro_providers.landing.base import DbapiLoader, LoadRequest
+from sutro_providers.landing.object_storage import literal
 
+_TEXT_TYPES = {"text", "character varying", "character", "varchar", "string", "user-defined", "array"}
 PLACEHOLDERS = {"adbc_driver_postgresql": "$1", "adbc_driver_sqlite": "?", "adbc_driver_snowflake": "?",
                 "adbc_driver_flightsql": "?", "adbc_driver_bigquery": "?"}
 
@@ -50,14 +52,34 @@ class AdbcLoader(DbapiLoader):
                 counted[0] += batch.num_rows
                 yield batch
 
-        reader = pa.RecordBatchReader.from_batches(request.schema(), counting())
+        schema = request.schema()
+        declared = self.declared_types(cur, request.table)
+        reader = pa.RecordBatchReader.from_batches(schema, counting())
         cur.adbc_ingest(temp, reader, mode="create", temporary=True)
         names = ", ".join(quote(c) for c in [*request.columns, request.partition_column])
-        selected = "".join(f"{quote(c)}, " for c in request.columns)
+        selected = "".join(f"{self.pick(f, declared.get(f.name))}, " for f in schema)
         cur.execute(f"INSERT INTO {request.table} ({names}) SELECT {selected}{self.placeholder} FROM {quote(temp)}",
                     (request.partition,))
         cur.execute(f"DROP TABLE {quote(temp)}")
         return counted[0]
+
+    def declared_types(self, cur: Any, table: str) -> dict[str, str]:
+        """The destination's column types from ``information_schema`` (empty where the
+        database has none, e.g. SQLite): text columns going into ``uuid``/``jsonb``...
+        need a cast in the ``INSERT ... SELECT``."""
+        if self.driver == "adbc_driver_sqlite":
+            return {}
+        schema, _, name = table.rpartition(".")
+        where = f"table_name = {literal(name)}" + (f" AND table_schema = {literal(schema)}" if schema else "")
+        cur.execute(f"SELECT column_name, data_type FROM information_schema.columns WHERE {where}")
+        return {str(r[0]): str(r[1]) for r in cur.fetchall()}
+
+    @staticmethod
+    def pick(field: pa.Field, declared: str | None) -> str:
+        text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        if text and declared and declared.lower() not in _TEXT_TYPES:
+            return f"CAST({quote(field.name)} AS {declared})"
+        return quote(field.name)
 
 
 __all__ = ["AdbcLoader"]
