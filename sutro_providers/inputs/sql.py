@@ -126,7 +126,7 @@ def _adbc(module: str, uri: str, query: str, batch_size: int) -> Opened:
         conn = stack.enter_context(dbapi.connect(uri))
         cur = stack.enter_context(conn.cursor())
         if module == "adbc_driver_postgresql":
-            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(16 << 20)})
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(4 << 20)})
         cur.execute(query)
         reader = cur.fetch_record_batch()
         stack.callback(reader.close)  # before the cursor and connection (ADBC refuses otherwise)
