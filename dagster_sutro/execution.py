@@ -37,7 +37,9 @@ import dagster as dg
 import pyarrow as pa
 
 from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow, is_pandas, is_polars, to_arrow
+from dagster_sutro.io_managers import table_metadata
 from dagster_sutro.metadata import build_metadata, job_links
+from dagster_sutro.streams import ParquetTable
 from sutro_providers.errors import (
     SutroConfigurationError,
     SutroCostLimitError,
@@ -46,6 +48,8 @@ from sutro_providers.errors import (
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
+from sutro_providers.inputs.sources import SourceReader
+from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.waiting.polling import JobProgress
@@ -100,7 +104,7 @@ def _empty_output(source: Any, pipeline: EnrichmentPipeline, options: Enrichment
     from sutro_providers.pipeline import output_columns
 
     try:
-        base = to_arrow(source).slice(0, 0) if (isinstance(source, pa.Table | list) or is_polars(source)
+        base = source.schema.empty_table() if isinstance(source, SourceReader) else to_arrow(source).slice(0, 0) if (isinstance(source, pa.Table | list) or is_polars(source)
                                                 or is_pandas(source)) else pa.table({})
     except TypeError:
         base = pa.table({})
@@ -143,8 +147,11 @@ def run_enrichment(
     options: EnrichmentOptions,
     output_format: OutputFormat = "polars",
     checks: SutroChecks | None = None,
+    stream: bool = False,
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
-    """Enrich ``source`` for the asset being materialized; see the module docstring."""
+    """Enrich ``source`` for the asset being materialized; see the module docstring.
+    ``stream``: the output is a :class:`~dagster_sutro.streams.ParquetTable` (the
+    enriched Parquet, never loaded whole) instead of a frame."""
     options = resource.apply_defaults(options)
     identity = run_identity(context)
     source = combine_partitions(source)
@@ -168,7 +175,10 @@ def run_enrichment(
 
                     waited = pipeline.wait(identity, options, on_progress=ProgressLogger(log))
                     raise_for_outcome(waited, pipeline if options.cancel_on_timeout else None, identity)
-                result = pipeline.collect(identity, options, materialize=True)
+                if stream and not options.output_uri:  # the IO manager reads it from staging
+                    uri, storage = staged_output(pipeline.area, identity)
+                    options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
+                result = pipeline.collect(identity, options, materialize=not stream)
                 manifest, table = result.manifest, result.table
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)
@@ -179,7 +189,11 @@ def run_enrichment(
     metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    value = from_arrow(table if table is not None else pa.table({}), output_format)
-    yield dg.Output(value, metadata=metadata)
+    if stream and table is None and manifest.output_uri:
+        parquet = ParquetTable.open(manifest.output_uri, options.output_storage_options, options.batch_size)
+        metadata.update(table_metadata(parquet))
+        yield dg.Output(parquet, metadata=metadata)
+    else:
+        yield dg.Output(from_arrow(table if table is not None else pa.table({}), output_format), metadata=metadata)
     if checks is not None:
         yield from checks.evaluate(manifest, table, context.asset_key)

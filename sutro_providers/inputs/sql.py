@@ -11,7 +11,10 @@ Paths, fastest first (the first that fits the :class:`~sutro_providers.database.
 * PostgreSQL and SQLite with a ``uri`` and no ``parameters``: ADBC
   (``adbc-driver-postgresql``/``adbc-driver-sqlite``, Arrow straight from the
   wire; PostgreSQL uses ``COPY ... TO STDOUT (FORMAT binary)``);
-* DuckDB with a ``uri``: DuckDB's own Arrow reader;
+* DuckDB with a ``uri`` (or a ``connect`` giving DuckDB connections, e.g. cursors of
+  a connection the process holds: a file cannot be opened twice with different
+  settings in one process): DuckDB's own Arrow reader. While one DuckDB stream of a
+  file is suspended half-read, start no second one on the same file;
 * ``adbc_driver`` given: that ADBC driver on ``uri``;
 * otherwise any DB-API connection (``connect``): ``cursor.fetchmany(batch_size)``
   on a server-side cursor where the driver has one (``cursor(name=...)``:
@@ -98,9 +101,13 @@ Opened = tuple[ExitStack, Iterator[pa.RecordBatch]]
 
 def _chooser(database: Database, query: str, parameters: Any, batch_size: int) -> Callable[[], Opened]:
     uri = database.uri
+    if parameters is None and database.dialect == "duckdb":
+        if database.connect is not None:  # e.g. a cursor of a connection this process holds
+            factory = database.connect
+            return lambda: _duckdb(factory(), query, batch_size)
+        if uri is not None:
+            return lambda: _duckdb(_duckdb_file(uri), query, batch_size)
     if parameters is None and uri is not None:
-        if database.dialect == "duckdb":
-            return lambda: _duckdb(uri, query, batch_size)
         module = {"postgresql": "adbc_driver_postgresql", "sqlite": "adbc_driver_sqlite"}.get(database.dialect)
         module = database.adbc_driver or module
         if module is not None and _importable(f"{module}.dbapi"):
@@ -136,12 +143,18 @@ def _adbc(module: str, uri: str, query: str, batch_size: int) -> Opened:
     return stack, iter(reader)
 
 
-def _duckdb(path: str, query: str, batch_size: int) -> Opened:
+def _duckdb_file(path: str) -> Any:
     import duckdb
 
+    try:
+        return duckdb.connect(path, read_only=True)
+    except duckdb.ConnectionException:  # this process has it open read-write already
+        return duckdb.connect(path)
+
+
+def _duckdb(conn: Any, query: str, batch_size: int) -> Opened:
     stack = ExitStack()
     try:
-        conn = duckdb.connect(path, read_only=True)
         stack.callback(conn.close)
         reader = conn.sql(query).to_arrow_reader(batch_size)
     except BaseException:
