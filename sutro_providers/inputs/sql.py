@@ -238,7 +238,8 @@ def _utc(values: list[Any]) -> list[Any]:
 def _dbapi_schema(description: Any, columns: list[list[Any]]) -> tuple[pa.Schema, list[Callable[[list[Any]], list[Any]]]]:
     """The fixed schema: the description's type code where it is a PostgreSQL OID,
     else what the first batch holds; all-NULL columns without a type are text."""
-    fields, converters = [], []
+    fields: list[pa.Field] = []
+    converters: list[Callable[[list[Any]], list[Any]]] = []
     for desc, values in zip(description, columns, strict=True):
         name, code = desc[0], desc[1]
         sample = next((v for v in values if v is not None), None)
@@ -271,8 +272,8 @@ def _decimal_type(desc: Any, values: list[Any]) -> pa.DataType:
     precision, scale = (desc[4], desc[5]) if len(desc) > 5 else (None, None)
     if precision and scale is not None and 0 < precision <= 38 and precision != 65535:
         return pa.decimal128(precision, scale)
-    scales = [-v.as_tuple().exponent for v in values if isinstance(v, decimal.Decimal) and v.is_finite()]
-    return pa.decimal128(38, max([MIN_NUMERIC_SCALE, *[s for s in scales if isinstance(s, int)]]))
+    exponents = [v.as_tuple().exponent for v in values if isinstance(v, decimal.Decimal) and v.is_finite()]
+    return pa.decimal128(38, max([MIN_NUMERIC_SCALE, *[-e for e in exponents if isinstance(e, int)]]))
 
 
 # -- normalising Arrow from ADBC / DuckDB ----------------------------------------------------

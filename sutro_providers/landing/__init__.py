@@ -43,7 +43,7 @@ from typing import Any
 from sutro_providers.database import Database
 from sutro_providers.identity import RunIdentity
 from sutro_providers.landing.adbc import AdbcLoader
-from sutro_providers.landing.base import DbapiLoader, LoadRequest, Loader
+from sutro_providers.landing.base import DbapiLoader, Loader, LoadRequest
 from sutro_providers.landing.embedded import DuckDBLoader, SqliteLoader
 from sutro_providers.landing.object_storage import (
     BigQueryLoader,

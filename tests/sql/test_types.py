@@ -20,7 +20,14 @@ import pytest
 from sutro_providers.database import Database
 from sutro_providers.errors import SutroInputError
 from sutro_providers.inputs.sql import open_sql
-from sutro_providers.landing import AdbcLoader, DbapiLoader, DuckDBLoader, PostgresCopyLoader, SqliteLoader, land
+from sutro_providers.landing import (
+    AdbcLoader,
+    DbapiLoader,
+    DuckDBLoader,
+    PostgresCopyLoader,
+    SqliteLoader,
+    land,
+)
 
 UID = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
 TS = dt.datetime(2026, 11, 20, 7, 8, 9, 123456, tzinfo=dt.UTC)
