@@ -31,7 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, in_child, measure, mib, parser, preload, print_table, s3_server, sutro_server, verdict
+from _common import (
+    ROOT,
+    in_child,
+    measure,
+    mib,
+    parser,
+    preload,
+    print_table,
+    s3_server,
+    sutro_server,
+    verdict,
+)
 
 sys.path.insert(0, str(ROOT))
 LIMIT, GROWTH, RATIO = 1 << 30, 20, 1.25

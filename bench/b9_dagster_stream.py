@@ -21,7 +21,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import in_child, measure, mib, parser, peak_rss, preload, print_table, s3_server, sutro_server, verdict
+from _common import (
+    in_child,
+    measure,
+    mib,
+    parser,
+    peak_rss,
+    preload,
+    print_table,
+    s3_server,
+    sutro_server,
+    verdict,
+)
 from b4_pipeline_memory import CHUNK
 
 LIMIT = 1 << 30
@@ -42,7 +53,12 @@ def write_upstream(rows: int, path: str) -> dict[str, Any]:
 def materialize(lake: str, database: str, url: str, key: str, endpoint: str, bucket: str) -> dict[str, Any]:
     import dagster as dg
 
-    from dagster_sutro import ConfigurableSutroParquetIOManager, SutroDuckDBIOManager, SutroResource, sutro_function_asset
+    from dagster_sutro import (
+        ConfigurableSutroParquetIOManager,
+        SutroDuckDBIOManager,
+        SutroResource,
+        sutro_function_asset,
+    )
 
     @dg.asset(key=["support", "tickets"], io_manager_key="lake")
     def tickets() -> None:
