@@ -3,15 +3,29 @@ provider asks for them, so it stays an optional dependency)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.openlineage.facet import Dataset, ExternalQueryRunFacet
 from airflow.providers.openlineage.extractors import OperatorLineage
 
-if TYPE_CHECKING:
-    from airflow_provider.operators.batch import SutroBatchFunctionOperator
-    from sutro_providers.manifest import Manifest
+
+class BatchLineageSource(Protocol):
+    """What lineage reads of a batch operator (its input and output arguments)."""
+
+    @property
+    def input_uri(self) -> str | None: ...
+    @property
+    def sql(self) -> str | None: ...
+    @property
+    def conn_id(self) -> str | None: ...
+    @property
+    def output_uri(self) -> str | None: ...
+    @property
+    def destination_table(self) -> str | None: ...
+    @property
+    def destination_conn_id(self) -> str | None: ...
 
 
 def uri_dataset(uri: str) -> Dataset:
@@ -48,7 +62,9 @@ def sql_tables(sql: str, conn_id: str) -> list[str]:
     return [t.qualified_name for t in (meta.in_tables if meta else [])]
 
 
-def batch_lineage(op: SutroBatchFunctionOperator, manifest: Manifest | None) -> OperatorLineage:
+def batch_lineage(op: BatchLineageSource, job_ids: Sequence[str] = (), origin: str | None = None) -> OperatorLineage:
+    """Input and output datasets of ``op``; with ``job_ids``, an ``externalQuery`` run
+    facet naming them at the deployment ``origin``."""
     inputs: list[Dataset] = []
     outputs: list[Dataset] = []
     if op.input_uri:
@@ -61,8 +77,6 @@ def batch_lineage(op: SutroBatchFunctionOperator, manifest: Manifest | None) -> 
     if op.destination_table and op.destination_conn_id:
         outputs.append(Dataset(namespace=db_namespace(op.destination_conn_id), name=op.destination_table))
     run_facets: dict[str, Any] = {}
-    if manifest is not None and manifest.job_ids:
-        run_facets["externalQuery"] = ExternalQueryRunFacet(
-            externalQueryId=",".join(manifest.job_ids), source=op.hook.get_config().origin
-        )
+    if job_ids:
+        run_facets["externalQuery"] = ExternalQueryRunFacet(externalQueryId=",".join(job_ids), source=origin or "")
     return OperatorLineage(inputs=inputs, outputs=outputs, run_facets=run_facets)

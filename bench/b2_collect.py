@@ -76,10 +76,11 @@ def floor(folder: Path, results: Path) -> dict[str, Any]:
 def ours(folder: Path, results: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from sutro_providers.collection.collector import Collector, check_run_ids
-    from sutro_providers.collection.results import write_parquet
+    from sutro_providers.collection.collector import Collector
+    from sutro_providers.collection.id_check import check_run_ids
     from sutro_providers.identity import RunIdentity
     from sutro_providers.options import EnrichmentOptions
+    from sutro_providers.parquet_io import write_parquet
 
     area, identity = _area(folder), RunIdentity.of("bench", **IDENTITY)
     rows = pq.ParquetFile(results).metadata.num_rows

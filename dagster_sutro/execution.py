@@ -1,18 +1,19 @@
 """One enrichment inside an asset step: the thin layer between Dagster and the core pipeline.
 
 :func:`run_enrichment` names the run after the asset key, the partition (or
-partition range) and the run's *root* run id, then calls
-:meth:`EnrichmentPipeline.submit`, :meth:`~EnrichmentPipeline.wait` and
-:meth:`~EnrichmentPipeline.collect`. Everything that makes the run safe to retry
-(the ledger, reattaching, reconciling a lost submission, verifying every row)
-lives in the core; this module only maps it to Dagster:
+partition range) and the run's *root* run id, then calls the core's run,
+:meth:`EnrichmentPipeline.run` (submit → wait → collect). Everything that makes
+the run safe to retry (the ledger, reattaching, reconciling a lost submission,
+verifying every row) lives in the core; this module only maps it to Dagster:
 
-* progress of each poll goes to ``context.log`` (on a status change, or at most
-  every ``log_every`` seconds);
+* the job ids and links are logged once the jobs exist; progress of each poll
+  goes to ``context.log`` (on a status change, or at most every ``log_every`` seconds);
 * a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
   ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
 * core errors become :class:`dagster.Failure` with the job ids and links as
-  metadata; input errors do not allow retries (they would fail again);
+  metadata; :data:`ALLOW_RETRIES` says which allow a step retry (input errors
+  do not: they would fail again);
+* an empty input yields an empty table with the result columns;
 * the result is a :class:`dagster.Output` with metadata from
   :mod:`dagster_sutro.metadata`, followed by the asset check results.
 
@@ -30,8 +31,8 @@ Example (normally called through :meth:`SutroResource.enrich`)::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 import pyarrow as pa
@@ -40,10 +41,16 @@ from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow, i
 from dagster_sutro.io_managers import table_metadata
 from dagster_sutro.metadata import build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
+from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import (
     SutroConfigurationError,
     SutroCostLimitError,
     SutroError,
+    SutroJobCancelledError,
+    SutroJobFailedError,
+    SutroJobPollError,
+    SutroJobTimeoutError,
     SutroLedgerConflictError,
     SutroValidationError,
 )
@@ -56,11 +63,39 @@ from sutro_providers.waiting.polling import JobProgress
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
-    from dagster_sutro.resources import SutroResource
     from sutro_providers.pipeline import EnrichmentPipeline
 
-# Errors a retry of the step cannot fix.
-NOT_RETRYABLE = (SutroValidationError, SutroConfigurationError, SutroLedgerConflictError, SutroCostLimitError)
+ALLOW_RETRIES: Mapping[type[SutroError], bool] = {
+    SutroValidationError: False,  # bad input rows or request (SutroInputError), above quota
+    SutroConfigurationError: False,
+    SutroLedgerConflictError: False,  # the input changed since the attempt it would continue
+    SutroCostLimitError: False,
+    SutroJobFailedError: True,  # the outcomes of a wait (see sutro_providers.waiting.outcome)
+    SutroJobCancelledError: True,
+    SutroJobTimeoutError: True,
+    SutroJobPollError: True,
+    SutroError: True,  # transient HTTP errors, staging, results...
+}
+"""The one table from core errors to Dagster: every core error becomes a
+:class:`dagster.Failure`; this says whether it allows a step retry (a retry
+reattaches to the jobs already paid for). Looked up along the class hierarchy."""
+
+
+def allows_retries(exc: SutroError) -> bool:
+    return next(ALLOW_RETRIES[cls] for cls in type(exc).__mro__ if cls in ALLOW_RETRIES)
+
+
+class EnrichmentSettings(Protocol):
+    """What a run reads of :class:`~dagster_sutro.resources.SutroResource`."""
+
+    @property
+    def cancel_on_termination(self) -> bool: ...
+    @property
+    def job_url_template(self) -> str: ...
+    def apply_defaults(self, options: EnrichmentOptions) -> EnrichmentOptions: ...
+    def client_config(self) -> SutroConfig: ...
+    def get_client(self) -> SutroClient: ...
+    def get_pipeline(self, client: SutroClient | None = None) -> EnrichmentPipeline: ...
 
 
 def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
@@ -115,7 +150,7 @@ def _empty_output(source: Any, pipeline: EnrichmentPipeline, options: Enrichment
     return base
 
 
-def _failure(exc: SutroError, manifest: Manifest | None, resource: SutroResource) -> dg.Failure:
+def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
     metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
     if manifest is not None:
         metadata["sutro/job_ids"] = ", ".join(manifest.job_ids)
@@ -123,10 +158,10 @@ def _failure(exc: SutroError, manifest: Manifest | None, resource: SutroResource
             metadata.update(job_links(manifest, resource.client_config().origin, resource.job_url_template))
         except Exception:  # metadata must never mask the real error
             pass
-    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=not isinstance(exc, NOT_RETRYABLE))
+    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=allows_retries(exc))
 
 
-def _on_interrupt(resource: SutroResource, pipeline: EnrichmentPipeline, identity: RunIdentity, log: Any) -> None:
+def _on_interrupt(resource: EnrichmentSettings, pipeline: EnrichmentPipeline, identity: RunIdentity, log: Any) -> None:
     if not resource.cancel_on_termination:
         log.warning("run terminated: the Sutro jobs keep running (cancel_on_termination is off); "
                     "re-executing this run attaches to them")
@@ -140,7 +175,7 @@ def _on_interrupt(resource: SutroResource, pipeline: EnrichmentPipeline, identit
 
 
 def run_enrichment(
-    resource: SutroResource,
+    resource: EnrichmentSettings,
     context: dg.AssetExecutionContext,
     source: Any,
     *,
@@ -152,48 +187,51 @@ def run_enrichment(
     """Enrich ``source`` for the asset being materialized; see the module docstring.
     ``stream``: the output is a :class:`~dagster_sutro.streams.ParquetTable` (the
     enriched Parquet, never loaded whole) instead of a frame."""
+    from sutro_providers.pipeline import is_empty
+
     options = resource.apply_defaults(options)
     identity = run_identity(context)
     source = combine_partitions(source)
     log = context.log
     origin = resource.client_config().origin
-    manifest: Manifest | None = None
+    submitted: list[Manifest] = []
+
+    def on_submitted(manifest: Manifest) -> None:
+        submitted.append(manifest)  # a failure later names the jobs it paid for
+        if is_empty(manifest):
+            log.info("the input is empty: no Sutro job was submitted")
+        elif not manifest.job_ids:
+            log.info("every row was skipped as invalid: no Sutro job was submitted")
+        else:
+            links = job_links(manifest, origin, resource.job_url_template)
+            log.info(f"Sutro job(s) {', '.join(manifest.job_ids)} ({manifest.state}): "
+                     + ", ".join(v.url for v in links.values()))
+
     with resource.get_client() as client:
         pipeline = resource.get_pipeline(client)
+        if stream and not options.output_uri:  # the enriched Parquet stays in staging; the IO manager reads it
+            uri, storage = staged_output(pipeline.area, identity)
+            options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
-            manifest = pipeline.submit(source, identity, options)
-            if manifest.state == "noop":
-                log.info("the input is empty: no Sutro job was submitted")
-                table: pa.Table | None = _empty_output(source, pipeline, options)
-            else:
-                links = job_links(manifest, origin, resource.job_url_template)
-                log.info(f"Sutro job(s) {', '.join(manifest.job_ids)} ({manifest.state}): "
-                         + ", ".join(v.url for v in links.values()))
-                if manifest.state != "succeeded":
-                    from sutro_providers.pipeline import raise_for_outcome
-
-                    waited = pipeline.wait(identity, options, on_progress=ProgressLogger(log))
-                    raise_for_outcome(waited, pipeline if options.cancel_on_timeout else None, identity)
-                if stream and not options.output_uri:  # the IO manager reads it from staging
-                    uri, storage = staged_output(pipeline.area, identity)
-                    options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
-                result = pipeline.collect(identity, options, materialize=not stream)
-                manifest, table = result.manifest, result.table
+            result = pipeline.run(source, identity, options, on_submitted=on_submitted,
+                                  on_progress=ProgressLogger(log), materialize=not stream)
+            manifest, table = result.manifest, result.table
+            if table is None and (not stream or is_empty(manifest)):  # empty input
+                table = _empty_output(source, pipeline, options)
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)
             raise
         except SutroError as exc:
-            raise _failure(exc, manifest, resource) from exc
-    assert manifest is not None
+            raise _failure(exc, submitted[-1] if submitted else None, resource) from exc
     metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    if stream and table is None and manifest.output_uri:
-        parquet = ParquetTable.open(manifest.output_uri, options.output_storage_options, options.batch_size)
-        metadata.update(table_metadata(parquet))
-        yield dg.Output(parquet, metadata=metadata)
+    if table is None:  # stream: the enriched Parquet, described by its footer
+        parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
+                                    options.batch_size)
+        yield dg.Output(parquet, metadata={**metadata, **table_metadata(parquet)})
     else:
-        yield dg.Output(from_arrow(table if table is not None else pa.table({}), output_format), metadata=metadata)
+        yield dg.Output(from_arrow(table, output_format), metadata=metadata)
     if checks is not None:
         yield from checks.evaluate(manifest, table, context.asset_key)

@@ -2,8 +2,9 @@
 
 Everything goes through Arrow: polars, pandas and :class:`pyarrow.Table` are
 converted to and from a :class:`pyarrow.Table` without copying where the
-libraries allow it. polars and pandas are imported lazily, so a project that uses
-only one of them does not need the other.
+libraries allow it; the conversion to Arrow is the core's
+(:func:`sutro_providers.inputs.sources.to_table`). polars and pandas are imported
+lazily, so a project that uses only one of them does not need the other.
 
 Example::
 
@@ -17,10 +18,13 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, get_args
 
 import pyarrow as pa
+
+from sutro_providers.inputs.sources import to_table
 
 OutputFormat = Literal["polars", "pandas", "arrow"]
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
@@ -40,21 +44,12 @@ def is_pandas(obj: object) -> bool:
 
 def to_arrow(obj: Any) -> pa.Table:
     """Return ``obj`` (polars, pandas, Arrow table or record batch reader, or a
-    list of dicts) as a :class:`pyarrow.Table`."""
-    if isinstance(obj, pa.Table):
-        return obj
-    if isinstance(obj, pa.RecordBatchReader):
-        return obj.read_all()
-    if isinstance(obj, pa.RecordBatch):
-        return pa.Table.from_batches([obj])
-    if is_polars(obj):
-        frame = obj.collect() if type(obj).__name__ == "LazyFrame" else obj
-        return frame.to_arrow()
-    if is_pandas(obj):
-        return pa.Table.from_pandas(obj, preserve_index=False)
-    if isinstance(obj, list):
-        return pa.Table.from_pylist(obj)
-    raise TypeError(f"cannot convert {type(obj).__name__} to an Arrow table")
+    list of dicts) as a :class:`pyarrow.Table`: the core's converter
+    (:func:`sutro_providers.inputs.sources.to_table`), whose errors name the column
+    and row at fault. A path is not a table here (an asset returns data, not a file name)."""
+    if isinstance(obj, str | os.PathLike):
+        raise TypeError(f"cannot convert {type(obj).__name__} to an Arrow table")
+    return to_table(obj)
 
 
 def from_arrow(table: pa.Table, output_format: OutputFormat) -> Any:

@@ -28,11 +28,13 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from dagster_sutro.execution import run_enrichment
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
 from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.options import EnrichmentOptions, StagingLocation
+from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, EnrichmentOptions, StagingLocation
+from sutro_providers.storage_settings import StorageSettings
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
@@ -84,8 +86,8 @@ class SutroResource(dg.ConfigurableResource):
     connect_timeout: float = Field(default=10.0, description="Seconds to connect to the Sutro API.")
     read_timeout: float = Field(default=60.0, description="Seconds to wait for each Sutro API reply.")
     max_retry_attempts: int = Field(default=6, description="Attempts of each retryable API read (job creation is never retried blindly).")
-    poll_interval: float = Field(default=10.0, description="First interval between job status polls, in seconds.")
-    max_poll_interval: float = Field(default=60.0, description="Longest interval between polls (the interval grows 1.5x per poll).")
+    poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between job status polls, in seconds.")
+    max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls (the interval grows 1.5x per poll).")
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs before failing; none waits forever.")
     cancel_on_timeout: bool = Field(default=True, description="Cancel the jobs when wait_timeout passes.")
     cancel_on_termination: bool = Field(
@@ -113,35 +115,34 @@ class SutroResource(dg.ConfigurableResource):
         """A new :class:`SutroClient` (close it, or use it as a context manager)."""
         return SutroClient(config=self.client_config())
 
+    def storage_settings(self) -> StorageSettings:
+        """The ``s3_*``/``aws_*`` fields and ``storage_options``, filled from the nested
+        S3Resource (endpoint, region, credentials, profile)."""
+        settings = StorageSettings(
+            key=self.aws_access_key_id,
+            secret=self.aws_secret_access_key,
+            token=self.aws_session_token,
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.aws_region_name,
+            extra=self.storage_options,
+        )
+        if (s3 := self.s3) is not None:
+            settings = settings.fill(StorageSettings(
+                key=s3.aws_access_key_id,
+                secret=s3.aws_secret_access_key,
+                token=s3.aws_session_token,
+                endpoint_url=s3.endpoint_url,
+                region_name=s3.region_name,
+                profile=s3.profile_name,
+            ))
+        return settings
+
     def s3_storage_options(self) -> dict[str, Any]:
         """fsspec/s3fs options from the nested S3Resource, the ``aws_*`` fields and ``storage_options``."""
-        endpoint, region = self.s3_endpoint_url, self.aws_region_name
-        key, secret, token = self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token
-        if self.s3 is not None:
-            endpoint = endpoint or self.s3.endpoint_url
-            region = region or self.s3.region_name
-            key = key or self.s3.aws_access_key_id
-            secret = secret or self.s3.aws_secret_access_key
-            token = token or self.s3.aws_session_token
-        options: dict[str, Any] = {}
-        if key:
-            options["key"] = key
-        if secret:
-            options["secret"] = secret
-        if token:
-            options["token"] = token
-        client_kwargs = {k: v for k, v in (("endpoint_url", endpoint), ("region_name", region)) if v}
-        if client_kwargs:
-            options["client_kwargs"] = client_kwargs
-        if self.s3 is not None and self.s3.profile_name:
-            options["profile"] = self.s3.profile_name
-        extra = dict(self.storage_options)
-        if "client_kwargs" in extra and "client_kwargs" in options:
-            extra["client_kwargs"] = {**options["client_kwargs"], **extra["client_kwargs"]}
-        return {**options, **extra}
+        return self.storage_settings().storage_options()
 
     def staging_location(self) -> StagingLocation:
-        storage = self.s3_storage_options() if self.staging_url.startswith(("s3://", "s3a://")) else dict(self.storage_options)
+        storage = self.storage_settings().options_for(self.staging_url)
         return StagingLocation(url=self.staging_url, storage_options=storage, signed_url_expiry=self.signed_url_expiry)
 
     def get_pipeline(self, client: SutroClient | None = None) -> EnrichmentPipeline:
@@ -180,7 +181,5 @@ class SutroResource(dg.ConfigurableResource):
         the output is the enriched Parquet as a :class:`~dagster_sutro.streams.ParquetTable`
         (for ``source``, pass a :class:`~sutro_providers.inputs.sources.SourceReader`).
         """
-        from dagster_sutro.execution import run_enrichment
-
         yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks,
                                   stream=stream)

@@ -10,7 +10,7 @@ Which errors are worth a retry is decided in one place, :func:`is_transient`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -98,11 +98,16 @@ class SutroSubmissionOutcomeUnknownError(SutroError):
 
 
 class SutroJobError(SutroError):
-    """A job ended without results. ``job_id`` names it."""
+    """A job ended without results. ``job_id`` names it (comma-separated when several
+    jobs are concerned); ``job_ids`` lists them and ``statuses`` holds each job's last
+    status (``{job_id: "FAILED", ...}``) when the error comes from a wait."""
 
-    def __init__(self, message: str, *, job_id: str | None = None, **kw: Any) -> None:
+    def __init__(self, message: str, *, job_id: str | None = None, job_ids: Sequence[str] | None = None,
+                 statuses: Mapping[str, str] | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.job_id = job_id
+        self.job_ids = list(job_ids) if job_ids is not None else [j.strip() for j in (job_id or "").split(",") if j.strip()]
+        self.job_id = job_id if job_id is not None else (", ".join(self.job_ids) or None)
+        self.statuses = dict(statuses or {})
 
 
 class SutroJobFailedError(SutroJobError):
@@ -115,6 +120,11 @@ class SutroJobCancelledError(SutroJobError):
 
 class SutroJobTimeoutError(SutroJobError):
     """Waiting for the job exceeded the configured timeout."""
+
+
+class SutroJobPollError(SutroJobError):
+    """Polling gave up: too many failed polls in a row, or an API error that is not
+    transient. The jobs were left running: a retry reattaches to them."""
 
 
 class SutroResultsError(SutroError):

@@ -12,22 +12,32 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sutro_providers.function_spec import InputField
 
-ROW_ID = "__sutro_row_id"
-SKIP_REASON = "sutro_skip_reason"
-CONFIDENCE = "confidence"
-
 
 class StagingLocation(BaseModel):
     """Where inputs are staged as Parquet and the ledger is kept: any fsspec URL
     that can be pre-signed (``s3://bucket/prefix``). ``storage_options`` go to
     fsspec (for s3fs: ``key``, ``secret``, ``client_kwargs={"endpoint_url": ...}``).
-    ``signed_url_expiry`` (seconds) must cover the queue and run time of the job."""
+    ``signed_url_expiry`` (seconds) must cover the queue and run time of the job.
+    ``unconditional_ledger_writes`` (UNSAFE, off by default) allows a store without
+    conditional writes (neither S3 nor a local path): two overlapping attempts of a
+    run may then both submit and pay (see :mod:`sutro_providers.submission.ledger_store`)."""
 
     model_config = ConfigDict(frozen=True)
 
     url: str = Field(min_length=1)
     storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
     signed_url_expiry: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    unconditional_ledger_writes: bool = False
+
+
+# Waiting defaults, shared by the options below, the pollers, the Airflow operator,
+# sensor and trigger, and the Dagster resource and component.
+POLL_INTERVAL = 10.0
+"""First interval between two polls of a job's status, in seconds (grows 1.5x per poll)."""
+MAX_POLL_INTERVAL = 60.0
+"""Longest interval between two polls, in seconds."""
+MAX_CONSECUTIVE_POLL_ERRORS = 5
+"""Failed polls in a row tolerated (after the client's own retries) before a wait gives up."""
 
 
 class EnrichmentOptions(BaseModel):
@@ -74,9 +84,9 @@ class EnrichmentOptions(BaseModel):
     output_prefix: str = ""
     confidence_threshold: float = Field(default=0.5, ge=0, le=1)
     max_row_chars: int = Field(default=200_000, ge=1)
-    poll_interval: float = Field(default=10.0, gt=0)
-    max_poll_interval: float = Field(default=60.0, gt=0)
-    max_consecutive_poll_errors: int = Field(default=5, ge=0)
+    poll_interval: float = Field(default=POLL_INTERVAL, gt=0)
+    max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, gt=0)
+    max_consecutive_poll_errors: int = Field(default=MAX_CONSECUTIVE_POLL_ERRORS, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     cancel_on_timeout: bool = True
     keep_staged: bool = False

@@ -1,9 +1,11 @@
 """The enrichment run: validate, stage, submit once, wait, collect, land.
 
-One class serves every orchestrator. Airflow's deferrable operator calls
-:meth:`EnrichmentPipeline.submit`, hands the job ids to a trigger, then calls
-:meth:`~EnrichmentPipeline.collect` on the worker; Dagster and scripts call
-:meth:`~EnrichmentPipeline.run`. Every step is idempotent for a given
+One class serves every orchestrator. :meth:`EnrichmentPipeline.run` is the run
+(submit → wait → check → collect, with a progress callback): the Airflow operator
+(waiting on the worker), the Dagster asset, scripts and the chaos runner call it.
+Airflow's deferrable operator calls the same steps apart: :meth:`~EnrichmentPipeline.submit`,
+a trigger in place of :meth:`~EnrichmentPipeline.wait`, then :meth:`~EnrichmentPipeline.check`
+and :meth:`~EnrichmentPipeline.collect` on the worker. Every step is idempotent for a given
 :class:`~sutro_providers.identity.RunIdentity` (see :mod:`sutro_providers.submission.ledger`).
 
 Example::
@@ -37,27 +39,21 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.results import summarize
+from sutro_providers.collection.summary import summarize
 from sutro_providers.collection.unpack import result_columns
-from sutro_providers.errors import (
-    SutroError,
-    SutroInputError,
-    SutroJobCancelledError,
-    SutroJobFailedError,
-    SutroJobTimeoutError,
-    SutroLedgerConflictError,
-    SutroNotFoundError,
-)
+from sutro_providers.columns import SKIP_REASON
+from sutro_providers.errors import SutroError, SutroInputError, SutroLedgerConflictError, SutroNotFoundError
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
-from sutro_providers.options import SKIP_REASON, EnrichmentOptions, StagingLocation
+from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
 from sutro_providers.submission.submitter import ShardSubmitter
+from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
@@ -146,7 +142,8 @@ class EnrichmentPipeline:
         return min(sizes) if sizes else 2**62
 
     def _ledger(self, identity: RunIdentity) -> Ledger:
-        return Ledger(self.area.fs, self.area.ledger_path(identity))
+        return Ledger(self.area.fs, self.area.ledger_path(identity),
+                      unconditional=self.area.location.unconditional_ledger_writes)
 
     def _new_record(self, identity: RunIdentity, options: EnrichmentOptions, staged: StagedRun, attempt: int = 0) -> LedgerRecord:
         shards, first = [], 0
@@ -272,8 +269,13 @@ class EnrichmentPipeline:
             on_progress=on_progress,
         )
 
-    def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True) -> EnrichmentResult:
+    def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True,
+                submitted: Manifest | None = None) -> EnrichmentResult:
         """Download, verify, join and land the results of a run whose jobs succeeded.
+
+        ``submitted`` is the manifest :meth:`submit` returned, when at hand: an empty
+        input then returns it as it is (nothing to collect, ``table`` is ``None``), and
+        so does a run completed by an earlier attempt when ``materialize`` is off.
 
         Raises :class:`~sutro_providers.errors.SutroResultsError` when a row is
         missing or duplicated (nothing is written then), and the job errors when a
@@ -283,9 +285,11 @@ class EnrichmentPipeline:
         again: a completed run is collected again from its snapshot, or read back
         from its ``output_uri``.
         """
+        if submitted is not None and (is_empty(submitted) or (submitted.state == "succeeded" and not materialize)):
+            return EnrichmentResult(None, submitted)
         started = time.monotonic()
         ledger = self._ledger(identity)
-        record = self._require(identity)
+        record = self._require(identity, ledger)
         if record.phase == "completed" and record.manifest is not None and not self.area.exists(
             self.area.source_path(identity)
         ):
@@ -355,37 +359,42 @@ class EnrichmentPipeline:
         """Remove the run's staged files (inputs and source snapshot); keeps the ledger."""
         self.area.remove([self.area.source_path(identity), *self.area.shard_paths(identity)])
 
-    def _require(self, identity: RunIdentity) -> LedgerRecord:
-        record = self._ledger(identity).load()
+    def _require(self, identity: RunIdentity, ledger: Ledger | None = None) -> LedgerRecord:
+        record = (ledger or self._ledger(identity)).load()  # the ledger that will write remembers the version
         if record is None:
             raise SutroError(f"no submitted run for {identity.describe()}: call submit() first")
         return record
 
+    def check(self, waited: WaitResult, identity: RunIdentity, options: EnrichmentOptions) -> None:
+        """Raise the core error of a failed wait (:func:`~sutro_providers.waiting.outcome.outcome_error`),
+        on ``timeout`` cancelling the run's jobs first when ``options.cancel_on_timeout``."""
+        message = waited.message
+        if waited.outcome is JobOutcome.TIMEOUT and options.cancel_on_timeout:
+            cancelled = self.cancel(identity)
+            message += f"; cancelled job(s) {', '.join(cancelled) or 'none still running'}"
+        error = waited.error(message)
+        if error is not None:
+            raise error
+
     # ---------------------------------------------------------------- one shot
     def run(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
-            on_progress: ProgressCallback | None = None, materialize: bool = True,
-            source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
-        """submit → wait → collect. On timeout the jobs are cancelled when
-        ``options.cancel_on_timeout`` and :class:`SutroJobTimeoutError` is raised."""
+            on_progress: ProgressCallback | None = None, on_submitted: Callable[[Manifest], None] | None = None,
+            materialize: bool = True, source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
+        """submit → wait → :meth:`check` → collect: the run every orchestrator drives.
+
+        ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
+        the wait (publish job ids and links there); ``on_progress`` gets every poll. An
+        empty input returns at once (``table`` is ``None``); a completed run skips the
+        wait (and the collect, when not ``materialize``). A failed wait raises a
+        :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
         manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
-        if manifest.state == "noop" and manifest.rows_in == 0:
-            return EnrichmentResult(None, manifest)
-        waited = self.wait(identity, options, on_progress)
-        raise_for_outcome(waited, self if options.cancel_on_timeout else None, identity)
-        return self.collect(identity, options, materialize=materialize)
+        if on_submitted is not None:
+            on_submitted(manifest)
+        if manifest.state == "submitted":
+            self.check(self.wait(identity, options, on_progress), identity, options)
+        return self.collect(identity, options, materialize=materialize, submitted=manifest)
 
 
-def raise_for_outcome(waited: WaitResult, canceller: EnrichmentPipeline | None, identity: RunIdentity) -> None:
-    """Map a wait outcome to the right exception (cancelling on timeout when asked)."""
-    if waited.outcome == "success":
-        return
-    job_ids = ", ".join(waited.statuses)
-    if waited.outcome == "timeout":
-        if canceller is not None:
-            canceller.cancel(identity)
-        raise SutroJobTimeoutError(waited.message + ("; cancelled" if canceller else ""), job_id=job_ids)
-    if waited.outcome == "failed":
-        raise SutroJobFailedError(waited.message, job_id=job_ids)
-    if waited.outcome == "cancelled":
-        raise SutroJobCancelledError(waited.message, job_id=job_ids)
-    raise SutroError(waited.message)
+def is_empty(manifest: Manifest) -> bool:
+    """The input had no rows: nothing was submitted and there is nothing to collect."""
+    return manifest.state == "noop" and manifest.rows_in == 0

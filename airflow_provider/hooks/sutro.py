@@ -26,15 +26,15 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from sutro_providers.client.config import SutroConfig, _is_loopback
+from sutro_providers.client.config import SutroConfig, api_url_from_host
 from sutro_providers.client.sutro import AsyncSutroClient, SutroClient
 from sutro_providers.errors import SutroConfigurationError, SutroError
 from sutro_providers.options import StagingLocation
+from sutro_providers.storage_settings import StorageSettings
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -70,17 +70,11 @@ class SutroHook(BaseHook):
 
     @staticmethod
     def api_url_of(conn: Connection) -> str:
-        """The API URL of a connection (``host`` with optional ``port``)."""
-        host = (conn.host or "").strip()
-        if not host:
+        """The normalised API URL of a connection (``host`` with optional ``port``,
+        see :func:`~sutro_providers.client.config.api_url_from_host`)."""
+        if not (conn.host or "").strip():
             raise SutroConfigurationError(f"Sutro connection {conn.conn_id!r} has no host (the API URL)")
-        if "://" not in host:
-            name = host.split("/")[0].split(":")[0]
-            host = ("http://" if _is_loopback(name) else "https://") + host
-        if conn.port and urlsplit(host).port is None:
-            parts = urlsplit(host)
-            host = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
-        return host
+        return api_url_from_host(conn.host or "", conn.port)
 
     @classmethod
     def config_of(cls, conn: Connection) -> SutroConfig:
@@ -135,40 +129,33 @@ class SutroHook(BaseHook):
             )
         return StagingLocation(url=url, storage_options=self.storage_options())
 
-    def storage_options(self) -> dict[str, Any]:
-        """fsspec options for the staging and output locations (secrets masked)."""
+    def storage_settings(self) -> StorageSettings:
+        """The connection's storage settings: ``s3_endpoint_url`` and ``storage_options``
+        extras, filled from ``aws_conn_id``'s login/password, ``aws_session_token``,
+        ``endpoint_url`` (or host) and ``region_name``. Every secret is masked."""
         extra = self.connection.extra_dejson
-        options: dict[str, Any] = {}
-        client_kwargs: dict[str, Any] = {}
+        raw = extra.get("storage_options")
+        settings = StorageSettings(
+            endpoint_url=extra.get("s3_endpoint_url"),
+            extra=_json_object(raw, "storage_options") if raw else {},
+        )
         if aws_conn_id := extra.get("aws_conn_id"):
             aws = self.get_connection(aws_conn_id)
             aws_extra = aws.extra_dejson
-            if aws.login:
-                options["key"] = aws.login
-            if aws.password:
-                mask_secret(aws.password)
-                options["secret"] = aws.password
-            if token := aws_extra.get("aws_session_token"):
-                mask_secret(token)
-                options["token"] = token
-            if endpoint := aws_extra.get("endpoint_url") or aws.host:
-                client_kwargs["endpoint_url"] = endpoint
-            if region := aws_extra.get("region_name"):
-                client_kwargs["region_name"] = region
-        if endpoint := extra.get("s3_endpoint_url"):
-            client_kwargs["endpoint_url"] = endpoint
-        if client_kwargs:
-            options["client_kwargs"] = client_kwargs
-        raw = extra.get("storage_options")
-        if raw:
-            more = _json_object(raw, "storage_options")
-            for name in ("secret", "token"):
-                if isinstance(more.get(name), str):
-                    mask_secret(more[name])
-            if isinstance(more.get("client_kwargs"), dict) and "client_kwargs" in options:
-                more["client_kwargs"] = {**options["client_kwargs"], **more["client_kwargs"]}
-            options.update(more)
-        return options
+            settings = settings.fill(StorageSettings(
+                key=aws.login,
+                secret=aws.password,
+                token=aws_extra.get("aws_session_token"),
+                endpoint_url=aws_extra.get("endpoint_url") or aws.host,
+                region_name=aws_extra.get("region_name"),
+            ))
+        for secret in settings.secrets():
+            mask_secret(secret)
+        return settings
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for the staging and output locations (secrets masked)."""
+        return self.storage_settings().storage_options()
 
     def get_pipeline(self, staging_url: str | None = None) -> EnrichmentPipeline:
         """An :class:`~sutro_providers.pipeline.EnrichmentPipeline` on a new client."""

@@ -11,34 +11,38 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import Asset, BaseOperator
 
-from airflow_provider.exceptions import (
-    SutroJobCancelledException,
-    SutroJobFailedException,
-    SutroJobPollException,
-    SutroJobTimeoutException,
-    SutroTriggerEventError,
-)
+from airflow_provider.exceptions import as_airflow_exceptions
 from airflow_provider.hooks.sutro import SutroHook
 from airflow_provider.links import XCOM_JOB_IDS, XCOM_JOB_URL, SutroJobLink
 from airflow_provider.sql import destination_loader, preflight, read_sql, write_rows
-from airflow_provider.triggers.sutro import EVENT_STATUSES, SutroJobTrigger
+from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
+from sutro_providers.errors import SutroJobError
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import open_source
 from sutro_providers.landing import Loader, enriched_schema, staged_output
-from sutro_providers.options import EnrichmentOptions
-from sutro_providers.waiting.polling import deadline_from, wait_for_jobs
+from sutro_providers.options import (
+    MAX_CONSECUTIVE_POLL_ERRORS,
+    MAX_POLL_INTERVAL,
+    POLL_INTERVAL,
+    EnrichmentOptions,
+)
+from sutro_providers.waiting.outcome import JobOutcome, outcome_of
+from sutro_providers.waiting.polling import WaitResult, deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sutro_providers.manifest import Manifest
-    from sutro_providers.pipeline import EnrichmentPipeline
+    from sutro_providers.pipeline import EnrichmentPipeline, EnrichmentResult
 
-_FAILURES = {
-    "failed": SutroJobFailedException,
-    "cancelled": SutroJobCancelledException,
-    "error": SutroJobPollException,
-}
+
+def _describe(exc: SutroJobError) -> str:
+    """The message of a failed run's Airflow exception: each job's status, then the reason."""
+    outcome = outcome_of(exc)
+    if outcome is None or outcome is JobOutcome.TIMEOUT:
+        return str(exc)
+    named = ", ".join(f"{j} ({exc.statuses.get(j, '?')})" for j in exc.job_ids)
+    return f"Sutro run failed [{outcome}] for job(s) {named}: {exc}"
 
 
 class SutroBatchFunctionOperator(BaseOperator):
@@ -157,9 +161,9 @@ class SutroBatchFunctionOperator(BaseOperator):
         description: str | None = None,
         max_cost_usd: float | None = None,
         max_rows_per_job: int | None = None,
-        poll_interval: float = 10.0,
-        max_poll_interval: float = 60.0,
-        max_consecutive_poll_errors: int = 5,
+        poll_interval: float = POLL_INTERVAL,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+        max_consecutive_poll_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
         timeout: float | None = None,
         cancel_on_timeout: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -253,57 +257,42 @@ class SutroBatchFunctionOperator(BaseOperator):
     # ------------------------------------------------------------------ execution
     def execute(self, context: Context) -> dict[str, Any]:
         identity, options = self.identity(context), self.build_options()
+        storage = self.hook.storage_options() if self.input_uri else None
         source = self.source()
         self._preflight(source, options)  # before anything is paid for
-        manifest = self.pipeline.submit(
-            source, identity, options,
-            source_storage_options=self.hook.storage_options() if self.input_uri else None,
-        )
-        self._manifest = manifest
-        job_ids = manifest.job_ids
-        if job_ids:
-            self._push_job_xcoms(context, job_ids)
-        self.log.info("Sutro run %s: %s, job(s) %s", identity.short, manifest.state, job_ids or "none")
-        if manifest.state == "noop":
-            return self._finish_noop(context, manifest)
-        if manifest.state == "succeeded":
-            return self._finish(context, identity, options, already=manifest)
+        if not self.deferrable:  # the core's run, waiting on this worker
+            with as_airflow_exceptions(_describe):
+                result = self.pipeline.run(
+                    source, identity, options, source_storage_options=storage,
+                    on_submitted=lambda manifest: self._submitted(context, identity, manifest),
+                    on_progress=lambda p: self.log.info("Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows),
+                    materialize=False,
+                )
+            return self._land(context, identity, result)
+        # deferrable: the same steps, with the trigger waiting in place of the worker
+        manifest = self.pipeline.submit(source, identity, options, source_storage_options=storage)
+        self._submitted(context, identity, manifest)
+        if manifest.state != "submitted":  # empty input, every row skipped, or completed by an earlier try
+            collected = self.pipeline.collect(identity, options, materialize=False, submitted=manifest)
+            return self._land(context, identity, collected)
         # One status read: if every job already ended (e.g. a retry after the jobs
         # finished), complete inline instead of deferring.
-        now = wait_for_jobs(self.pipeline.client, job_ids, deadline=0)
-        if now.outcome != "timeout":
-            return self.execute_complete(context, self._event(now.outcome, job_ids, now.message, now.statuses))
-        if self.deferrable:
-            self.defer(
-                trigger=SutroJobTrigger(
-                    job_ids=job_ids, sutro_conn_id=self.sutro_conn_id, deadline=deadline_from(options.timeout),
-                    poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
-                    max_consecutive_errors=self.max_consecutive_poll_errors,
-                ),
-                method_name="execute_complete",
-            )
-        waited = self.pipeline.wait(identity, options, on_progress=lambda p: self.log.info(
-            "Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows))
-        return self.execute_complete(context, self._event(waited.outcome, job_ids, waited.message, waited.statuses))
+        now = wait_for_jobs(self.pipeline.client, manifest.job_ids, deadline=0)
+        if now.outcome is not JobOutcome.TIMEOUT:
+            return self._complete(context, identity, options, now)
+        self.defer(
+            trigger=SutroJobTrigger(
+                job_ids=manifest.job_ids, sutro_conn_id=self.sutro_conn_id, deadline=deadline_from(options.timeout),
+                poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
+                max_consecutive_errors=self.max_consecutive_poll_errors,
+            ),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Map the trigger's (or the worker wait's) event to success or an exception."""
-        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-            raise SutroTriggerEventError(f"unexpected Sutro trigger event: {event!r}")
-        status, message = event["status"], str(event.get("message") or "")
-        job_ids = [str(j) for j in event.get("job_ids") or []]
-        identity = self._identity or self.identity(context)
-        if status == "success":
-            self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(job_ids))
-            return self._finish(context, identity, self.build_options())
-        if status == "timeout":
-            if self.cancel_on_timeout:
-                cancelled = self.pipeline.cancel(identity)
-                message += f"; cancelled job(s) {', '.join(cancelled) or 'none still running'}"
-            raise SutroJobTimeoutException(message, job_ids)
-        statuses = event.get("statuses") or {}
-        named = ", ".join(f"{j} ({statuses.get(j, '?')})" for j in job_ids)
-        raise _FAILURES[status](f"Sutro run failed [{status}] for job(s) {named}: {message}", job_ids)
+        """Collect after the trigger's event, or raise the Airflow exception of its outcome."""
+        waited = parse_event(event)
+        return self._complete(context, self._identity or self.identity(context), self.build_options(), waited)
 
     def on_kill(self) -> None:
         """Cancel the run's jobs when the running (not deferred) task is killed."""
@@ -316,10 +305,19 @@ class SutroBatchFunctionOperator(BaseOperator):
             self.log.warning("Cancelling the Sutro jobs failed: %s", exc)
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _event(status: str, job_ids: list[str], message: str, statuses: dict[str, Any]) -> dict[str, Any]:
-        return {"status": status, "job_ids": job_ids, "message": message,
-                "statuses": {j: str(getattr(s, "value", s)) for j, s in statuses.items()}}
+    def _submitted(self, context: Context, identity: RunIdentity, manifest: Manifest) -> None:
+        self._manifest = manifest
+        if manifest.job_ids:
+            self._push_job_xcoms(context, manifest.job_ids)
+        self.log.info("Sutro run %s: %s, job(s) %s", identity.short, manifest.state, manifest.job_ids or "none")
+
+    def _complete(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
+                  waited: WaitResult) -> dict[str, Any]:
+        with as_airflow_exceptions(_describe):
+            self.pipeline.check(waited, identity, options)  # cancels on timeout when asked
+        self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(waited.statuses))
+        return self._land(context, identity, self.pipeline.collect(identity, options,
+                                                                   materialize=False))
 
     def _push_job_xcoms(self, context: Context, job_ids: list[str]) -> None:
         ti = context["ti"]
@@ -328,22 +326,19 @@ class SutroBatchFunctionOperator(BaseOperator):
         ti.xcom_push(key=XCOM_JOB_URL, value=url)
         ti.xcom_push(key=SutroJobLink().xcom_key, value=url)  # the link works while deferred
 
-    def _finish(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
-                already: Manifest | None = None) -> dict[str, Any]:
-        if already is not None:
-            manifest = already
-        else:  # streamed to the output Parquet batch by batch, never held whole
-            manifest = self.pipeline.collect(identity, options, materialize=False).manifest
-        self._manifest = manifest
-        if self.destination_table:  # loaded from the output Parquet (a completed run: loaded again)
-            self._write_destination(context, manifest.output_uri or options.output_uri, options)
-        self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
-                      identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
-        return manifest.to_json_dict()
+    def _land(self, context: Context, identity: RunIdentity, result: EnrichmentResult) -> dict[str, Any]:
+        """Load the destination table from the enriched Parquet (streamed there by the
+        collect, never held whole) and return the manifest."""
+        from sutro_providers.pipeline import is_empty  # loaded with the pipeline, not at DAG parse time
 
-    def _finish_noop(self, context: Context, manifest: Manifest) -> dict[str, Any]:
+        manifest = self._manifest = result.manifest
         if self.destination_table:  # an empty interval still replaces the run's rows (with none)
-            self._write_destination(context, None, self.build_options())
+            options = self.build_options()
+            self._write_destination(context, None if is_empty(manifest) else manifest.output_uri or options.output_uri,
+                                    options)
+        if not is_empty(manifest):
+            self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
+                          identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
         return manifest.to_json_dict()
 
     # ------------------------------------------------------------------ destination table
@@ -377,4 +372,5 @@ class SutroBatchFunctionOperator(BaseOperator):
         """Input: the source URI or the SQL tables; output: ``output_uri`` and the destination table."""
         from airflow_provider.lineage import batch_lineage
 
-        return batch_lineage(self, self._manifest)
+        job_ids = self._manifest.job_ids if self._manifest is not None else []
+        return batch_lineage(self, job_ids, self.hook.get_config().origin if job_ids else None)

@@ -9,16 +9,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
-from airflow_provider.exceptions import (
-    SutroJobCancelledException,
-    SutroJobFailedException,
-    SutroJobPollException,
-    SutroJobTimeoutException,
-    SutroTriggerEventError,
-)
+from airflow_provider.exceptions import airflow_exception
 from airflow_provider.hooks.sutro import SutroHook
-from airflow_provider.triggers.sutro import EVENT_STATUSES, SutroJobTrigger
+from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
 from sutro_providers.client.models import JobStatus
+from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL
+from sutro_providers.waiting.polling import WaitResult, poll_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,7 +45,7 @@ class SutroJobSensor(BaseSensorOperator):
         job_ids: str | list[str],
         sutro_conn_id: str = SutroHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        max_consecutive_errors: int = 5,
+        max_consecutive_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,16 +61,13 @@ class SutroJobSensor(BaseSensorOperator):
         return [str(j) for j in ids]
 
     def poke(self, context: Context) -> bool:
-        ids = self._ids()
+        """One read of every job, decided as every wait decides (:class:`~sutro_providers.waiting.polling.PollState`)."""
         with SutroHook(self.sutro_conn_id).get_client() as client:
-            statuses = {j: client.job_status(j) for j in ids}
-        self.log.info("Sutro job status: %s", {j: s.value for j, s in statuses.items()})
-        for job_id, status in statuses.items():
-            if status is JobStatus.FAILED:
-                raise SutroJobFailedException(f"Sutro job {job_id} FAILED", [job_id])
-            if status in (JobStatus.CANCELLED, JobStatus.CANCELLING):
-                raise SutroJobCancelledException(f"Sutro job {job_id} was cancelled", [job_id])
-        return all(s is JobStatus.SUCCEEDED for s in statuses.values())
+            done = poll_once(client, self._ids(),
+                             on_progress=lambda p: self.log.info("Sutro job %s: %s", p.job_id, p.status.value))
+        if done is not None:
+            _raise_for(done)
+        return done is not None
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -85,20 +78,20 @@ class SutroJobSensor(BaseSensorOperator):
             trigger=SutroJobTrigger(
                 job_ids=self._ids(), sutro_conn_id=self.sutro_conn_id,
                 deadline=time.time() + float(self.timeout), poll_interval=float(self.poke_interval),
-                max_poll_interval=max(float(self.poke_interval), 60.0),
+                max_poll_interval=max(float(self.poke_interval), MAX_POLL_INTERVAL),
                 max_consecutive_errors=self.max_consecutive_errors,
             ),
             method_name="execute_complete",
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, str]:
-        if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
-            raise SutroTriggerEventError(f"unexpected Sutro trigger event: {event!r}")
-        job_ids, message = list(event.get("job_ids") or []), str(event.get("message") or "")
-        exc = {
-            "failed": SutroJobFailedException, "cancelled": SutroJobCancelledException,
-            "timeout": SutroJobTimeoutException, "error": SutroJobPollException,
-        }.get(event["status"])
-        if exc is not None:
-            raise exc(message, job_ids)
-        return dict(event.get("statuses") or {})
+        waited = parse_event(event)
+        _raise_for(waited)
+        return {j: str(s) for j, s in waited.statuses.items()}
+
+
+def _raise_for(waited: WaitResult) -> None:
+    """The Airflow exception of a wait that did not succeed (the core's error, through the table)."""
+    error = waited.error()
+    if error is not None:
+        raise airflow_exception(error) or error

@@ -18,12 +18,15 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider.exceptions import SutroTriggerEventError
 from airflow_provider.hooks.sutro import SutroHook
 from sutro_providers.client.config import SutroConfig
+from sutro_providers.client.models import JobStatus
 from sutro_providers.errors import SutroError
+from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL, POLL_INTERVAL
 from sutro_providers.waiting.job_watch import in_chunks, watch_jobs
-
-EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
+from sutro_providers.waiting.outcome import JobOutcome
+from sutro_providers.waiting.polling import WaitResult
 
 # Airflow's async connection lookup imports these on its first call, i.e. on the
 # triggerer's event loop (~80 ms here); a triggerer has usually imported them
@@ -33,10 +36,35 @@ for _module in ("airflow.sdk.execution_time.supervisor", "asgiref.sync"):
         importlib.import_module(_module)
 
 
+def event_payload(outcome: JobOutcome, job_ids: list[str], message: str,
+                  statuses: dict[str, JobStatus] | None = None) -> dict[str, Any]:
+    """The trigger event's JSON payload (outcome and statuses as their string values)."""
+    return {
+        "status": str(outcome),
+        "job_ids": list(job_ids),
+        "message": message,
+        "statuses": {j: str(s) for j, s in statuses.items()} if statuses else {j: "UNKNOWN" for j in job_ids},
+    }
+
+
+def parse_event(event: Any) -> WaitResult:
+    """The :class:`WaitResult` an event payload stands for; raises
+    :class:`~airflow_provider.exceptions.SutroTriggerEventError` on anything else."""
+    outcome = JobOutcome.parse(event.get("status")) if isinstance(event, dict) else None
+    if outcome is None:
+        raise SutroTriggerEventError(f"unexpected Sutro trigger event: {event!r}")
+    job_ids = [str(j) for j in event.get("job_ids") or []]
+    statuses = event.get("statuses") or {}
+    return WaitResult(outcome, {j: JobStatus.parse(statuses.get(j, "UNKNOWN")) for j in job_ids},
+                      str(event.get("message") or ""))
+
+
 class SutroJobTrigger(BaseTrigger):
     """Wait until Sutro jobs finish, fail, are cancelled, or a deadline passes.
 
-    Yields exactly one :class:`TriggerEvent` whose payload is plain JSON::
+    Yields exactly one :class:`TriggerEvent` whose payload is plain JSON (``status``
+    is a :class:`~sutro_providers.waiting.outcome.JobOutcome` value; :func:`parse_event`
+    reads a payload back into a :class:`~sutro_providers.waiting.polling.WaitResult`)::
 
         {"status": "success" | "failed" | "cancelled" | "timeout" | "error",
          "job_ids": [...], "message": "...", "statuses": {job_id: "SUCCEEDED", ...}}
@@ -94,9 +122,9 @@ class SutroJobTrigger(BaseTrigger):
         job_ids: list[str],
         sutro_conn_id: str = SutroHook.default_conn_name,
         deadline: float | None = None,
-        poll_interval: float = 10.0,
-        max_poll_interval: float = 60.0,
-        max_consecutive_errors: int = 5,
+        poll_interval: float = POLL_INTERVAL,
+        max_poll_interval: float = MAX_POLL_INTERVAL,
+        max_consecutive_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
     ) -> None:
         super().__init__()
         self.job_ids = [str(j) for j in job_ids]
@@ -119,22 +147,15 @@ class SutroJobTrigger(BaseTrigger):
             },
         )
 
-    def _event(self, status: str, message: str, statuses: dict[str, str] | None = None) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "job_ids": list(self.job_ids),
-                "message": message,
-                "statuses": statuses or {j: "UNKNOWN" for j in self.job_ids},
-            }
-        )
+    def _event(self, outcome: JobOutcome, message: str, statuses: dict[str, JobStatus] | None = None) -> TriggerEvent:
+        return TriggerEvent(event_payload(outcome, self.job_ids, message, statuses))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         _freeze_gc_once(self.freeze_gc)
         try:
             config = await _connection_config(self.sutro_conn_id)
         except Exception as exc:  # bad connection: report, never crash the triggerer
-            yield self._event("error", f"cannot read the Sutro connection {self.sutro_conn_id!r}: {exc}")
+            yield self._event(JobOutcome.ERROR, f"cannot read the Sutro connection {self.sutro_conn_id!r}: {exc}")
             return
         try:
             # the registration with the shared poller ends before the event is yielded
@@ -148,10 +169,10 @@ class SutroJobTrigger(BaseTrigger):
                 on_progress=lambda p: self.log.debug("Sutro job %s is %s", p.job_id, p.status.value),
             )
         except SutroError as exc:  # not transient (auth, 404): the wait cannot go on
-            yield self._event("error", f"{type(exc).__name__}: {exc}")
+            yield self._event(JobOutcome.ERROR, f"{type(exc).__name__}: {exc}")
             return
         self.log.info("Sutro job(s) %s: %s (%s)", ", ".join(self.job_ids), result.outcome, result.message)
-        yield self._event(result.outcome, result.message, {j: s.value for j, s in result.statuses.items()})
+        yield self._event(result.outcome, result.message, result.statuses)
 
     async def on_kill(self) -> None:
         """Cancel the jobs when a user kills the deferred task (Airflow 3.3+)."""

@@ -35,6 +35,7 @@ from pydantic import Field
 from dagster_sutro.asset_decorator import DEFAULT_RESOURCE_KEY, sutro_function_asset
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.resources import SutroResource
+from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL
 
 
 class SutroDailyPartitions(dg.Model, dg.Resolvable):
@@ -59,8 +60,8 @@ class SutroResourceSettings(dg.Model, dg.Resolvable):
     staging_url: str = Field(description="fsspec URL (s3://bucket/prefix) where inputs are staged.")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint for staging.")
     aws_region_name: str | None = Field(default=None, description="AWS region of the staging bucket.")
-    poll_interval: float = Field(default=10.0, description="First interval between status polls, in seconds.")
-    max_poll_interval: float = Field(default=60.0, description="Longest interval between polls, in seconds.")
+    poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between status polls, in seconds.")
+    max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls, in seconds.")
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs; none waits forever.")
     cancel_on_termination: bool = Field(default=True, description="Cancel the jobs when the run is terminated.")
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable
+from typing import ClassVar
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -33,33 +35,64 @@ RETIRED_API_MESSAGE = (
 )
 
 
+def check_http_url(url: str, what: str, refuse_host: Callable[[str], None] | None = None) -> SplitResult:
+    """The parts of an absolute http(s) URL without credentials, query or fragment,
+    plain ``http`` only on loopback; else :class:`SutroConfigurationError` naming ``what``
+    (e.g. "Sutro API URL"). What Sutro and Opper URLs both must be. ``refuse_host``
+    may raise for a host name (lower case, no trailing dot) before the scheme check."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise SutroConfigurationError(f"{what} must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise SutroConfigurationError(f"{what} must not contain credentials")
+    if parts.query or parts.fragment:
+        raise SutroConfigurationError(f"{what} must not contain a query string or fragment")
+    if refuse_host is not None:
+        refuse_host(_host(parts))
+    if parts.scheme == "http" and not _is_loopback(_host(parts)):
+        raise SutroConfigurationError(
+            f"{what} must use https unless the host is loopback (localhost, 127.0.0.0/8, ::1)"
+        )
+    return parts
+
+
 def normalize_api_url(api_url: str) -> str:
     """Return ``<scheme>://<host[:port]>/v1`` or raise :class:`SutroConfigurationError`."""
     value = (api_url or "").strip()
     if not value:
         raise SutroConfigurationError(f"Sutro API URL is empty: set {API_URL_ENV} or pass api_url")
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise SutroConfigurationError("Sutro API URL must be an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise SutroConfigurationError("Sutro API URL must not contain credentials")
-    if parts.query or parts.fragment:
-        raise SutroConfigurationError("Sutro API URL must not contain a query string or fragment")
-    host = (parts.hostname or "").lower().rstrip(".")
-    if host.endswith(RETIRED_HOST_SUFFIX) or any(
-        host == h or host.endswith("." + h) for h in RETIRED_HOSTS
-    ):
-        raise SutroConfigurationError(RETIRED_API_MESSAGE)
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise SutroConfigurationError(
-            "Sutro API URL must use https unless the host is localhost or a loopback address"
-        )
+    parts = check_http_url(value, "Sutro API URL", _refuse_retired)
     path = parts.path.rstrip("/")
     if path not in {"", "/v1"}:
         raise SutroConfigurationError(
             "Sutro API URL must be a deployment origin or end at its /v1 prefix"
         )
     return urlunsplit((parts.scheme, parts.netloc, "/v1", "", ""))
+
+
+def api_url_from_host(host: str, port: int | None = None) -> str:
+    """The normalised API URL of a connection form's ``host`` (and separate ``port``).
+
+    A bare host name gets ``https://`` (``http://`` on loopback); ``port`` is added
+    when the host carries none; then :func:`normalize_api_url` applies."""
+    value = (host or "").strip()
+    if value and "://" not in value:
+        name = value.split("/")[0].split(":")[0]
+        value = ("http://" if _is_loopback(name) else "https://") + value
+    if value and port:
+        parts = urlsplit(value)
+        if parts.port is None:
+            value = f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
+    return normalize_api_url(value)
+
+
+def _refuse_retired(host: str) -> None:
+    if host.endswith(RETIRED_HOST_SUFFIX) or any(host == h or host.endswith("." + h) for h in RETIRED_HOSTS):
+        raise SutroConfigurationError(RETIRED_API_MESSAGE)
+
+
+def _host(parts: SplitResult) -> str:
+    return (parts.hostname or "").lower().rstrip(".")
 
 
 def _is_loopback(host: str) -> bool:
@@ -112,29 +145,59 @@ def _httpx_timeout(connect: float, read: float, write: float, pool: float) -> ht
     return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
 
 
-class SutroConfig(BaseModel):
-    """Everything a client needs. Build with :meth:`resolve` to fill from the environment."""
+class ClientConfig(BaseModel):
+    """What every HTTP client of this package needs (the Sutro and the Opper one):
+    the key, timeouts, retry policy, pool size and user agent. Subclasses add where
+    the API is (:attr:`base_url`), the ``Authorization`` scheme and their own
+    environment variables."""
 
     model_config = ConfigDict(frozen=True)
 
-    api_url: str
+    product: ClassVar[str] = "API"
+    """Names the service in messages ("Sutro", "Opper")."""
+    key_env: ClassVar[str] = ""
+    auth_scheme: ClassVar[str] = "Bearer"
+    """``Authorization: <scheme> <key>``."""
+
     api_key: SecretStr
     timeouts: Timeouts = Timeouts()
     retry: RetryPolicy = RetryPolicy()
     max_connections: int = Field(default=32, ge=1)
     user_agent: str = "sutro-providers"
 
-    @field_validator("api_url")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return normalize_api_url(value)
-
     @field_validator("api_key")
     @classmethod
     def _non_empty(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
-            raise SutroConfigurationError(f"Sutro API key is empty: set {API_KEY_ENV} or pass api_key")
+            raise SutroConfigurationError(f"{cls.product} API key is empty: set {cls.key_env} or pass api_key")
         return value
+
+    @classmethod
+    def _secret(cls, api_key: str | SecretStr | None) -> SecretStr:
+        """``api_key`` as a :class:`SecretStr`, or the "no key" error."""
+        if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
+            raise SutroConfigurationError(f"no {cls.product} API key: pass api_key or set {cls.key_env}")
+        return api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
+
+    @property
+    def api_root(self) -> str:
+        """The URL every API path is relative to (no trailing ``/``)."""
+        raise NotImplementedError
+
+
+class SutroConfig(ClientConfig):
+    """Everything a client needs. Build with :meth:`resolve` to fill from the environment."""
+
+    product: ClassVar[str] = "Sutro"
+    key_env: ClassVar[str] = API_KEY_ENV
+    auth_scheme: ClassVar[str] = "Key"
+
+    api_url: str
+
+    @field_validator("api_url")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalize_api_url(value)
 
     @classmethod
     def resolve(
@@ -148,10 +211,11 @@ class SutroConfig(BaseModel):
             api_url, api_key = os.environ.get(API_URL_ENV), os.environ.get(API_KEY_ENV)
         if not api_url:
             raise SutroConfigurationError(f"no Sutro API URL: pass api_url or set {API_URL_ENV}")
-        if api_key is None or (isinstance(api_key, str) and not api_key.strip()):
-            raise SutroConfigurationError(f"no Sutro API key: pass api_key or set {API_KEY_ENV}")
-        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        return cls(api_url=api_url, api_key=key, **kwargs)  # type: ignore[arg-type]
+        return cls(api_url=api_url, api_key=cls._secret(api_key), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def api_root(self) -> str:
+        return self.api_url
 
     @property
     def origin(self) -> str:

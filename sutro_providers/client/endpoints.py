@@ -43,7 +43,9 @@ class Call(Generic[T]):
     """One HTTP exchange with the Sutro API, independent of the transport.
 
     ``retryable`` is False for job creation and Function runs (not idempotent:
-    a retry could pay twice). ``read_timeout`` overrides the client's read timeout.
+    a retry could pay twice). ``read_timeout`` overrides the client's read timeout;
+    a call that ``runs_function`` (a billed model run) waits up to the config's
+    ``timeouts.function_read`` when it gives none.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Call(Generic[T]):
     retryable: bool = True
     read_timeout: float | None = None
     job_name: str | None = field(default=None)
+    runs_function: bool = False
 
 
 def build(model: type[M], /, **values: Any) -> M:
@@ -83,6 +86,14 @@ def _seg(value: str) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def submit_job(**request: Any) -> Call[str]:
+    """``POST batch-inference`` → job id. Keyword arguments are the fields of
+    :class:`~sutro_providers.client.models.BatchInferenceRequest`; they are validated
+    before anything is sent. Never retried: see
+    :class:`~sutro_providers.errors.SutroSubmissionOutcomeUnknownError`."""
+    return create_job(build(BatchInferenceRequest, **request))
 
 
 def create_job(request: BatchInferenceRequest) -> Call[str]:
@@ -136,6 +147,8 @@ def results_url(
     include_cumulative_logprobs: bool = False,
     expires_in_seconds: int = 3600,
 ) -> Call[ResultsUrlResponse]:
+    """``GET jobs/{id}/results-url``: the pre-signed results artifact. Its ``urls`` are
+    bearer credentials."""
     if not 1 <= expires_in_seconds <= 604800:
         raise SutroValidationError("expires_in_seconds must be between 1 and 604800")
     params = {
@@ -166,9 +179,10 @@ def stream_progress(job_id: str) -> Call[None]:
 
 
 def run_function(
-    name: str, input: dict[str, Any] | str, confidence_scoring: bool | None = None
+    name: str, input: dict[str, Any] | str, confidence_scoring: bool | None = None, timeout: float | None = None
 ) -> Call[FunctionRunResult]:
-    """``POST functions/{name}/run``. Never retried automatically (billed per call)."""
+    """``POST functions/{name}/run``: one real-time call. Never retried automatically
+    (each call is billed). ``timeout`` (seconds) defaults to ``timeouts.function_read``."""
     body = build(FunctionRunRequest, input=input, confidence_scoring=confidence_scoring)
     return Call(
         "functions-run",
@@ -177,6 +191,8 @@ def run_function(
         _parse(FunctionRunResult),
         json=body.to_body(),
         retryable=False,
+        read_timeout=timeout,
+        runs_function=True,
     )
 
 

@@ -2,7 +2,8 @@
 
 Responses are parsed tolerantly (unknown keys are kept, status values in any case),
 because deployments add fields over time. Requests are strict and validated
-client-side before anything is sent, mirroring the official SDK's limits.
+client-side before anything is sent, mirroring the official SDK's limits. Both
+bases (:mod:`sutro_providers.client.wire`) are shared with the Opper models.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from sutro_providers.client.wire import WireRequest, WireResponse
 
 JOB_NAME_MAX = 45
 JOB_DESCRIPTION_MAX = 512
@@ -54,18 +57,10 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # ---------------------------------------------------------------- batch jobs
 
 
-class BatchInferenceRequest(_Request):
+class BatchInferenceRequest(WireRequest):
     """Body of ``POST batch-inference``. ``inputs`` is a list of prompts or row
     objects, or one http(s) URL of a CSV/Parquet file (how this package submits)."""
 
@@ -128,7 +123,7 @@ class BatchInferenceRequest(_Request):
         return body
 
 
-class CreateJobResponse(_Response):
+class CreateJobResponse(WireResponse):
     results: str
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -137,12 +132,12 @@ class CreateJobResponse(_Response):
         return str(self.metadata.get("job_id") or self.results)
 
 
-class FailureReason(_Response):
+class FailureReason(WireResponse):
     message: str | None = None
     additional_context: Any = None
 
 
-class JobRecord(_Response):
+class JobRecord(WireResponse):
     """The job record of ``GET jobs/{id}`` and ``list-jobs``."""
 
     job_id: str
@@ -173,18 +168,18 @@ class JobRecord(_Response):
         return {"message": value} if isinstance(value, str) else value
 
 
-class JobPage(_Response):
+class JobPage(WireResponse):
     jobs: list[JobRecord] = Field(default_factory=list)
     next_cursor: str | None = None
 
 
-class JobResultsRequest(_Request):
+class JobResultsRequest(WireRequest):
     job_id: str
     include_inputs: bool = False
     include_cumulative_logprobs: bool = False
 
 
-class JobResults(_Response):
+class JobResults(WireResponse):
     """Columns of parallel lists, in input order (``outputs`` always present)."""
 
     results: dict[str, list[Any]]
@@ -199,19 +194,19 @@ class JobResults(_Response):
         return self
 
 
-class ResultsArtifact(_Response):
+class ResultsArtifact(WireResponse):
     bucket: str | None = None
     key: str | None = None
     filename: str
     size_bytes: int | None = None
 
 
-class ResultsUrls(_Response):
+class ResultsUrls(WireResponse):
     get: str
     head: str
 
 
-class ResultsUrlResponse(_Response):
+class ResultsUrlResponse(WireResponse):
     """``GET jobs/{id}/results-url``. ``urls`` are bearer credentials: never log them."""
 
     job_id: str | None = None
@@ -225,12 +220,12 @@ class ResultsUrlResponse(_Response):
             yield key, ("<redacted>" if key == "urls" else value)
 
 
-class CancelResult(_Response):
+class CancelResult(WireResponse):
     cancelled: bool = False
     message: str | None = None
 
 
-class ProgressUpdate(_Response):
+class ProgressUpdate(WireResponse):
     """One NDJSON line of ``stream-job-progress``."""
 
     update_type: str
@@ -247,12 +242,12 @@ class ProgressUpdate(_Response):
         return int(self.result.get("input_tokens") or 0), int(self.result.get("output_tokens") or 0)
 
 
-class Quota(_Response):
+class Quota(WireResponse):
     row_quota: int | None = None
     token_quota: int | None = None
 
 
-class QuotasResponse(_Response):
+class QuotasResponse(WireResponse):
     quotas: list[Quota] = Field(default_factory=list)
 
     def for_priority(self, priority: int) -> Quota:
@@ -262,7 +257,7 @@ class QuotasResponse(_Response):
 # ------------------------------------------------------------ real-time Functions
 
 
-class FunctionRunRequest(_Request):
+class FunctionRunRequest(WireRequest):
     input: dict[str, Any] | str
     confidence_scoring: bool | None = None
 
@@ -273,24 +268,24 @@ class FunctionRunRequest(_Request):
         return body
 
 
-class Prediction(_Response):
+class Prediction(WireResponse):
     label: str
     confidence: float
 
 
-class Usage(_Response):
+class Usage(WireResponse):
     input_tokens: int | None = None
     output_tokens: int | None = None
     estimated_cost_usd: float | None = None
 
 
-class FunctionInfo(_Response):
+class FunctionInfo(WireResponse):
     name: str | None = None
     model: str | None = None
     model_source: str | None = None
 
 
-class FunctionRunResult(_Response):
+class FunctionRunResult(WireResponse):
     """``POST functions/{name}/run``. Both documented shapes parse: extraction
     (``output`` object) and classification (``response`` label + ``predictions``)."""
 
@@ -315,5 +310,5 @@ class FunctionRunResult(_Response):
         return self.output if self.output is not None else self.response
 
 
-class AuthCheck(_Response):
+class AuthCheck(WireResponse):
     authenticated: bool = False

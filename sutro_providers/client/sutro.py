@@ -1,9 +1,12 @@
 """Typed Sutro clients: :class:`SutroClient` (sync) and :class:`AsyncSutroClient`.
 
-Both execute the same sans-IO calls from :mod:`sutro_providers.client.endpoints` and
-share reply handling and retries (:mod:`sutro_providers.client.transport`), so each
-endpoint is written once. Every call has an explicit timeout; connections are
-pooled; redirects are not followed, so the API key never reaches another host;
+Every endpoint method is defined once, in :class:`SutroEndpoints`, from the sans-IO
+calls of :mod:`sutro_providers.client.endpoints`; the two clients are that table on
+the blocking or the async executor of :mod:`sutro_providers.client.executor`
+(reply handling and retries: :mod:`sutro_providers.client.transport`). Only the
+methods made of several steps (paging, downloads, the progress stream) are
+written per client. Every call has an explicit timeout; connections are pooled;
+redirects are not followed, so the API key never reaches another host;
 pre-signed downloads go through a separate client without the key.
 
 Example::
@@ -18,13 +21,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
-import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, Retrying
@@ -33,57 +33,12 @@ from sutro_providers.client import endpoints as ep
 from sutro_providers.client import transport
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.download import download_artifact
-from sutro_providers.client.models import (
-    BatchInferenceRequest,
-    CancelResult,
-    FunctionRunResult,
-    JobPage,
-    JobRecord,
-    JobResults,
-    JobStatus,
-    ProgressUpdate,
-    QuotasResponse,
-    ResultsUrlResponse,
-)
-from sutro_providers.function_spec import FunctionSpec
-
-T = TypeVar("T")
+from sutro_providers.client.executor import AsyncExecutor, Executor, SyncExecutor, endpoint
+from sutro_providers.client.models import JobRecord, ProgressUpdate
 
 
 def _config(config: SutroConfig | None, api_url: str | None, api_key: str | None, kw: dict[str, Any]) -> SutroConfig:
     return config if config is not None else SutroConfig.resolve(api_url, api_key, **kw)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context per process, shared by every client (httpx's default settings).
-
-    Building a context loads the CA bundle: ~50 ms of CPU and ~0.8 MB each, which
-    1,000 triggers on one triggerer would otherwise pay 1,000 times (bench B5)."""
-    return httpx.create_ssl_context()
-
-
-def _http_options(config: SutroConfig) -> dict[str, Any]:
-    return dict(
-        base_url=config.api_url + "/",
-        verify=_ssl_context(),
-        headers=transport.auth_headers(config),
-        timeout=config.timeouts.httpx(),
-        limits=httpx.Limits(max_connections=config.max_connections, max_keepalive_connections=config.max_connections),
-        follow_redirects=False,
-    )
-
-
-URL_CACHE_SIZE = 256
-
-
-def _url_cache(http: httpx.Client | httpx.AsyncClient) -> Callable[[str], httpx.URL]:
-    """Absolute request URLs by API path, each built once by the client itself.
-
-    Given a relative path, httpx parses it and joins it to ``base_url`` on every
-    request (~7% of the CPU of a real-time call, bench B6); an absolute
-    :class:`httpx.URL` passes through. Bounded (least recently used out): paths carry job ids."""
-    return functools.lru_cache(maxsize=URL_CACHE_SIZE)(lambda path: http.build_request("GET", path).url)
 
 
 def _progress_line(line: str) -> ProgressUpdate | None:
@@ -91,13 +46,13 @@ def _progress_line(line: str) -> ProgressUpdate | None:
     return ProgressUpdate.model_validate_json(line) if line else None
 
 
-class SutroClient:
-    """Synchronous client. Thread-safe; use as a context manager or call :meth:`close`.
+class SutroEndpoints(Executor):
+    """The one-call endpoint methods of both Sutro clients (each returns the parsed
+    reply; awaitable on :class:`AsyncSutroClient`), and their constructor. Reads are
+    retried, job creation and Function runs never are (see
+    :mod:`sutro_providers.client.transport`)."""
 
-    :param api_url: deployment origin (or origin + ``/v1``); default ``SUTRO_API_URL``.
-    :param api_key: the deployment's API key; default ``SUTRO_API_KEY``.
-    :param config: a ready :class:`SutroConfig` (overrides the two above).
-    """
+    config: SutroConfig
 
     def __init__(
         self,
@@ -107,50 +62,33 @@ class SutroClient:
         config: SutroConfig | None = None,
         **config_kwargs: Any,
     ) -> None:
-        self.config = _config(config, api_url, api_key, config_kwargs)
-        self._http = httpx.Client(**_http_options(self.config))
-        self._url = _url_cache(self._http)
-
-    def __enter__(self) -> SutroClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def execute(self, call: ep.Call[T]) -> T:
-        """Send one call, retrying it if it is retryable (see :mod:`sutro_providers.client.transport`)."""
-        if not call.retryable:
-            return self._send(call)
-        for attempt in Retrying(**transport.retry_arguments(self.config.retry)):
-            with attempt:
-                return self._send(call)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _send(self, call: ep.Call[T]) -> T:
-        try:
-            response = self._http.request(call.method, self._url(call.path), **transport.request_kwargs(self.config, call))
-        except httpx.TransportError as exc:
-            raise transport.transport_error(call, exc) from None
-        return transport.parse_response(self.config, call, response)
+        super().__init__(_config(config, api_url, api_key, config_kwargs))
 
     # -- batch jobs
-    def create_job(self, **request: Any) -> str:
-        """``POST batch-inference`` → job id. Keyword arguments are the fields of
-        :class:`BatchInferenceRequest`; they are validated before anything is sent.
-        Never retried: see :class:`~sutro_providers.errors.SutroSubmissionOutcomeUnknownError`."""
-        return self.execute(ep.create_job(ep.build(BatchInferenceRequest, **request)))
+    create_job = endpoint(ep.submit_job)
+    job_status = endpoint(ep.job_status)
+    get_job = endpoint(ep.get_job)
+    list_jobs = endpoint(ep.list_jobs)
+    job_results = endpoint(ep.job_results)
+    results_url = endpoint(ep.results_url)
+    cancel_job = endpoint(ep.cancel_job)
+    # -- Functions
+    run_function = endpoint(ep.run_function)
+    list_functions = endpoint(ep.list_functions)
+    get_function = endpoint(ep.get_function)
+    # -- account
+    auth_check = endpoint(ep.auth_check)
+    get_quotas = endpoint(ep.get_quotas)
 
-    def job_status(self, job_id: str) -> JobStatus:
-        return self.execute(ep.job_status(job_id))
 
-    def get_job(self, job_id: str) -> JobRecord:
-        return self.execute(ep.get_job(job_id))
+class SutroClient(SutroEndpoints, SyncExecutor):
+    """Synchronous client. Thread-safe; use as a context manager or call :meth:`close`.
 
-    def list_jobs(self, limit: int | None = None, cursor: str | None = None) -> JobPage:
-        return self.execute(ep.list_jobs(limit, cursor))
+    :param api_url: deployment origin (or origin + ``/v1``); default ``SUTRO_API_URL``.
+    :param api_key: the deployment's API key; default ``SUTRO_API_KEY``.
+    :param config: a ready :class:`SutroConfig` (overrides the two above).
+    """
+
 
     def iter_jobs(self, page_size: int = 100) -> Iterator[JobRecord]:
         """Every job, newest first, following ``next_cursor``."""
@@ -166,13 +104,6 @@ class SutroClient:
         """Jobs whose ``name`` is exactly ``name`` (how a lost submission is reconciled)."""
         return [job for job in self.iter_jobs() if job.name == name]
 
-    def job_results(self, job_id: str, include_inputs: bool = False, include_cumulative_logprobs: bool = False) -> JobResults:
-        return self.execute(ep.job_results(job_id, include_inputs, include_cumulative_logprobs))
-
-    def results_url(self, job_id: str, include_inputs: bool = False, include_cumulative_logprobs: bool = False, expires_in_seconds: int = 3600) -> ResultsUrlResponse:
-        """The pre-signed results artifact. Its ``urls`` are bearer credentials."""
-        return self.execute(ep.results_url(job_id, include_inputs, include_cumulative_logprobs, expires_in_seconds))
-
     def download_results(self, job_id: str, dest: str | os.PathLike[str], include_inputs: bool = False) -> Path:
         """Download the results Parquet of a SUCCEEDED job to ``dest`` (streamed, resumable
         within one attempt; transient failures retry with a freshly signed URL)."""
@@ -181,9 +112,6 @@ class SutroClient:
             with attempt:
                 return download_artifact(self.config, artifact, dest)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def cancel_job(self, job_id: str) -> CancelResult:
-        return self.execute(ep.cancel_job(job_id))
 
     def stream_progress(self, job_id: str) -> Iterator[ProgressUpdate]:
         """Live NDJSON updates until the server closes the stream (not retried:
@@ -199,81 +127,16 @@ class SutroClient:
                     if update is not None:
                         yield update
         except httpx.TransportError as exc:
-            raise transport.transport_error(call, exc) from None
-
-    # -- Functions
-    def run_function(self, name: str, input: dict[str, Any] | str, confidence_scoring: bool | None = None, timeout: float | None = None) -> FunctionRunResult:
-        """One real-time call; never retried automatically (each call is billed)."""
-        call = ep.run_function(name, input, confidence_scoring)
-        return self.execute(_with_timeout(call, timeout or self.config.timeouts.function_read))
-
-    def list_functions(self) -> list[FunctionSpec]:
-        return self.execute(ep.list_functions())
-
-    def get_function(self, name: str) -> FunctionSpec:
-        return self.execute(ep.get_function(name))
-
-    # -- account
-    def auth_check(self) -> bool:
-        return self.execute(ep.auth_check())
-
-    def get_quotas(self) -> QuotasResponse:
-        return self.execute(ep.get_quotas())
+            raise transport.transport_error(self.config, call, exc) from None
 
 
-class AsyncSutroClient:
+class AsyncSutroClient(SutroEndpoints, AsyncExecutor):
     """Asynchronous twin of :class:`SutroClient` (same methods, awaitable). Safe on
     a shared event loop such as Airflow's triggerer: no blocking I/O."""
 
-    def __init__(
-        self,
-        api_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        config: SutroConfig | None = None,
-        **config_kwargs: Any,
-    ) -> None:
-        self.config = _config(config, api_url, api_key, config_kwargs)
-        self._http = httpx.AsyncClient(**_http_options(self.config))
-        self._url = _url_cache(self._http)
-
-    async def __aenter__(self) -> AsyncSutroClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def execute(self, call: ep.Call[T]) -> T:
-        if not call.retryable:
-            return await self._send(call)
-        async for attempt in AsyncRetrying(**transport.retry_arguments(self.config.retry)):
-            with attempt:
-                return await self._send(call)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _send(self, call: ep.Call[T]) -> T:
-        try:
-            response = await self._http.request(call.method, self._url(call.path), **transport.request_kwargs(self.config, call))
-        except httpx.TransportError as exc:
-            raise transport.transport_error(call, exc) from None
-        return transport.parse_response(self.config, call, response)
-
-    async def create_job(self, **request: Any) -> str:
-        return await self.execute(ep.create_job(ep.build(BatchInferenceRequest, **request)))
-
-    async def job_status(self, job_id: str) -> JobStatus:
-        return await self.execute(ep.job_status(job_id))
-
-    async def get_job(self, job_id: str) -> JobRecord:
-        return await self.execute(ep.get_job(job_id))
-
-    async def list_jobs(self, limit: int | None = None, cursor: str | None = None) -> JobPage:
-        return await self.execute(ep.list_jobs(limit, cursor))
 
     async def iter_jobs(self, page_size: int = 100) -> AsyncIterator[JobRecord]:
+        """Every job, newest first, following ``next_cursor``."""
         cursor: str | None = None
         while True:
             page = await self.list_jobs(limit=page_size, cursor=cursor)
@@ -284,13 +147,8 @@ class AsyncSutroClient:
             cursor = page.next_cursor
 
     async def find_jobs_by_name(self, name: str) -> list[JobRecord]:
+        """Jobs whose ``name`` is exactly ``name``."""
         return [job async for job in self.iter_jobs() if job.name == name]
-
-    async def job_results(self, job_id: str, include_inputs: bool = False, include_cumulative_logprobs: bool = False) -> JobResults:
-        return await self.execute(ep.job_results(job_id, include_inputs, include_cumulative_logprobs))
-
-    async def results_url(self, job_id: str, include_inputs: bool = False, include_cumulative_logprobs: bool = False, expires_in_seconds: int = 3600) -> ResultsUrlResponse:
-        return await self.execute(ep.results_url(job_id, include_inputs, include_cumulative_logprobs, expires_in_seconds))
 
     async def download_results(self, job_id: str, dest: str | os.PathLike[str], include_inputs: bool = False) -> Path:
         """As :meth:`SutroClient.download_results`; the file I/O runs in a thread."""
@@ -300,10 +158,8 @@ class AsyncSutroClient:
                 return await asyncio.to_thread(download_artifact, self.config, artifact, dest)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def cancel_job(self, job_id: str) -> CancelResult:
-        return await self.execute(ep.cancel_job(job_id))
-
     async def stream_progress(self, job_id: str) -> AsyncIterator[ProgressUpdate]:
+        """As :meth:`SutroClient.stream_progress`."""
         call = ep.stream_progress(job_id)
         try:
             async with self._http.stream("GET", call.path, timeout=self.config.timeouts.httpx(read=30)) as resp:
@@ -315,24 +171,4 @@ class AsyncSutroClient:
                     if update is not None:
                         yield update
         except httpx.TransportError as exc:
-            raise transport.transport_error(call, exc) from None
-
-    async def run_function(self, name: str, input: dict[str, Any] | str, confidence_scoring: bool | None = None, timeout: float | None = None) -> FunctionRunResult:
-        call = ep.run_function(name, input, confidence_scoring)
-        return await self.execute(_with_timeout(call, timeout or self.config.timeouts.function_read))
-
-    async def list_functions(self) -> list[FunctionSpec]:
-        return await self.execute(ep.list_functions())
-
-    async def get_function(self, name: str) -> FunctionSpec:
-        return await self.execute(ep.get_function(name))
-
-    async def auth_check(self) -> bool:
-        return await self.execute(ep.auth_check())
-
-    async def get_quotas(self) -> QuotasResponse:
-        return await self.execute(ep.get_quotas())
-
-
-def _with_timeout(call: ep.Call[T], read_timeout: float) -> ep.Call[T]:
-    return replace(call, read_timeout=read_timeout)
+            raise transport.transport_error(self.config, call, exc) from None

@@ -31,7 +31,7 @@ from tenacity import (
 )
 
 from sutro_providers import errors
-from sutro_providers.client.config import RETIRED_API_MESSAGE, RetryPolicy, SutroConfig
+from sutro_providers.client.config import RETIRED_API_MESSAGE, ClientConfig, RetryPolicy
 from sutro_providers.client.endpoints import Call
 from sutro_providers.client.models import JobPage, JobRecord
 
@@ -39,21 +39,22 @@ T = TypeVar("T")
 log = logging.getLogger("sutro_providers.client.sutro")
 
 
-def auth_headers(config: SutroConfig) -> dict[str, str]:
+def auth_headers(config: ClientConfig) -> dict[str, str]:
     return {
-        "Authorization": f"Key {config.api_key.get_secret_value()}",
+        "Authorization": f"{config.auth_scheme} {config.api_key.get_secret_value()}",
         "User-Agent": config.user_agent,
         "Accept": "application/json",
     }
 
 
-def request_kwargs(config: SutroConfig, call: Call[Any]) -> dict[str, Any]:
+def request_kwargs(config: ClientConfig, call: Call[Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"params": call.params}
     if call.json is not None:
         kwargs["content"] = json.dumps(_finite(call.json), allow_nan=False, default=str).encode()
         kwargs["headers"] = {"Content-Type": "application/json"}
-    if call.read_timeout is not None:
-        kwargs["timeout"] = config.timeouts.httpx(read=call.read_timeout)
+    read = call.read_timeout or (config.timeouts.function_read if call.runs_function else None)
+    if read is not None:
+        kwargs["timeout"] = config.timeouts.httpx(read=read)
     return kwargs
 
 
@@ -95,14 +96,14 @@ def _describe(payload: Any) -> tuple[Any, str | None, str | None]:
     return detail, payload.get("code"), payload.get("request_id")
 
 
-def parse_response(config: SutroConfig, call: Call[T], response: httpx.Response) -> T:
+def parse_response(config: ClientConfig, call: Call[T], response: httpx.Response) -> T:
     """The parsed value of a 2xx reply, or the typed error for anything else."""
     payload, is_json = _body(response)
     if response.is_success and is_json:
         try:
             return _scrub(call.parse(payload), config.api_key.get_secret_value())
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            msg = f"Sutro {call.name}: unexpected reply shape ({type(exc).__name__})"
+            msg = f"{config.product} {call.name}: unexpected reply shape ({type(exc).__name__})"
             kw: dict[str, Any] = dict(endpoint=call.name, status_code=response.status_code)
             if call.name == "batch-inference":  # a 2xx we cannot read: the job may exist
                 raise errors.SutroSubmissionOutcomeUnknownError(msg, job_name=call.job_name, **kw) from None
@@ -122,13 +123,13 @@ def _scrub(value: T, key: str) -> T:
 
 
 def error_for(
-    config: SutroConfig, call: Call[Any], response: httpx.Response, payload: Any, is_json: bool
+    config: ClientConfig, call: Call[Any], response: httpx.Response, payload: Any, is_json: bool
 ) -> errors.SutroError:
     status = response.status_code
     secrets = [config.api_key.get_secret_value()]
     if not is_json:
         ctype = response.headers.get("content-type", "unknown").split(";")[0]
-        msg = f"Sutro {call.name}: HTTP {status} with a non-JSON body ({ctype}); is the API URL right?"
+        msg = f"{config.product} {call.name}: HTTP {status} with a non-JSON body ({ctype}); is the API URL right?"
         if call.name == "batch-inference" and (status >= 500 or response.is_success):
             return errors.SutroSubmissionOutcomeUnknownError(
                 errors.redact(msg, secrets), endpoint=call.name, status_code=status, job_name=call.job_name
@@ -138,7 +139,7 @@ def error_for(
     if detail is not None:  # the error object carries no secret either (it is pickled, logged)
         detail = json.loads(errors.redact(json.dumps(detail, default=str), secrets))
     text = errors.redact(str(detail), secrets) if detail is not None else response.reason_phrase
-    msg = f"Sutro {call.name}: HTTP {status}: {text}"
+    msg = f"{config.product} {call.name}: HTTP {status}: {text}"
     if code:
         msg += f" (code={code})"
     if request_id:
@@ -169,16 +170,16 @@ def error_for(
     return errors.SutroError(msg, **kw)
 
 
-def transport_error(call: Call[Any], exc: httpx.TransportError) -> errors.SutroError:
+def transport_error(config: ClientConfig, call: Call[Any], exc: httpx.TransportError) -> errors.SutroError:
     """Map an httpx failure. Only a failure to connect proves nothing was sent."""
     kind = type(exc).__name__
     if call.name == "batch-inference" and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return errors.SutroSubmissionOutcomeUnknownError(
-            f"Sutro {call.name}: connection failed after sending ({kind}); the job may have been created",
+            f"{config.product} {call.name}: connection failed after sending ({kind}); the job may have been created",
             endpoint=call.name,
             job_name=call.job_name,
         )
-    return errors.SutroConnectionError(f"Sutro {call.name}: {kind}{_where(exc)}", endpoint=call.name)
+    return errors.SutroConnectionError(f"{config.product} {call.name}: {kind}{_where(exc)}", endpoint=call.name)
 
 
 def _where(exc: httpx.TransportError) -> str:
@@ -191,7 +192,7 @@ def _where(exc: httpx.TransportError) -> str:
     return f" ({verb} {url.scheme}://{url.netloc.decode()})"
 
 
-class _WaitHonouringRetryAfter(wait_random_exponential):
+class WaitHonouringRetryAfter(wait_random_exponential):
     """Full-jitter exponential backoff, never shorter than the server's Retry-After."""
 
     def __call__(self, retry_state: RetryCallState) -> float:
@@ -211,7 +212,7 @@ def retry_arguments(policy: RetryPolicy) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying``/``AsyncRetrying``."""
     return dict(
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_elapsed),
-        wait=_WaitHonouringRetryAfter(multiplier=policy.initial_backoff, max=policy.max_backoff),
+        wait=WaitHonouringRetryAfter(multiplier=policy.initial_backoff, max=policy.max_backoff),
         retry=retry_if_exception(errors.is_transient),
         before_sleep=_log_retry,
         reraise=True,

@@ -1,6 +1,12 @@
-"""Collecting results: download each shard's results, verify that every submitted
-row came back exactly once, unpack outputs into typed columns, join them to the
-input rows by row id (never by position alone) and write the enriched table.
+"""Collecting one run's results: the orchestration of the collect step.
+
+:meth:`Collector.prepare` checks that every shard's job SUCCEEDED, downloads each
+shard's results (:mod:`~sutro_providers.collection.fetch`) and verifies that every
+submitted row came back exactly once (:mod:`~sutro_providers.collection.id_check`),
+all before anything is joined or written. :meth:`Collector.land` then streams the
+results, unpacked into typed columns (:mod:`~sutro_providers.collection.unpack`)
+and joined to the input rows by row id (:mod:`~sutro_providers.collection.join`),
+into the output (:func:`~sutro_providers.parquet_io.write_parquet`).
 
 Nothing is written when a check fails: the output is written to a temporary name
 and moved into place only after every row was accounted for.
@@ -9,60 +15,32 @@ and moved into place only after every row was accounted for.
 from __future__ import annotations
 
 import itertools
-import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sutro_providers.client.models import JobRecord, JobStatus
+from sutro_providers.client.models import JobRecord
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.collection.results import ResultJoiner, check_ids, write_parquet
-from sutro_providers.collection.unpack import CONFIDENCE_SCORE, OUTPUTS, result_schema, unpack_outputs
-from sutro_providers.errors import (
-    SutroError,
-    SutroJobCancelledError,
-    SutroJobError,
-    SutroJobFailedError,
-    SutroNotFoundError,
-    SutroServerError,
-)
+from sutro_providers.collection.fetch import download_shard, finished_jobs
+from sutro_providers.collection.id_check import check_run_ids
+from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.unpack import result_schema, unpack_outputs
+from sutro_providers.columns import CONFIDENCE_SCORE, OUTPUTS, ROW_ID
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
-from sutro_providers.options import ROW_ID, SKIP_REASON, EnrichmentOptions
-from sutro_providers.parquet_io import open_parquet, parquet_batches, row_group_batches
+from sutro_providers.options import EnrichmentOptions
+from sutro_providers.parquet_io import open_parquet, row_group_batches, write_parquet
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
 
-log = logging.getLogger("sutro_providers.collection.collector")
 T = TypeVar("T")
-
-
-def finished_jobs(client: SutroClient, record: LedgerRecord) -> list[JobRecord]:
-    """The job record of every shard; raises unless all SUCCEEDED."""
-    jobs = []
-    for shard in record.shards:
-        if not shard.job_id:
-            raise SutroJobError(f"shard {shard.index} of this run was never submitted")
-        job = client.get_job(shard.job_id)
-        if job.status is JobStatus.FAILED:
-            why = job.failure_reason.message if job.failure_reason else "no reason given"
-            raise SutroJobFailedError(f"Sutro job {job.job_id} FAILED: {why}", job_id=job.job_id, detail=why)
-        if job.status in (JobStatus.CANCELLED, JobStatus.CANCELLING):
-            raise SutroJobCancelledError(f"Sutro job {job.job_id} was cancelled", job_id=job.job_id)
-        if job.status is not JobStatus.SUCCEEDED:
-            raise SutroJobError(f"Sutro job {job.job_id} has not finished ({job.status.value})", job_id=job.job_id)
-        jobs.append(job)
-    return jobs
-
-
 _ITEM, _ERROR, _END = range(3)
 
 
@@ -118,119 +96,6 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     finally:
         stop.set()
         worker.join()
-
-
-def submitted_id_batches(
-    area: StagingArea, identity: RunIdentity, batch_size: int,
-) -> Generator[pa.Array, None, None]:
-    """The submitted row ids (those without a skip reason) of the source snapshot,
-    in order, one Parquet batch at a time."""
-    for batch in parquet_batches(area.fs, area.source_path(identity), batch_size, [ROW_ID, SKIP_REASON]):
-        yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
-
-
-class IdStream:
-    """Hands out the ids of a stream of arrays in pieces of any length."""
-
-    def __init__(self, arrays: Iterator[pa.Array]) -> None:
-        self._arrays = arrays
-        self._head = pa.array([], pa.int64())
-        self.position = 0  # ids handed out (or skipped) so far
-
-    def take(self, limit: int) -> pa.Array:
-        """The next ids, at most ``limit`` of them; empty only at the end."""
-        while not len(self._head):
-            head = next(self._arrays, None)
-            if head is None:
-                return self._head
-            self._head = head
-        piece = self._head.slice(0, limit)
-        self._head = self._head.slice(len(piece))
-        self.position += len(piece)
-        return piece
-
-    def skip_to(self, position: int) -> None:
-        """Drop ids until ``position`` ids have gone (or the stream ends)."""
-        while self.position < position and len(self.take(position - self.position)):
-            pass
-
-
-def _stream_matches(want: IdStream, end: int, got: Iterator[pa.Array]) -> pa.Array | None:
-    """``None`` when ``got`` yields exactly ``want``'s ids up to position ``end``, in
-    order and without nulls; otherwise the piece of ``want`` that differed (empty when
-    ``got`` has nulls or more ids). Consumes ``want`` up to the first difference, so
-    the ids of ``want`` that matched are the ``want.position - len(piece)`` ones
-    taken since the call."""
-    nothing = pa.array([], pa.int64())
-    for batch in got:
-        if batch.null_count:
-            return nothing
-        offset = 0
-        while offset < len(batch):
-            piece = want.take(min(end - want.position, len(batch) - offset))
-            if not len(piece) or not piece.equals(batch.slice(offset, len(piece))):
-                return piece  # more results than submitted ids, or a different id
-            offset += len(piece)
-    return None if want.position == end else nothing
-
-
-def _ids_until(want: IdStream, end: int) -> list[pa.Array]:
-    """The ids of ``want`` from its position up to position ``end``, in memory."""
-    pieces = []
-    while want.position < end:
-        piece = want.take(end - want.position)
-        if not len(piece):
-            break
-        pieces.append(piece)
-    return pieces
-
-
-def check_run_ids(
-    area: StagingArea, identity: RunIdentity, results: Iterable[tuple[ShardRecord, str, Path]], batch_size: int,
-) -> None:
-    """Check every shard's results file (``results``: (shard, job id, local path) in
-    ledger order; may be a lazy iterable that downloads each) with
-    :func:`check_shard_ids` against one stream of the run's submitted ids: the
-    snapshot is read once, one batch at a time."""
-    with closing(submitted_id_batches(area, identity, batch_size)) as submitted:
-        want = IdStream(submitted)
-        for shard, job_id, path in results:
-            check_shard_ids(want, shard, path, job_id=job_id, batch_size=batch_size)
-
-
-def check_shard_ids(want: IdStream, shard: ShardRecord, results: Path, *, job_id: str, batch_size: int) -> None:
-    """Check that ``results`` (one shard's results file) holds each id the shard
-    submitted exactly once, streaming both sides: memory stays at one batch.
-    ``want`` streams every submitted id of the run; shards are taken in ledger
-    order. On the first difference the shard's full id arrays go to
-    :func:`results.check_ids`, which names the missing, duplicated and unknown
-    ids, or accepts the same ids in another order. The expected ids are then the
-    results' ids that matched, the piece that differed and the rest of the shard
-    from ``want``: the snapshot is still read once for the whole run."""
-    want.skip_to(shard.first_submitted_row)
-    end = shard.first_submitted_row + shard.rows
-    with pa.OSFile(str(results)) as handle:
-        got = (b.column(0).cast(pa.int64()) for b in row_group_batches(handle, batch_size, [ROW_ID]))
-        differing = _stream_matches(want, end, got)
-    if differing is None:
-        return
-    matched = want.position - len(differing) - shard.first_submitted_row
-    result_ids = pq.read_table(results, columns=[ROW_ID])[ROW_ID]
-    head = result_ids.slice(0, matched).cast(pa.int64()).chunks
-    expected = pa.chunked_array([*head, differing, *_ids_until(want, end)], pa.int64())
-    check_ids(expected, result_ids, job_id=job_id)
-
-
-def download_shard(client: SutroClient, job_id: str, dest: Path) -> Path:
-    """The results Parquet of one job; falls back to ``job-results`` JSON columns
-    when the deployment has no results artifact."""
-    try:
-        return client.download_results(job_id, dest)
-    except (SutroNotFoundError, SutroServerError) as exc:
-        log.warning("results-url of %s unavailable (%s); falling back to job-results", job_id, exc.status_code)
-    columns = client.job_results(job_id).results
-    pq.write_table(pa.table(columns), dest)
-    return dest
 
 
 class Collector:
@@ -336,7 +201,4 @@ def job_usage(jobs: list[JobRecord]) -> tuple[int, int, float | None]:
     )
 
 
-__all__ = [
-    "Collector", "IdStream", "SutroError", "check_run_ids", "check_shard_ids", "download_shard", "finished_jobs",
-    "job_usage", "prefetched", "submitted_id_batches",
-]
+__all__ = ["Collector", "job_usage", "prefetched"]

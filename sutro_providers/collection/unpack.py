@@ -30,12 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from sutro_providers.columns import CONFIDENCE, CONFIDENCE_SCORE, OUTPUTS, ROW_ID
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import FunctionSpec
-from sutro_providers.options import CONFIDENCE, ROW_ID
 
-OUTPUTS = "outputs"
-CONFIDENCE_SCORE = "confidence_score"
 MAX_NAMED = 5
 _TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int64(), "boolean": pa.bool_()}
 

@@ -6,7 +6,8 @@ Arrow ``Table``/``RecordBatch``/``RecordBatchReader``, an open :class:`SourceRea
 URL of a ``.csv`` or ``.parquet`` file (also a directory or glob of Parquet
 files). It returns a :class:`SourceReader` that knows the Arrow schema up front
 and streams batches of at most ``batch_size`` rows, so a large table is never
-copied whole:
+copied whole (:func:`to_table` is the same conversion into one in-memory table,
+for callers that need one, such as the Dagster IO managers):
 
 * pandas frames are converted slice by slice (one batch-sized copy at a time);
 * Parquet is read row group by row group (:mod:`sutro_providers.parquet_io`: memory
@@ -120,6 +121,26 @@ def open_source(
     )
 
 
+def to_table(source: TableSource, *, storage_options: dict[str, Any] | None = None) -> pa.Table:
+    """``source`` as one Arrow table, through the same conversions and errors as
+    :func:`open_source`. Arrow tables come back unchanged, readers are read whole;
+    polars is converted without a copy; a pandas frame keeps its pandas metadata
+    (so it loads back with the same dtypes)."""
+    if isinstance(source, pa.Table):
+        return source
+    if isinstance(source, pa.RecordBatchReader):
+        return source.read_all()
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        reader = _from_pandas(source, TO_TABLE_BATCH_SIZE, keep_metadata=True)
+    else:
+        reader = open_source(source, storage_options=storage_options, batch_size=TO_TABLE_BATCH_SIZE)
+    return pa.Table.from_batches(reader.batches(), schema=reader.schema)
+
+
+TO_TABLE_BATCH_SIZE = 1 << 20
+
+
 def _split(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
     if batch.num_rows <= batch_size:
         if batch.num_rows:
@@ -190,23 +211,26 @@ def _converts(values: list[Any]) -> bool:
 # -- pandas ----------------------------------------------------------------------------------
 
 
-def _from_pandas(df: Any, batch_size: int) -> SourceReader:
-    """Convert slice by slice against one schema inferred from the whole frame."""
+def _from_pandas(df: Any, batch_size: int, *, keep_metadata: bool = False) -> SourceReader:
+    """Convert slice by slice against one schema inferred from the whole frame
+    (without pandas' schema metadata unless ``keep_metadata``)."""
     if not df.columns.is_unique:
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise SutroInputError(f"the DataFrame has duplicate column names: {dupes}")
     try:
-        schema = pa.Schema.from_pandas(df, preserve_index=False).remove_metadata()
+        schema = pa.Schema.from_pandas(df, preserve_index=False)
+        schema = schema if keep_metadata else schema.remove_metadata()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _pandas_error(df, exc) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(df), batch_size):
             part = df.iloc[start : start + batch_size]
-            try:
-                yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+            try:  # a Table: pyarrow-backed columns arrive as chunked arrays
+                table = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise _pandas_error(df, exc) from exc
+            yield from table.to_batches()
 
     return SourceReader(schema, batches, num_rows=len(df), batch_size=batch_size,
                         description="pandas DataFrame")

@@ -30,9 +30,9 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroInputError
 from sutro_providers.function_spec import FieldType, InputField
-from sutro_providers.options import ROW_ID
 
 MAX_NAMED = 5
 _INT64_MAX = 2**63 - 1

@@ -17,10 +17,11 @@ import logging
 import pyarrow as pa
 
 from sutro_providers.collection.unpack import result_schema
+from sutro_providers.columns import CONFIDENCE, ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroDestinationError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.landing.base import Loader
-from sutro_providers.options import CONFIDENCE, ROW_ID, SKIP_REASON, EnrichmentOptions
+from sutro_providers.options import EnrichmentOptions
 
 log = logging.getLogger("sutro_providers.landing.preflight")
 

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from sutro_providers.local.app import State
 from sutro_providers.local.errors import ApiError
+from sutro_providers.local.state import State
 
 router = APIRouter()
 

@@ -9,82 +9,28 @@ artifact URLs (``/_presigned/*``) need none. Responses are never compressed.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from threading import Lock
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from sutro_providers.function_spec import FunctionSpec, load_function_specs
+from sutro_providers.function_spec import load_function_specs
+from sutro_providers.local import admin, routes_functions, routes_jobs, routes_results
 from sutro_providers.local.engine import InferenceEngine, load_engine
-from sutro_providers.local.errors import ApiError, install_error_handlers, json_error
+from sutro_providers.local.errors import install_error_handlers, json_error
 from sutro_providers.local.faults import REQUEST_KINDS, FaultRegistry, FaultRule
 from sutro_providers.local.jobs import JobManager
+from sutro_providers.local.opper_routes import create_opper_router
 from sutro_providers.local.presign import Presigner
 from sutro_providers.local.settings import ServerSettings
+from sutro_providers.local.state import LocalState, require_key
 from sutro_providers.local.store import JobStore
 
 log = logging.getLogger("sutro_providers.local")
-
-
-@dataclass
-class LocalState:
-    """Everything the routes share (``request.app.state.local``)."""
-
-    settings: ServerSettings
-    store: JobStore
-    functions: dict[str, FunctionSpec]
-    engine: InferenceEngine
-    faults: FaultRegistry
-    manager: JobManager
-    presigner: Presigner
-    requests: Counter[str] = field(default_factory=Counter)
-    lock: Lock = field(default_factory=Lock)
-
-    def count(self, endpoint: str) -> None:
-        with self.lock:
-            self.requests[endpoint] += 1
-
-
-def get_state(request: Request) -> LocalState:
-    """The server state of a request."""
-    state: LocalState = request.app.state.local
-    return state
-
-
-async def _state_dependency(request: Request) -> LocalState:
-    # ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
-    # hop per request for a single attribute lookup.
-    return get_state(request)
-
-
-State = Annotated[LocalState, Depends(_state_dependency)]
-"""Route parameter type: the server state (``state: State``)."""
-
-
-async def require_key(request: Request) -> None:
-    """FastAPI dependency: ``Authorization: Key <key>`` must carry the server key
-    (``async`` so that it runs on the loop, not in the thread pool)."""
-    check_key(get_state(request).settings.api_key, request.headers.get("authorization", ""))
-
-
-def check_key(expected: str, authorization: str) -> None:
-    """401 unless the ``Authorization`` header value is ``Key <expected>``."""
-    scheme, _, key = authorization.partition(" ")
-    if scheme.lower() != "key" or not hmac.compare_digest(key.strip().encode(), expected.encode()):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "Missing or invalid API key (send 'Authorization: Key <api key>')",
-            headers={"WWW-Authenticate": "Key"},
-        )
 
 
 def route_name(path: str, method: str) -> str:
@@ -217,11 +163,7 @@ def create_app(settings: ServerSettings, engine: InferenceEngine | None = None) 
     app.state.local = state
     install_error_handlers(app)
 
-    from sutro_providers.local import admin, routes_functions, routes_jobs, routes_results
-
     app.run_route = routes_functions.serve_run
-    from sutro_providers.local.opper_routes import create_opper_router
-
     auth: Any = [Depends(require_key)]
     app.include_router(routes_jobs.router, prefix="/v1", dependencies=auth)
     app.include_router(routes_results.router, prefix="/v1", dependencies=auth)

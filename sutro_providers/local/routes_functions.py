@@ -21,7 +21,6 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from sutro_providers.function_spec import FieldType, FunctionSpec
-from sutro_providers.local.app import LocalState, State, check_key
 from sutro_providers.local.engine import DeterministicEngine, EngineRequest, InferenceEngine
 from sutro_providers.local.engine_row import RowOutput, run_row
 from sutro_providers.local.errors import (
@@ -33,6 +32,7 @@ from sutro_providers.local.errors import (
 from sutro_providers.local.inputs import parse_body
 from sutro_providers.local.models import cost_usd
 from sutro_providers.local.render import is_missing, render_object_row
+from sutro_providers.local.state import LocalState, State, check_key
 
 router = APIRouter()
 legacy_router = APIRouter()

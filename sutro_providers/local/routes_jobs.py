@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from sutro_providers.local.app import LocalState, State
 from sutro_providers.local.errors import ApiError
 from sutro_providers.local.inputs import parse_body, plan_job
+from sutro_providers.local.state import LocalState, State
 from sutro_providers.local.store import TERMINAL, StoredJob
 
 router = APIRouter()

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
-from sutro_providers.local.app import LocalState, State
 from sutro_providers.local.errors import ApiError, json_error
 from sutro_providers.local.inputs import parse_body
 from sutro_providers.local.routes_jobs import load_job
+from sutro_providers.local.state import LocalState, State
 from sutro_providers.local.store import StoredJob
 
 router = APIRouter()

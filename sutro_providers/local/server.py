@@ -98,7 +98,7 @@ class LocalSutroServer:
         startup_seconds: float = 0.2,
         min_run_seconds: float = 0.3,
         extra_args: list[str] | None = None,
-        start_timeout: float = 30.0,
+        start_timeout: float = 90.0,
     ) -> None:
         self.functions_dir = Path(functions_dir) if functions_dir else None
         self.api_key = api_key or "sk_local_" + secrets.token_hex(16)

@@ -70,15 +70,16 @@ def _input_value(value: Any) -> Any:
 def call(
     name: str,
     input: Any,
-    *,
     input_schema: Schema | None = None,
     output_schema: Schema | None = None,
     instructions: str | None = None,
     model: Any = None,
     parent_span_id: str | None = None,
-    read_timeout: float | None = None,
+    timeout: float | None = None,
 ) -> Call[OpperCallResult]:
-    """``POST /v3/functions/{name}/call``; never retried automatically."""
+    """v3 call by name: ``POST /v3/functions/{name}/call``; never retried automatically.
+    ``input`` may be a pydantic model; schemas may be model classes. ``timeout``
+    (seconds) defaults to ``timeouts.function_read``."""
     if not name or not name.strip():
         raise build_error("function name is empty")
     try:
@@ -101,7 +102,8 @@ def call(
         OpperCallResult.model_validate,
         json=body.to_body(),
         retryable=False,
-        read_timeout=read_timeout,
+        read_timeout=timeout,
+        runs_function=True,
     )
 
 
@@ -109,13 +111,13 @@ def call_revision(
     function_id: str,
     revision_id: str,
     input: Any,
-    *,
     examples: list[dict[str, Any]] | None = None,
     tags: dict[str, str] | None = None,
     parent_span_id: str | None = None,
-    read_timeout: float | None = None,
+    timeout: float | None = None,
 ) -> Call[RevisionCallResult]:
-    """``POST /v2/functions/{function_id}/call/{revision_id}`` (UUIDs); never retried."""
+    """v2 call of one function revision: ``POST /v2/functions/{function_id}/call/{revision_id}``
+    (both ids are UUIDs); never retried. ``timeout`` as for :func:`call`."""
     try:
         fid, rid = check_uuid(function_id, "function_id"), check_uuid(revision_id, "revision_id")
     except ValueError as exc:
@@ -130,7 +132,8 @@ def call_revision(
         RevisionCallResult.model_validate,
         json=body.to_body(),
         retryable=False,
-        read_timeout=read_timeout,
+        read_timeout=timeout,
+        runs_function=True,
     )
 
 
@@ -138,9 +141,9 @@ def _span(payload: Any) -> Span:
     return Span.model_validate(unwrap_data(payload))
 
 
-def create_span(**fields: Any) -> Call[Span]:
+def create_span(name: str, **fields: Any) -> Call[Span]:
     """``POST /v3/spans``; not idempotent, so not retried."""
-    body = build(SpanCreate, **fields)
+    body = build(SpanCreate, name=name, **fields)
     return Call("opper-span-create", "POST", "v3/spans", _span, json=body.to_body(), retryable=False)
 
 

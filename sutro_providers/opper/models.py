@@ -11,17 +11,15 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from sutro_providers.client.wire import WireRequest, WireResponse
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Request(WireRequest):
+    """An Opper request body (strict, see :mod:`sutro_providers.client.wire`)."""
 
     def to_body(self) -> dict[str, Any]:
         """Only the fields that are set (``input`` always), as the Opper SDK sends."""
@@ -65,7 +63,7 @@ class V3CallRequest(_Request):
     reasoning_summary: str | None = None
 
 
-class V3Usage(_Response):
+class V3Usage(WireResponse):
     input_tokens: int | None = None
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
@@ -74,7 +72,7 @@ class V3Usage(_Response):
     cache_creation_1h_tokens: int | None = None
 
 
-class V3CallMeta(_Response):
+class V3CallMeta(WireResponse):
     function_name: str | None = None
     script_cached: bool | None = None
     execution_ms: int | None = None
@@ -87,7 +85,7 @@ class V3CallMeta(_Response):
     status: str | None = None
 
 
-class OpperCallResult(_Response):
+class OpperCallResult(WireResponse):
     """``POST /v3/functions/{name}/call``: ``data`` (a string, or an object matching
     the output schema) and ``meta`` (usage, USD cost as one float, timings)."""
 
@@ -132,18 +130,18 @@ class V2CallRequest(_Request):
         return None if value is None else _uuid_text(value, "parent_span_id")
 
 
-class OutputTokensDetails(_Response):
+class OutputTokensDetails(WireResponse):
     reasoning_tokens: int | None = None
 
 
-class V2Usage(_Response):
+class V2Usage(WireResponse):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
     output_tokens_details: OutputTokensDetails | None = None
 
 
-class V2Cost(_Response):
+class V2Cost(WireResponse):
     """USD; ``total = generation + platform``."""
 
     generation: float | None = None
@@ -151,7 +149,7 @@ class V2Cost(_Response):
     total: float | None = None
 
 
-class RevisionCallResult(_Response):
+class RevisionCallResult(WireResponse):
     """The flat v2 reply: ``message`` (no output schema) or ``json_payload`` (schema)."""
 
     span_id: str
@@ -193,7 +191,7 @@ class SpanUpdate(_Request):
     tags: dict[str, Any] | None = None
 
 
-class Span(_Response):
+class Span(WireResponse):
     id: str
     name: str | None = None
     trace_id: str | None = None

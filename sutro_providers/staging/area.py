@@ -17,16 +17,15 @@ Besides the caller's thread (reading, validating, casting), staging uses three
 worker threads: one encodes ``source.parquet``, one the shard files, one hashes the
 input fingerprint (Parquet encoding, compression and hashlib release the GIL, so they
 overlap). At most ``QUEUE_DEPTH`` batches wait per thread, so memory stays bounded by
-the batch size. Both files are uploaded in parts of ``results.UPLOAD_BLOCK`` (16 MiB):
-an object store's file buffers a whole block (s3fs: 50 MiB by default) and copies it
-to upload it, and a staged file smaller than the block stays in memory whole until it
-is closed (zstd makes a 10M-row snapshot ~30 MiB). An error on any thread stops
-staging; its partial files are removed just as when the input is invalid.
+the batch size. An error on any thread stops staging; its partial files are removed
+just as when the input is invalid.
 
-Both files are written with zstd and without dictionary encoding (except columns that
-already are Arrow dictionaries): on wide-cardinality text the Parquet writer's
-dictionary attempt and fall-back cost more time than it saves space. Any Parquet
-reader reads them.
+Both files are written by :class:`~sutro_providers.parquet_io.ParquetSink` in the
+:data:`~sutro_providers.parquet_io.STAGED` format (zstd, no dictionary encoding except
+columns that already are Arrow dictionaries, statistics only for the row id, 128Ki-row
+row groups) and uploaded in parts of ``parquet_io.UPLOAD_BLOCK`` (16 MiB: an object
+store's file buffers a whole block and copies it to upload it; zstd makes a 10M-row
+snapshot ~30 MiB). Any Parquet reader reads them.
 
 The fingerprint (sha256 of the submitted columns, batch by batch, as Arrow IPC
 messages) is versioned: :data:`FINGERPRINT_VERSION` is stored in the ledger, and a
@@ -37,7 +36,6 @@ between two attempts of a run is not mistaken for an input change.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections import deque
@@ -50,19 +48,16 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from sutro_providers.collection.results import UPLOAD_BLOCK
+from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroLedgerConflictError, SutroStagingError
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
-from sutro_providers.options import ROW_ID, SKIP_REASON, StagingLocation
-from sutro_providers.parquet_io import parquet_batches
+from sutro_providers.options import StagingLocation
+from sutro_providers.parquet_io import STAGED, ParquetSink, open_upload, parquet_batches
 
 log = logging.getLogger("sutro_providers.staging.area")
-ROW_GROUP = 128 * 1024
-CODEC = "zstd"
 QUEUE_DEPTH = 2
 FINGERPRINT_VERSION = 2
 """1: blake2b-160 over one Arrow IPC stream per batch; 2: sha256 over each batch's
@@ -301,9 +296,9 @@ class _StageWriter:
         self.identity = identity
         self.shard_size = shard_size
         self.shard_rows: list[int] = []
-        self._source: tuple[pq.ParquetWriter, Any] | None = None  # (writer, file handle)
-        self._shard: tuple[pq.ParquetWriter, Any] | None = None
-        self._handles: list[Any] = []
+        self._source: ParquetSink | None = None
+        self._shard: ParquetSink | None = None
+        self._sinks: list[ParquetSink] = []
         self._source_lane = _Lane("source")
         self._shard_lane = _Lane("shards")
         schema = source_schema.append(pa.field(ROW_ID, pa.int64())).append(pa.field(SKIP_REASON, pa.string()))
@@ -316,16 +311,14 @@ class _StageWriter:
     def _clear_shards(self) -> None:
         self.area.remove(self.area.shard_paths(self.identity))  # an earlier attempt's leftovers
 
-    def _open(self, path: str, schema: pa.Schema) -> tuple[pq.ParquetWriter, Any]:
+    def _open(self, path: str, schema: pa.Schema) -> ParquetSink:
         try:
-            handle = self.area.fs.open(path, "wb", block_size=UPLOAD_BLOCK)
+            handle = open_upload(self.area.fs, path)
         except Exception as exc:
             raise SutroStagingError(f"cannot stage to {self.area.display(path)}: {type(exc).__name__}: {exc}") from None
-        self._handles.append(handle)
-        dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-        writer = pq.ParquetWriter(handle, schema, compression=CODEC, use_dictionary=dictionary or False,
-                                  write_statistics=[ROW_ID])
-        return writer, handle
+        sink = ParquetSink(handle, schema, STAGED)
+        self._sinks.append(sink)
+        return sink
 
     def write(self, batch: pa.RecordBatch, ids: pa.Array, reasons: pa.Array, submit: pa.RecordBatch,
               keep: pa.Array | None) -> None:
@@ -335,8 +328,7 @@ class _StageWriter:
 
     def _write_source(self, columns: list[pa.Array]) -> None:
         assert self._source is not None
-        writer = self._source[0]
-        writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=writer.schema), row_group_size=ROW_GROUP)
+        self._source.write(pa.RecordBatch.from_arrays(columns, schema=self._source.schema))
 
     def _write_shard(self, rows: pa.RecordBatch, keep: pa.Array | None) -> None:
         if keep is not None:
@@ -348,19 +340,17 @@ class _StageWriter:
                 self.shard_rows.append(0)
                 self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1), rows.schema)
             take = min(self.shard_size - self.shard_rows[-1], rows.num_rows - offset)
-            self._shard[0].write_batch(rows.slice(offset, take), row_group_size=ROW_GROUP)
+            self._shard.write(rows.slice(offset, take))
             self.shard_rows[-1] += take
             offset += take
 
     def _close_source(self) -> None:
         if self._source is not None:
-            self._source[0].close()
-            self._source[1].close()  # uploads what is still buffered
+            self._source.close()  # uploads what is still buffered
 
     def _close_shard(self) -> None:
         if self._shard is not None:
-            self._shard[0].close()
-            self._shard[1].close()
+            self._shard.close()
 
     def close(self) -> list[int]:
         """Finish both files (their last uploads run at the same time); the shard sizes."""
@@ -371,22 +361,10 @@ class _StageWriter:
         return self.shard_rows
 
     def abort(self) -> None:
-        """Stop both threads and remove whatever this attempt staged."""
+        """Stop both threads and remove whatever this attempt staged (unfinished
+        multipart uploads are aborted, not committed)."""
         self._source_lane.stop()
         self._shard_lane.stop()
-        for opened in (self._source, self._shard):
-            if opened is not None:
-                with contextlib.suppress(Exception):
-                    opened[0].close()  # before the handles, or its __del__ writes to a closed file
-        for handle in self._handles:
-            if handle.closed:
-                continue
-            try:
-                if hasattr(handle, "discard"):
-                    handle.discard()  # abort an unfinished multipart upload instead of committing it
-                    handle.closed = True
-                else:
-                    handle.close()
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
+        for sink in self._sinks:
+            sink.abort()
         self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from sutro_providers.errors import SutroStagingError
 from sutro_providers.manifest import Manifest
+from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
@@ -80,25 +81,46 @@ class LedgerRecord(BaseModel):
 
 
 class Ledger:
-    """Reads and writes one run's ledger file through an fsspec filesystem.
-    Each write replaces the whole (small) object, which S3 does atomically."""
+    """Reads and writes one run's ledger file through its conditional store
+    (:mod:`sutro_providers.submission.ledger_store`).
 
-    def __init__(self, fs: Any, path: str) -> None:
+    The ledger remembers the version it last read or wrote; :meth:`save` creates
+    the file only if absent (first write) and otherwise replaces it only if
+    unchanged since then, else raises
+    :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`: another
+    attempt of the same run wrote in between, and the caller must :meth:`load`
+    again and decide anew. Each write replaces the whole (small) object atomically.
+    """
+
+    def __init__(self, fs: Any, path: str, *, unconditional: bool = False) -> None:
         self.fs = fs
         self.path = path
+        self.store: LedgerStore = open_ledger_store(fs, path, unconditional=unconditional)
+        self._exists = False
+        self._tag: str | None = None
 
     def load(self) -> LedgerRecord | None:
         try:
-            raw = self.fs.cat_file(self.path, start=0)  # a ranged GET: s3fs skips its HEAD for the size
-        except FileNotFoundError:
-            return None
+            got = self.store.read()  # one GET (body and version together)
         except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
             raise SutroStagingError(f"cannot read the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
-        return LedgerRecord.model_validate(json.loads(raw))
+        if got is None:
+            self._exists, self._tag = False, None
+            return None
+        self._exists, self._tag = True, got[1]
+        return LedgerRecord.model_validate(json.loads(got[0]))
 
     def save(self, record: LedgerRecord) -> None:
+        """Write ``record`` if nobody else wrote since this ledger read or wrote it."""
         record.updated_at = utc_now()
-        self.fs.pipe_file(self.path, record.model_dump_json(indent=1).encode())
+        data = record.model_dump_json(indent=1).encode()
+        try:
+            self._tag = self.store.replace(data, self._tag) if self._exists else self.store.create(data)
+        except LedgerWriteConflict:
+            raise
+        except OSError as exc:
+            raise SutroStagingError(f"cannot write the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
+        self._exists = True
 
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once."""

@@ -8,7 +8,8 @@ Never pays twice for the same shard:
   ledger write, or the call's outcome was unknown) is looked up through
   ``list-jobs`` by its deterministic name before anything is submitted;
 * a ``SutroSubmissionOutcomeUnknownError`` (5xx/524/dropped connection after the
-  request was sent) is reconciled the same way, a few times, and otherwise raised:
+  request was sent) is reconciled the same way, ``RECONCILE_TRIES`` lookups
+  ``RECONCILE_PAUSE`` seconds apart (tenacity), and otherwise raised:
   the shard stays at ``intent`` and the next attempt reconciles again.
 """
 
@@ -16,19 +17,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
+
 from sutro_providers.client.models import JobRecord, JobStatus
 from sutro_providers.client.sutro import SutroClient
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import (
     SutroCostLimitError,
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
-from sutro_providers.options import ROW_ID, EnrichmentOptions
+from sutro_providers.options import EnrichmentOptions
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
 from sutro_providers.waiting.polling import wait_for_jobs
@@ -149,12 +152,23 @@ class ShardSubmitter:
             return self.client.create_job(**request)
         except SutroSubmissionOutcomeUnknownError as exc:
             log.warning("submission of %s: outcome unknown (%s); reconciling by name", request["name"], exc.status_code)
-            for _ in range(RECONCILE_TRIES):
-                found = self._find(request["name"])
-                if found is not None:
-                    return found.job_id
-                time.sleep(RECONCILE_PAUSE)
-            raise
+            found = self._reconcile(request["name"])
+            if found is None:
+                raise
+            return found.job_id
+
+    def _reconcile(self, name: str) -> JobRecord | None:
+        """The job named ``name``, looked up ``RECONCILE_TRIES`` times ``RECONCILE_PAUSE``
+        seconds apart (a job created just before a 524 may take a moment to be listed);
+        None if it never shows. A failing lookup raises (its reads retry on their own)."""
+        retrying = Retrying(
+            stop=stop_after_attempt(RECONCILE_TRIES),
+            wait=wait_fixed(RECONCILE_PAUSE),
+            retry=retry_if_result(lambda job: job is None),
+            retry_error_callback=lambda _: None,
+        )
+        found: JobRecord | None = retrying(self._find, name)
+        return found
 
     def _find(self, name: str) -> JobRecord | None:
         jobs = self.client.find_jobs_by_name(name)

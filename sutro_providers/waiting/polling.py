@@ -10,9 +10,10 @@ Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
   the client; on top of that up to ``max_consecutive_errors`` failed polls in a row
   are tolerated before the wait gives up with outcome ``error`` (the job itself
   is left alone: a retry of the task reattaches to it);
-* outcomes: ``success`` (every job SUCCEEDED), ``failed`` (one FAILED),
-  ``cancelled`` (one CANCELLED or CANCELLING), ``timeout`` (the deadline passed;
-  the caller decides whether to cancel), ``error``.
+* outcomes: a :class:`~sutro_providers.waiting.outcome.JobOutcome`: ``success`` (every
+  job SUCCEEDED), ``failed`` (one FAILED), ``cancelled`` (one CANCELLED or CANCELLING),
+  ``timeout`` (the deadline passed; the caller decides whether to cancel), ``error``;
+  :meth:`WaitResult.error` is the core exception of an outcome that is not success.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 from sutro_providers.client.models import JobRecord, JobStatus
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.errors import SutroError, is_transient
-
-Outcome = Literal["success", "failed", "cancelled", "timeout", "error"]
+from sutro_providers.errors import SutroError, SutroJobError, is_transient
+from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL, POLL_INTERVAL
+from sutro_providers.waiting.outcome import JobOutcome, outcome_error
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,16 @@ ProgressCallback = Callable[[JobProgress], None]
 
 @dataclass
 class WaitResult:
-    outcome: Outcome
+    """How a wait ended: its outcome, each job's last status and a message naming the job at fault."""
+
+    outcome: JobOutcome
     statuses: dict[str, JobStatus]
     message: str
     records: dict[str, JobRecord] = field(default_factory=dict)
+
+    def error(self, message: str | None = None) -> SutroJobError | None:
+        """The core exception of this outcome (``None`` on success); ``message`` replaces the wait's."""
+        return outcome_error(self.outcome, self.message if message is None else message, self.statuses)
 
 
 @dataclass
@@ -56,10 +62,10 @@ class PollState:
     """The decisions of a wait, free of I/O (so both pollers behave the same)."""
 
     job_ids: list[str]
-    poll_interval: float = 10.0
-    max_poll_interval: float = 60.0
+    poll_interval: float = POLL_INTERVAL
+    max_poll_interval: float = MAX_POLL_INTERVAL
     deadline: float | None = None
-    max_consecutive_errors: int = 5
+    max_consecutive_errors: int = MAX_CONSECUTIVE_POLL_ERRORS
     on_progress: ProgressCallback | None = None
     records: dict[str, JobRecord] = field(default_factory=dict)
     errors_in_a_row: int = 0
@@ -101,20 +107,21 @@ class PollState:
         self._last_error = str(exc)
 
     def result(self, now: float) -> WaitResult | None:
+        """The wait's result once it is decided (``None``: poll again after :meth:`next_delay`)."""
         statuses = self.statuses()
         for job_id, status in statuses.items():
             if status is JobStatus.FAILED:
                 reason = self.records[job_id].failure_reason
                 why = reason.message if reason and reason.message else "no reason given"
-                return self._done("failed", f"Sutro job {job_id} FAILED: {why}")
+                return self._done(JobOutcome.FAILED, f"Sutro job {job_id} FAILED: {why}")
             if status in (JobStatus.CANCELLED, JobStatus.CANCELLING):
-                return self._done("cancelled", f"Sutro job {job_id} was cancelled")
+                return self._done(JobOutcome.CANCELLED, f"Sutro job {job_id} was cancelled")
         if all(s is JobStatus.SUCCEEDED for s in statuses.values()):
-            return self._done("success", f"{len(statuses)} Sutro job(s) succeeded")
+            return self._done(JobOutcome.SUCCESS, f"{len(statuses)} Sutro job(s) succeeded")
         if self.errors_in_a_row > self.max_consecutive_errors:
-            return self._done("error", f"gave up after {self.errors_in_a_row} failed polls in a row: {self._last_error}")
+            return self._done(JobOutcome.ERROR, f"gave up after {self.errors_in_a_row} failed polls in a row: {self._last_error}")
         if self.deadline is not None and now >= self.deadline:
-            return self._done("timeout", f"Sutro job(s) {', '.join(self.pending)} not finished before the timeout")
+            return self._done(JobOutcome.TIMEOUT, f"Sutro job(s) {', '.join(self.pending)} not finished before the timeout")
         return None
 
     def next_delay(self, now: float) -> float:
@@ -124,7 +131,7 @@ class PollState:
             delay = max(0.0, min(delay, self.deadline - now))
         return delay
 
-    def _done(self, outcome: Outcome, message: str) -> WaitResult:
+    def _done(self, outcome: JobOutcome, message: str) -> WaitResult:
         return WaitResult(outcome, self.statuses(), message, dict(self.records))
 
 
@@ -151,3 +158,13 @@ def wait_for_jobs(client: SutroClient, job_ids: Iterable[str], **options: object
         if done is not None:
             return done
         time.sleep(state.next_delay(time.time()))
+
+
+def poll_once(client: SutroClient, job_ids: Iterable[str], on_progress: ProgressCallback | None = None) -> WaitResult | None:
+    """Read every job once and decide as a wait would: the result when every job
+    succeeded or one failed or was cancelled, ``None`` while any is still running.
+    Read errors propagate (a caller that polls again, such as a sensor, decides)."""
+    state = PollState(list(job_ids), on_progress=on_progress)
+    for job_id in state.job_ids:
+        state.record(client.get_job(job_id))
+    return state.result(time.time())

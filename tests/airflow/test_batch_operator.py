@@ -227,3 +227,15 @@ def test_partition_value_replaces_rows_across_runs(sutro_staged: Any, sqlite_db:
         assert db.execute("SELECT id, day FROM triaged ORDER BY id").fetchall() == [
             (i, "2026-11-20") for i in (1, 2, 3, 4)]
     assert sutro_staged.server.admin.job_count() == 2  # a new run is a new job; only retries reattach
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_every_row_skipped_lands_the_rows_without_a_job(sutro_staged: Any, deferrable: bool) -> None:
+    output = f"s3://{sutro_staged.bucket}/out/skipped-{deferrable}.parquet"
+    rows = [{"subject": t["subject"], "body": None} for t in TICKETS]
+    result = operator(input_data=rows, output_uri=output, deferrable=deferrable, on_invalid_rows="skip"
+                      ).execute(make_context())  # no job: nothing to defer for
+    assert result["rows_out"] == len(TICKETS) and result["rows_skipped"] == len(TICKETS) and result["job_ids"] == []
+    table = pq.read_table(output.removeprefix("s3://"), filesystem=sutro_staged.s3.filesystem())
+    assert table.num_rows == len(TICKETS) and table["sutro_skip_reason"].null_count == 0
+    assert sutro_staged.server.admin.job_count() == 0

@@ -1,8 +1,9 @@
 """The four ways a chaos run goes through the package, each retried like its
 orchestrator would (same run identity, at most ``max_attempts`` tries):
 
-* ``core``: :class:`EnrichmentPipeline` submit → progress stream (dropped streams
-  are tolerated, polling takes over) → wait → collect; a failed attempt is run again;
+* ``core``: :meth:`EnrichmentPipeline.run` (submit → progress stream from its
+  ``on_submitted`` hook (dropped streams are tolerated, polling takes over) → wait →
+  collect); a failed attempt is run again;
 * ``realtime``: :func:`run_realtime` (429s retried per row after Retry-After);
 * ``airflow``: ``SutroBatchFunctionOperator.execute`` defers; the trigger is
   abandoned mid-wait and re-created from ``serialize()`` (a triggerer restart); a
@@ -22,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sutro_providers.errors import SutroError
+from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.pipeline import EnrichmentPipeline, raise_for_outcome
+from sutro_providers.pipeline import EnrichmentPipeline
 from sutro_providers.realtime import run_realtime
 
 if TYPE_CHECKING:
@@ -94,15 +96,15 @@ def run_core(env: ChaosEnv, spec: RunSpec) -> Outcome:
     def once() -> None:
         with env.client() as client:
             pipeline = EnrichmentPipeline(client, env.staging)
-            manifest = pipeline.submit(spec.rows, spec.identity, options)
-            if manifest.state == "submitted" and manifest.job_ids:
-                try:
-                    outcome.streams_dropped += _watch_progress(pipeline, manifest.job_ids[0])
-                except SutroError:
-                    pass  # the stream is a nicety; polling below is what counts
-            if manifest.state != "succeeded":
-                raise_for_outcome(pipeline.wait(spec.identity, options), pipeline, spec.identity)
-            pipeline.collect(spec.identity, options, materialize=False)
+
+            def follow(manifest: Manifest) -> None:
+                if manifest.state == "submitted" and manifest.job_ids:
+                    try:
+                        outcome.streams_dropped += _watch_progress(pipeline, manifest.job_ids[0])
+                    except SutroError:
+                        pass  # the stream is a nicety; the run's polling is what counts
+
+            pipeline.run(spec.rows, spec.identity, options, on_submitted=follow, materialize=False)
 
     return _retrying(env, outcome, once, (SutroError,))
 

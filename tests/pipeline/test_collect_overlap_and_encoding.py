@@ -1,5 +1,5 @@
-"""Collect's worker-thread prefetch (:func:`collection.prefetched`) and the output's
-per-column dictionary choice (:func:`results.dictionary_columns`)."""
+"""Collect's worker-thread prefetch (:func:`collector.prefetched`) and the output's
+per-column dictionary choice (:func:`parquet_io.dictionary_columns`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sutro_providers.collection.collector import prefetched
-from sutro_providers.collection.results import dictionary_columns, write_parquet
 from sutro_providers.errors import SutroResultsError
+from sutro_providers.parquet_io import dictionary_columns, write_parquet
 
 
 def test_prefetched_keeps_order_and_runs_on_another_thread() -> None:

@@ -60,7 +60,7 @@ def test_a_local_directory_of_parquet_files_keeps_file_order_and_names_a_broken_
 
 
 def test_the_shared_reader_is_the_one_inputs_staging_and_collect_use() -> None:
-    from sutro_providers.collection import collector as collection
+    from sutro_providers.collection import id_check as collection
     from sutro_providers.inputs import sources as inputs
     from sutro_providers.staging import area as staging
 

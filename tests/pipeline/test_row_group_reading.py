@@ -15,9 +15,10 @@ import pytest
 
 from sutro_providers.collection import collector as collection
 from sutro_providers.collection.collector import Collector
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import FunctionSpec, InputField
-from sutro_providers.options import ROW_ID, EnrichmentOptions
+from sutro_providers.options import EnrichmentOptions
 from sutro_providers.parquet_io import row_group_batches
 
 

@@ -98,3 +98,15 @@ def test_results_download_retries_a_5xx_with_a_fresh_url(pipeline: Any, sutro_cl
     stats = sutro_clean.admin.stats()
     assert stats["faults_injected"].get("status") == 2
     assert stats["requests"].get("results-url", 0) >= 2  # a new signed URL per attempt
+
+
+def test_results_fall_back_to_job_results_without_a_results_artifact(pipeline: Any, sutro_clean: Any) -> None:
+    """A deployment without ``results-url`` (404): each shard's results come from the
+    ``job-results`` JSON columns, written to Parquet locally, with the same outcome."""
+    sutro_clean.admin.set_faults([{"kind": "status", "endpoint": "results-url", "status": 404}])
+    rows = tickets(60)
+    result = pipeline.run(rows, RunIdentity.of("test", case="no-results-url"), options(max_rows_per_job=25))
+    stats = sutro_clean.admin.stats()
+    assert stats["requests"].get("job-results", 0) == 3 and stats["faults_injected"].get("status", 0) >= 3
+    assert result.manifest.rows_out == 60 and result.table["label"].null_count == 0
+    assert result.table["ticket_id"].to_pylist() == [r["ticket_id"] for r in rows]

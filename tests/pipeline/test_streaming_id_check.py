@@ -1,4 +1,4 @@
-"""The streaming exactly-once id check of :mod:`sutro_providers.collection.collector`,
+"""The streaming exactly-once id check of :mod:`sutro_providers.collection.id_check`,
 checked against a source snapshot with skipped rows, several shards and batches
 smaller than a shard."""
 
@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.collection.collector import check_run_ids
+from sutro_providers.collection.id_check import check_run_ids
+from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroResultsError
-from sutro_providers.options import ROW_ID, SKIP_REASON
 from sutro_providers.submission.ledger import ShardRecord
 
 

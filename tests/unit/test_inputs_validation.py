@@ -7,10 +7,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroInputError
 from sutro_providers.function_spec import InputField, load_function_spec
 from sutro_providers.inputs.validation import InputValidator
-from sutro_providers.options import ROW_ID
 
 SPECS = Path(__file__).resolve().parents[2] / "example_dags" / "functions"
 TRIAGE = load_function_spec(SPECS / "ticket_triage.yaml")

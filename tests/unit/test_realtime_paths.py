@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from sutro_providers import SutroClient
-from sutro_providers.client.sutro import URL_CACHE_SIZE, _url_cache
+from sutro_providers.client.executor import URL_CACHE_SIZE, url_cache
 from sutro_providers.local.engine import DeterministicEngine, EngineOutput, EngineRequest
 from sutro_providers.local.render import build_prompts, render_object_row, render_value
 from sutro_providers.local.server import LocalSutroServer
@@ -67,7 +67,7 @@ def test_a_pluggable_engine_runs_off_the_event_loop(sutro_clean: Any) -> None:
 
 def test_cached_urls_are_the_clients_own_and_bounded() -> None:
     with httpx.Client(base_url="http://127.0.0.1:9/v1/") as http:
-        urls = _url_cache(http)
+        urls = url_cache(http)
         for path in ["functions/ticket-triage/run", "jobs/job%2Fa", "list-jobs", "functions/ticket-triage/run"]:
             assert urls(path) == http.build_request("GET", path).url
         assert str(urls("jobs/x")) == "http://127.0.0.1:9/v1/jobs/x"

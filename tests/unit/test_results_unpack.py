@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 
 from sutro_providers.collection.unpack import result_columns, result_schema, unpack_outputs
+from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import load_function_specs
-from sutro_providers.options import ROW_ID
 
 SPECS = load_function_specs(Path(__file__).resolve().parents[2] / "example_dags" / "functions")
 TRIAGE = SPECS["ticket-triage"]

@@ -1,57 +1,22 @@
-"""check_ids, ResultJoiner, write_parquet and summarize."""
+"""ResultJoiner: unpacked results joined to the source rows by row id."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import fsspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.collection.results import (
-    ResultJoiner,
-    SummaryAccumulator,
-    check_ids,
-    result_schema,
-    summarize,
-    unpack_outputs,
-    write_parquet,
-)
+from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.unpack import result_schema, unpack_outputs
+from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import load_function_spec
-from sutro_providers.options import ROW_ID, SKIP_REASON
 
 TRIAGE = load_function_spec(Path(__file__).resolve().parents[2] / "example_dags/functions/ticket_triage.yaml")
 LABELS = ["billing", "bug", "feature_request", "account", "other"]
-
-
-# -- check_ids ----------------------------------------------------------------------------------
-
-
-def test_check_ids_accepts_any_order() -> None:
-    check_ids(pa.array([0, 1, 2, 3]), pa.array([0, 1, 2, 3]), job_id="job-1")
-    check_ids(pa.array([0, 1, 2, 3]), pa.chunked_array([[3, 1], [0, 2]]), job_id="job-1")
-    check_ids(pa.array([0, 1], pa.int64()), pa.array([1, 0], pa.int32()), job_id="job-1")
-
-
-def test_check_ids_missing_duplicated_extra() -> None:
-    expected = pa.array(range(20))
-    got = pa.array([i for i in range(20) if i not in (3, 5, 7, 9, 11, 13, 15)] + [0, 0, 2, 99, None])
-    with pytest.raises(SutroResultsError) as err:
-        check_ids(expected, got, job_id="job-7")
-    msg = str(err.value)
-    assert msg.startswith("the results of job job-7 do not account for every submitted row exactly once")
-    assert "1 result rows have a null id" in msg
-    assert "7 submitted rows have no result (ids 3, 5, 7, 9, 11 and 2 more)" in msg
-    assert "2 ids come back more than once (ids 0, 2)" in msg
-    assert "1 result ids were never submitted (ids 99)" in msg
-
-
-# -- joiner -------------------------------------------------------------------------------------
 
 
 def _source(n: int, skipped: set[int] = frozenset()) -> pa.Table:  # type: ignore[assignment]
@@ -159,74 +124,3 @@ def test_join_counts_rows() -> None:
     joiner = ResultJoiner(src.schema, result_schema(TRIAGE))
     list(joiner.join(src.to_batches(max_chunksize=3), [_unpacked([0, *range(3, 10)])]))
     assert (joiner.rows_out, joiner.rows_skipped) == (10, 2)
-
-
-# -- write_parquet ------------------------------------------------------------------------------
-
-
-def _batches(n: int, fail_at: int | None = None) -> Iterator[pa.RecordBatch]:
-    for i in range(n):
-        if i == fail_at:
-            raise RuntimeError("boom")
-        yield pa.record_batch({"x": pa.array(range(i * 10, i * 10 + 10), pa.int64())})
-
-
-SCHEMA = pa.schema([("x", pa.int64())])
-
-
-def test_write_parquet_local(tmp_path: Path) -> None:
-    uri = str(tmp_path / "out" / "enriched.parquet")
-    assert write_parquet(_batches(3), SCHEMA, uri, None) == 30
-    assert pq.read_table(uri)["x"].to_pylist() == list(range(30))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["enriched.parquet"]
-
-
-def test_write_parquet_failure_leaves_nothing(tmp_path: Path) -> None:
-    uri = str(tmp_path / "enriched.parquet")
-    with pytest.raises(RuntimeError, match="boom"):
-        write_parquet(_batches(5, fail_at=3), SCHEMA, uri, None)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_write_parquet_failure_keeps_previous_output(tmp_path: Path) -> None:
-    uri = str(tmp_path / "enriched.parquet")
-    write_parquet(_batches(1), SCHEMA, uri, None)
-    with pytest.raises(RuntimeError):
-        write_parquet(_batches(5, fail_at=2), SCHEMA, uri, None)
-    assert pq.read_table(uri).num_rows == 10
-    assert [p.name for p in tmp_path.iterdir()] == ["enriched.parquet"]
-
-
-def test_write_parquet_memory_fs() -> None:
-    mem = fsspec.filesystem("memory")
-    uri = "memory://bucket/results/run-1.parquet"
-    with pytest.raises(RuntimeError):
-        write_parquet(_batches(4, fail_at=2), SCHEMA, uri, {})
-    assert not mem.exists("/bucket/results/run-1.parquet")
-    assert [p for p in mem.find("/bucket") if "sutro-tmp" in p] == []
-    assert write_parquet(_batches(4), SCHEMA, uri, {}) == 40
-    with mem.open("/bucket/results/run-1.parquet", "rb") as f:
-        assert pq.read_table(f).num_rows == 40
-    assert mem.find("/bucket") == ["/bucket/results/run-1.parquet"]
-
-
-# -- summarize ----------------------------------------------------------------------------------
-
-
-def test_summarize_classification() -> None:
-    table = pa.table({"s_label": ["bug", "bug", "billing", None],
-                      "s_confidence": [0.9, 0.4, 0.6, None]})
-    s = summarize(table, kind="classification", confidence_threshold=0.5, prefix="s_")
-    assert s.label_counts == {"bug": 2, "billing": 1}
-    assert s.mean_confidence == pytest.approx(0.6333333)
-    assert (s.min_confidence, s.rows_below_confidence, s.confidence_threshold) == (0.4, 1, 0.5)
-
-
-def test_summarize_streamed_extraction() -> None:
-    acc = SummaryAccumulator(kind="extraction", confidence_threshold=0.8)
-    for batch in pa.table({"confidence": [0.9, 0.7, 0.95, 0.5]}).to_batches(max_chunksize=2):
-        acc.add(batch)
-    s = acc.result()
-    assert s.label_counts is None and s.rows_below_confidence == 2 and s.min_confidence == 0.5
-    empty = summarize(iter([]), kind="classification", confidence_threshold=0.5)
-    assert empty.label_counts == {} and empty.mean_confidence is None
