@@ -58,7 +58,7 @@ def run(source: str, url: str, key: str, storage_options: dict[str, Any], bucket
     from sutro_providers import SutroClient
     from sutro_providers.identity import RunIdentity
     from sutro_providers.options import EnrichmentOptions, StagingLocation
-    from sutro_providers.pipeline import EnrichmentPipeline, raise_for_outcome
+    from sutro_providers.pipeline import EnrichmentPipeline
 
     output = f"s3://{bucket}/out/{secrets.token_hex(4)}.parquet"
     with SutroClient(url, key) as client:
@@ -72,7 +72,7 @@ def run(source: str, url: str, key: str, storage_options: dict[str, Any], bucket
             started = time.perf_counter()
             pipeline.submit(source, identity, options, source_storage_options=storage_options)
             phases["submit_s"], phases["submit_peak"], started = time.perf_counter() - started, phase_peak(), time.perf_counter()
-            raise_for_outcome(pipeline.wait(identity, options), pipeline, identity)
+            pipeline.check(pipeline.wait(identity, options), identity, options)
             phases["wait_s"], phases["wait_peak"], started = time.perf_counter() - started, phase_peak(), time.perf_counter()
             manifest = pipeline.collect(identity, options, materialize=False).manifest
             phases["collect_s"], phases["collect_peak"] = time.perf_counter() - started, phase_peak()
