@@ -39,6 +39,7 @@ LIMIT = 1 << 30
 
 
 def write_upstream(rows: int, path: str) -> dict[str, Any]:
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from _common import tickets_arrow
 
@@ -46,7 +47,8 @@ def write_upstream(rows: int, path: str) -> dict[str, Any]:
     with measure() as out, pq.ParquetWriter(path, tickets_arrow(1).schema) as writer:
         for start in range(0, rows, CHUNK):
             chunk = tickets_arrow(min(CHUNK, rows - start))
-            writer.write_table(chunk.set_column(2, "ticket_id", chunk["ticket_id"].combine_chunks()))
+            ids = pc.add(chunk["ticket_id"].combine_chunks(), start)  # unique across chunks (the id_column)
+            writer.write_table(chunk.set_column(2, "ticket_id", ids))
     return out
 
 

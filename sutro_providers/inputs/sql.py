@@ -332,7 +332,7 @@ class _Stream:
         arrays = []
         for field, step, column in zip(self.schema, self._plan, batch.columns, strict=True):
             try:
-                arrays.append(step(column))
+                arrays.append(_owned(step(column)))
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                 raise SutroInputError(f"column {field.name!r} near row {row}: does not fit {field.type} "
                                       f"fixed from the first batch; CAST it in the query ({exc})") from exc
@@ -373,6 +373,14 @@ def _column_plan(field: pa.Field, head: pa.Array | None) -> tuple[Callable[[pa.A
     if pa.types.is_null(kind):
         return (lambda a: a.cast(pa.string())), pa.string()
     return (lambda a, t=kind: a if a.type == t else a.cast(t)), kind
+
+
+def _owned(array: pa.Array) -> pa.Array:
+    """``array`` in memory of its own. Arrays imported from a driver through the Arrow C
+    interface (ADBC, DuckDB) share one release callback per batch: a slice of one
+    column kept later (the id check keeps the id column) would keep the whole batch
+    alive, and memory would follow the table size. Concatenating allocates anew."""
+    return pa.concat_arrays([array, array.slice(0, 0)])
 
 
 def _storage(array: pa.Array) -> pa.Array:
