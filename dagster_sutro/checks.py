@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 
 from dagster_sutro.metadata import COST_KEY
 from sutro_providers.manifest import Manifest
+from sutro_providers.money import usd
 
 ROW_PARITY = "sutro_row_parity"
 LOW_CONFIDENCE = "sutro_low_confidence"
@@ -131,7 +132,7 @@ class SutroChecks(dg.Model, dg.Resolvable):
             cost = 0.0
         passed = cost is not None and cost <= bound
         description = None if passed else ("the deployment reported no cost" if cost is None
-                                           else f"the run cost ${cost:.4f}, above ${bound}")
+                                           else f"the run cost ${usd(cost, distinct_from=bound)}, above ${usd(bound, distinct_from=cost)}")
         metadata: dict[str, Any] = {"max_cost_usd": bound}
         if cost is not None:
             metadata["cost_usd"] = cost

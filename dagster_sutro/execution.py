@@ -35,9 +35,8 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
-import pyarrow as pa
 
-from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow, is_pandas, is_polars, to_arrow
+from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow
 from dagster_sutro.io_managers import table_metadata
 from dagster_sutro.metadata import build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
@@ -55,7 +54,6 @@ from sutro_providers.errors import (
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
@@ -134,22 +132,6 @@ class ProgressLogger:
         self.log.info(f"Sutro job {progress.job_id}: {status}{rows}{tokens}")
 
 
-def _empty_output(source: Any, pipeline: EnrichmentPipeline, options: EnrichmentOptions) -> pa.Table:
-    """The zero-row output of an empty input: its columns plus the result columns."""
-    from sutro_providers.pipeline import output_columns
-
-    try:
-        base = source.schema.empty_table() if isinstance(source, SourceReader) else to_arrow(source).slice(0, 0) if (isinstance(source, pa.Table | list) or is_polars(source)
-                                                or is_pandas(source)) else pa.table({})
-    except TypeError:
-        base = pa.table({})
-    for name in output_columns(pipeline.function_spec(options.function), options.output_prefix):
-        if name not in base.column_names:
-            kind = pa.float64() if name.endswith("confidence") else pa.string()
-            base = base.append_column(pa.field(name, kind), pa.array([], type=kind))
-    return base
-
-
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
     metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
     if manifest is not None:
@@ -215,10 +197,8 @@ def run_enrichment(
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
-                                  on_progress=ProgressLogger(log), materialize=not stream)
-            manifest, table = result.manifest, result.table
-            if table is None and (not stream or is_empty(manifest)):  # empty input
-                table = _empty_output(source, pipeline, options)
+                                  on_progress=ProgressLogger(log), materialize=True)
+            manifest, table = result.manifest, result.table  # an empty input: an empty table of the enriched columns
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)
             raise

@@ -155,6 +155,11 @@ class SutroLedgerConflictError(SutroError):
     policy is ``fail``."""
 
 
+class SutroConcurrentAttemptError(SutroError):
+    """Another attempt of the same run holds the claim on a shard's job creation
+    (``on_concurrent_attempt="fail"``), or kept winning the ledger writes."""
+
+
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504, 524})
 
 

@@ -54,9 +54,16 @@ class EnrichmentOptions(BaseModel):
     :param max_cost_usd: run a cost-estimate job first and refuse to submit above it.
     :param on_invalid_rows: ``fail`` (default: nothing is submitted) or ``skip``
         (invalid rows are kept in the output with null results and a reason).
+    :param on_concurrent_attempt: another attempt of the same run is creating a
+        shard's job right now (a "dead" worker that is not, a run re-executed twice at
+        once): ``wait`` (default) for its job id and reattach, or ``fail`` at once.
+    :param claim_lease_seconds: how long a claim on a shard's job creation holds when
+        its holder stops answering (a holder on the same host whose process is gone
+        loses it at once); must exceed one job-creation call.
     :param on_input_change: when a retry finds a different input than the attempt
         it continues: ``fail`` (default) or ``resubmit`` (new jobs, old ones cancelled).
-    :param id_column: an existing unique column to identify rows (kept in the output);
+    :param id_column: an existing unique column to identify rows (strings, integers or
+        UUIDs; kept in the output with its type);
         by default rows are numbered.
     :param output_uri: write the enriched table as Parquet here (fsspec URL).
     :param output_prefix: prefix for the result columns (avoid clashes with inputs).
@@ -78,6 +85,8 @@ class EnrichmentOptions(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     on_invalid_rows: Literal["fail", "skip"] = "fail"
     on_input_change: Literal["fail", "resubmit"] = "fail"
+    on_concurrent_attempt: Literal["wait", "fail"] = "wait"
+    claim_lease_seconds: float = Field(default=600.0, gt=0)
     id_column: str | None = None
     output_uri: str | None = None
     output_storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)

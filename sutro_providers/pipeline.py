@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +40,17 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
+from sutro_providers.collection.join import ResultJoiner
 from sutro_providers.collection.summary import summarize
-from sutro_providers.collection.unpack import result_columns
-from sutro_providers.columns import SKIP_REASON
-from sutro_providers.errors import SutroError, SutroInputError, SutroLedgerConflictError, SutroNotFoundError
+from sutro_providers.collection.unpack import result_columns, result_schema
+from sutro_providers.columns import ROW_ID, SKIP_REASON
+from sutro_providers.errors import (
+    SutroConcurrentAttemptError,
+    SutroError,
+    SutroInputError,
+    SutroLedgerConflictError,
+    SutroNotFoundError,
+)
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
@@ -51,7 +59,8 @@ from sutro_providers.manifest import Manifest, ShardInfo
 from sutro_providers.options import EnrichmentOptions, StagingLocation
 from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
-from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
+from sutro_providers.submission.claims import new_holder
+from sutro_providers.submission.ledger import Ledger, LedgerRecord, RecordReplaced, ShardRecord, utc_now
 from sutro_providers.submission.submitter import ShardSubmitter
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
@@ -66,7 +75,8 @@ log = logging.getLogger("sutro_providers.pipeline")
 @dataclass
 class EnrichmentResult:
     """The enriched table (input columns + result columns, in input order; ``None``
-    when not materialised) and the run's manifest."""
+    when not materialised; an empty input gives an empty table of those columns, see
+    :meth:`EnrichmentPipeline.empty_table`) and the run's manifest."""
 
     table: pa.Table | None
     manifest: Manifest
@@ -96,6 +106,7 @@ class EnrichmentPipeline:
     def __init__(self, client: SutroClient, staging: StagingLocation) -> None:
         self.client = client
         self.area = StagingArea(staging)
+        self.holder = new_holder()  # this attempt, in the claims of the shards it submits
         self._specs: dict[str, FunctionSpec | None] = {}
 
     # ---------------------------------------------------------------- helpers
@@ -153,7 +164,8 @@ class EnrichmentPipeline:
             first += rows
         return LedgerRecord(
             run_key=identity.key, identity=identity.describe(), function=options.function,
-            fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, phase="staged", rows_in=staged.rows_in,
+            fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, stage_id=staged.stage_id,
+            phase="staged", rows_in=staged.rows_in,
             rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
         )
 
@@ -194,43 +206,115 @@ class EnrichmentPipeline:
             spec = pool.submit(self.function_spec, options.function)
             quota = pool.submit(self._shard_size, options)
             record = loaded.result()
-            if record is not None and record.phase == "completed" and record.manifest is not None:
-                log.info("run %s already completed; nothing to submit", identity.short)
-                return record.manifest
             spec.result()
             validator, _ = self._validator(options)
             if record is None:
                 probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
-                    return self._empty(identity, options)
+                    return self._empty(identity, options, validator, opened.schema)
                 probe.result()
             shard_size = quota.result()
+        reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
+        if record is not None and record.phase == "completed" and record.manifest is not None:
+            return self._completed_or_changed(identity, options, reader, validator, record, ledger, shard_size)
         if record is None:
-            staged = self.area.stage(identity, opened, validator, shard_size=shard_size)
+            stage_id = new_stage_id()
+            staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
             if staged.rows_in == 0:
-                self.area.remove([self.area.source_path(identity)])
-                return self._empty(identity, options)
+                self.area.remove([self.area.source_path(identity, stage_id)])
+                return self._empty(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
-            reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
             record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
         stage_seconds = time.monotonic() - started
-        submitter = ShardSubmitter(self.client, self.area, ledger, identity, options)
-        submitter.check_cost(record)
-        submitter.submit_all(record)
+        record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size)
         return self.manifest(identity, record, "submitted" if record.shards else "noop",
                              started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
+
+    def _submit_once(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
+                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
+        """Cost check and every shard's job under this attempt's claims. When another
+        attempt's staging of the run took the ledger first (overlapping first attempts),
+        this attempt's staged files go and it continues from the other's record."""
+        submitter = ShardSubmitter(self.client, self.area, ledger, identity, options, holder=self.holder)
+        for _ in range(3):
+            try:
+                submitter.check_cost(record)
+                submitter.submit_all(record)
+                return record
+            except RecordReplaced:
+                mine = record.stage_id
+                fresh = ledger.load()
+                if fresh is None:
+                    raise
+                if fresh.stage_id != mine and not any(s.job_id for s in record.shards):
+                    self.area.remove([self.area.source_path(identity, mine), *self.area.shard_paths(identity, mine)])
+                log.info("another attempt of run %s staged it first; continuing from its ledger", identity.short)
+                if fresh.phase == "completed" and fresh.manifest is not None:
+                    return fresh
+                record = self._check_unchanged(identity, options, reader, validator, fresh, ledger, shard_size)
+        raise SutroConcurrentAttemptError(f"run {identity.describe()}: other attempts kept replacing its ledger")
+
+    def _completed_or_changed(self, identity: RunIdentity, options: EnrichmentOptions,
+                              reader: Callable[[], SourceReader], validator: InputValidator, record: LedgerRecord,
+                              ledger: Ledger, shard_size: int) -> Manifest:
+        """A completed run is reused only for the input it was run on: the input is
+        validated and fingerprinted again (one read, no upload), and a changed input
+        follows ``on_input_change`` as for an unfinished run."""
+        assert record.manifest is not None
+        check = self.area.stage(identity, reader(), validator, shard_size=shard_size, write=False,
+                                fingerprint_version=record.fingerprint_version)
+        if check.fingerprint == record.fingerprint:
+            log.info("run %s already completed; nothing to submit", identity.short)
+            return record.manifest
+        self._input_changed(identity, options, record)
+        attempt = max((s.attempt for s in record.shards), default=-1) + 1
+        new = self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
+        new = self._submit_once(identity, options, reader, validator, new, ledger, shard_size)
+        return self.manifest(identity, new, "submitted", started_at=new.created_at)
+
+    def _restage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
+                 validator: InputValidator, shard_size: int, attempt: int, ledger: Ledger) -> LedgerRecord:
+        staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=new_stage_id())
+        new = self._new_record(identity, options, staged, attempt)
+        ledger.save(new)
+        return new
+
+    def _input_changed(self, identity: RunIdentity, options: EnrichmentOptions, record: LedgerRecord) -> None:
+        if options.on_input_change == "fail":
+            raise SutroLedgerConflictError(
+                f"the input of run {identity.describe()} changed since its earlier attempt "
+                f"(jobs {[s.job_id for s in record.shards if s.job_id]}); set on_input_change='resubmit' to start over"
+            )
+        log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
+        self._cancel_record(record)
 
     @staticmethod
     def _open(source: TableSource, options: EnrichmentOptions, storage_options: dict[str, Any] | None) -> SourceReader:
         return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
 
     @staticmethod
-    def _empty(identity: RunIdentity, options: EnrichmentOptions) -> Manifest:
+    def _empty(identity: RunIdentity, options: EnrichmentOptions, validator: InputValidator,
+               schema: pa.Schema) -> Manifest:
+        """The manifest of an empty input, once its columns are checked as any day's are
+        (an input without any column, e.g. an empty list, has none to check)."""
+        if schema.names:
+            validator.check_schema(schema)
         log.info("input of %s is empty: no Sutro job submitted", options.function)
         return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
                         state="noop", started_at=utc_now(), message="empty input: nothing submitted")
+
+    def empty_table(self, source: TableSource, options: EnrichmentOptions,
+                    source_storage_options: dict[str, Any] | None = None) -> pa.Table:
+        """The enriched table of an empty input: no rows, the columns a run over rows
+        would give (the input's columns, or the declared inputs when it has none, then
+        the result columns and ``sutro_skip_reason``). Reads only the source's schema."""
+        validator, spec = self._validator(options)
+        schema = self._open(source, options, source_storage_options).schema
+        schema = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
+        results = result_schema(spec, prefix=options.output_prefix) if spec else pa.schema([(ROW_ID, pa.int64())])
+        return ResultJoiner(schema, results).schema.empty_table()
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
@@ -242,22 +326,10 @@ class EnrichmentPipeline:
                 return record
             # the quota shrank before any job existed: re-plan shards
             log.info("re-planning shards of %d rows at most (nothing was submitted yet)", shard_size)
-            staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
-            new = self._new_record(identity, options, staged)
-            ledger.save(new)
-            return new
-        if options.on_input_change == "fail":
-            raise SutroLedgerConflictError(
-                f"the input of run {identity.describe()} changed since its earlier attempt "
-                f"(jobs {[s.job_id for s in record.shards if s.job_id]}); set on_input_change='resubmit' to start over"
-            )
-        log.warning("input changed since the earlier attempt: cancelling its jobs and submitting anew")
-        self._cancel_record(record)
+            return self._restage(identity, options, reader(), validator, shard_size, 0, ledger)
+        self._input_changed(identity, options, record)
         attempt = max((s.attempt for s in record.shards), default=-1) + 1
-        staged = self.area.stage(identity, reader(), validator, shard_size=shard_size)
-        new = self._new_record(identity, options, staged, attempt)
-        ledger.save(new)
-        return new
+        return self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
 
     def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
         """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`)."""
@@ -291,7 +363,7 @@ class EnrichmentPipeline:
         ledger = self._ledger(identity)
         record = self._require(identity, ledger)
         if record.phase == "completed" and record.manifest is not None and not self.area.exists(
-            self.area.source_path(identity)
+            self.area.source_path(identity, record.stage_id)
         ):
             return self._completed(record.manifest, options, materialize)
         _, spec = self._fields(options)  # the spec only: no validator needed to collect
@@ -317,13 +389,10 @@ class EnrichmentPipeline:
                 job.status.value, job.input_tokens, job.output_tokens, job.job_cost)
         if manifest.rows_out != record.rows_in:
             raise SutroError(f"enriched {manifest.rows_out} rows but the input had {record.rows_in}")
-        for shard in record.shards:
-            shard.state = "completed"
-        record.phase, record.manifest = "completed", manifest
-        ledger.save(record)
+        ledger.update(record, lambda fresh: _complete(fresh, manifest))  # an overlapping attempt may complete it too
         if not options.keep_staged:
-            snapshot = [self.area.source_path(identity)] if options.output_uri else []
-            self.area.remove([*self.area.shard_paths(identity), *snapshot])
+            snapshot = [self.area.source_path(identity, record.stage_id)] if options.output_uri else []
+            self.area.remove([*self.area.shard_paths(identity, record.stage_id), *snapshot])
         return EnrichmentResult(table, manifest)
 
     def _completed(self, manifest: Manifest, options: EnrichmentOptions, materialize: bool) -> EnrichmentResult:
@@ -357,7 +426,9 @@ class EnrichmentPipeline:
 
     def cleanup(self, identity: RunIdentity) -> None:
         """Remove the run's staged files (inputs and source snapshot); keeps the ledger."""
-        self.area.remove([self.area.source_path(identity), *self.area.shard_paths(identity)])
+        record = self._ledger(identity).load()
+        stage_id = record.stage_id if record else None
+        self.area.remove([self.area.source_path(identity, stage_id), *self.area.shard_paths(identity, stage_id)])
 
     def _require(self, identity: RunIdentity, ledger: Ledger | None = None) -> LedgerRecord:
         record = (ledger or self._ledger(identity)).load()  # the ledger that will write remembers the version
@@ -384,12 +455,14 @@ class EnrichmentPipeline:
 
         ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
         the wait (publish job ids and links there); ``on_progress`` gets every poll. An
-        empty input returns at once (``table`` is ``None``); a completed run skips the
+        empty input returns at once (``table``: :meth:`empty_table`); a completed run skips the
         wait (and the collect, when not ``materialize``). A failed wait raises a
         :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
         manifest = self.submit(source, identity, options, source_storage_options=source_storage_options)
         if on_submitted is not None:
             on_submitted(manifest)
+        if is_empty(manifest):  # nothing to wait for or collect: the enriched columns, no rows
+            return EnrichmentResult(self.empty_table(source, options, source_storage_options), manifest)
         if manifest.state == "submitted":
             self.check(self.wait(identity, options, on_progress), identity, options)
         return self.collect(identity, options, materialize=materialize, submitted=manifest)
@@ -398,3 +471,14 @@ class EnrichmentPipeline:
 def is_empty(manifest: Manifest) -> bool:
     """The input had no rows: nothing was submitted and there is nothing to collect."""
     return manifest.state == "noop" and manifest.rows_in == 0
+
+
+def new_stage_id() -> str:
+    """The folder of one staging of a run (see :meth:`StagingArea.files_prefix`)."""
+    return "stage-" + secrets.token_hex(4)
+
+
+def _complete(record: LedgerRecord, manifest: Manifest) -> None:
+    for shard in record.shards:
+        shard.state = "completed"
+    record.phase, record.manifest = "completed", manifest

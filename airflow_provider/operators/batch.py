@@ -136,6 +136,8 @@ class SutroBatchFunctionOperator(BaseOperator):
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
     operator_extra_links = (SutroJobLink(),)
     ui_color = "#e8e0ff"
+    sutro_job_url: str | None = None
+    """The first job's URL once this try has a job (what the "Sutro job" link shows)."""
 
     def __init__(
         self,
@@ -292,6 +294,8 @@ class SutroBatchFunctionOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Collect after the trigger's event, or raise the Airflow exception of its outcome."""
         waited = parse_event(event)
+        if waited.statuses and self.sutro_job_url is None:  # resumed after deferring: the link's URL
+            self.sutro_job_url = self.hook.job_url(next(iter(waited.statuses)))
         return self._complete(context, self._identity or self.identity(context), self.build_options(), waited)
 
     def on_kill(self) -> None:
@@ -325,6 +329,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         ti.xcom_push(key=XCOM_JOB_IDS, value=list(job_ids))
         ti.xcom_push(key=XCOM_JOB_URL, value=url)
         ti.xcom_push(key=SutroJobLink().xcom_key, value=url)  # the link works while deferred
+        self.sutro_job_url = url
 
     def _land(self, context: Context, identity: RunIdentity, result: EnrichmentResult) -> dict[str, Any]:
         """Load the destination table from the enriched Parquet (streamed there by the

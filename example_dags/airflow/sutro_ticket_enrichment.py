@@ -80,16 +80,19 @@ with DAG(
         sql=TICKETS_OF_THE_INTERVAL,
         conn_id=SOURCE_CONN_ID,
         id_column="id",
-        output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/enriched/support_tickets/{{ ds }}.parquet",
+        # Named by the day of the data: with this interval timetable {{ ds }} is the
+        # day the run starts, one day after the tickets it reads.
+        output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/enriched/support_tickets/"
+                   "{{ data_interval_start | ds }}.parquet",
         destination_table=DESTINATION_TABLE,
         destination_conn_id=SOURCE_CONN_ID,
         destination_columns=["id", "subject", "customer_tier", "created_at", "label", "rationale", "confidence"],
         # The rows of one data interval are replaced as a unit: retries and re-runs
         # of the same day never duplicate them.
         partition_column="interval_start",
-        partition_value="{{ data_interval_start.strftime('%Y-%m-%d') }}",
+        partition_value="{{ data_interval_start | ds }}",
         job_priority=1,
-        description="support ticket triage {{ ds }}",
+        description="support ticket triage {{ data_interval_start | ds }}",
         timeout=6 * 3600,
         poll_interval=POLL_INTERVAL,
         max_poll_interval=600,

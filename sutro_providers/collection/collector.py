@@ -36,7 +36,7 @@ from sutro_providers.columns import CONFIDENCE_SCORE, OUTPUTS, ROW_ID
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.parquet_io import open_parquet, row_group_batches, write_parquet
+from sutro_providers.parquet_io import row_group_batches, write_parquet
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
 
@@ -136,7 +136,7 @@ class Collector:
                 self._paths.append(path)
                 yield shard, job.job_id, path
 
-        check_run_ids(self.area, self.identity, downloaded(), self.options.batch_size)
+        check_run_ids(self.area, self.identity, downloaded(), self.options.batch_size, self.record.stage_id)
 
     def _results(self) -> Iterator[pa.Table]:
         for path in self._paths:
@@ -160,15 +160,13 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        with open_parquet(self.area.fs, self.area.source_path(self.identity)) as handle:
-            source_schema = pq.ParquetFile(handle).schema_arrow
-        return ResultJoiner(source_schema, schema), results
+        return ResultJoiner(self.area.source_schema(self.identity, self.record.stage_id), schema), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
         """The enriched batches: the source snapshot, row group by row group, joined
         with ``results``. The results are read and unpacked on one worker thread and
         joined on another, a few batches ahead of the caller (who writes them)."""
-        with closing(self.area.read_source(self.identity, self.options.batch_size)) as source:
+        with closing(self.area.read_source(self.identity, self.options.batch_size, stage_id=self.record.stage_id)) as source:
             yield from prefetched(joiner.join(source, prefetched(results)))
 
     def land(self, materialize: bool) -> tuple[pa.Table | None, int]:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.identity import RunIdentity
-from sutro_providers.parquet_io import parquet_batches, row_group_batches
+from sutro_providers.parquet_io import row_group_batches
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import ShardRecord
 
@@ -65,12 +65,13 @@ def check_ids(expected: pa.Array | pa.ChunkedArray, got: pa.Array | pa.ChunkedAr
 
 
 def submitted_id_batches(
-    area: StagingArea, identity: RunIdentity, batch_size: int,
+    area: StagingArea, identity: RunIdentity, batch_size: int, stage_id: str | None = None,
 ) -> Generator[pa.Array, None, None]:
     """The submitted row ids (those without a skip reason) of the source snapshot,
     in order, one Parquet batch at a time."""
-    for batch in parquet_batches(area.fs, area.source_path(identity), batch_size, [ROW_ID, SKIP_REASON]):
-        yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
+    with closing(area.read_source(identity, batch_size, [ROW_ID, SKIP_REASON], stage_id=stage_id)) as batches:
+        for batch in batches:
+            yield batch.column(ROW_ID).filter(pc.is_null(batch.column(SKIP_REASON)))
 
 
 class IdStream:
@@ -131,12 +132,13 @@ def _ids_until(want: IdStream, end: int) -> list[pa.Array]:
 
 def check_run_ids(
     area: StagingArea, identity: RunIdentity, results: Iterable[tuple[ShardRecord, str, Path]], batch_size: int,
+    stage_id: str | None = None,
 ) -> None:
     """Check every shard's results file (``results``: (shard, job id, local path) in
     ledger order; may be a lazy iterable that downloads each) with
     :func:`check_shard_ids` against one stream of the run's submitted ids: the
     snapshot is read once, one batch at a time."""
-    with closing(submitted_id_batches(area, identity, batch_size)) as submitted:
+    with closing(submitted_id_batches(area, identity, batch_size, stage_id)) as submitted:
         want = IdStream(submitted)
         for shard, job_id, path in results:
             check_shard_ids(want, shard, path, job_id=job_id, batch_size=batch_size)

@@ -21,6 +21,8 @@ pandas and polars are imported only if the caller already uses them. Bad input
 
 from __future__ import annotations
 
+import datetime
+import numbers
 import os
 import re
 import sys
@@ -160,44 +162,96 @@ def _from_table(table: pa.Table, batch_size: int, description: str) -> SourceRea
     )
 
 
-# -- list of dicts ---------------------------------------------------------------------------
+# -- list of dicts ----------------------------------------------------------------------------
 
 
 def _from_pylist(rows: list[Any]) -> pa.Table:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise SutroInputError(f"row {i} of the list is a {type(row).__name__}, not a dict")
-    try:
-        names = list(dict.fromkeys(k for row in rows for k in row))
-        return pa.Table.from_pydict({n: pa.array([row.get(n) for row in rows]) for n in names})
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        column, index = _first_bad_value(rows, names)
-        if column is None:
-            raise SutroInputError(f"cannot convert the list of dicts to a table: {exc}") from exc
-        raise SutroInputError(
-            f"column {column!r} mixes types: row {index} holds {rows[index].get(column)!r:.80} "
-            f"({type(rows[index].get(column)).__name__}), which does not fit the values before it ({exc})"
-        ) from exc
-
-
-def _first_bad_value(rows: list[dict[str, Any]], names: list[str]) -> tuple[str | None, int]:
-    """The first (column, row) whose value cannot be converted together with the rows
-    before it. Error path only: a binary search over prefixes of the failing column."""
-    best: tuple[str | None, int] = (None, len(rows))
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    columns: dict[str, pa.Array] = {}
+    errors: list[tuple[int, SutroInputError]] = []
     for name in names:
         values = [row.get(name) for row in rows]
-        if _converts(values):
-            continue
-        lo, hi = 1, len(values)  # the prefix of length hi fails, find the shortest one
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if _converts(values[:mid]):
-                lo = mid + 1
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            text = mixed_as_text(values)  # a column mixing text and numbers is text
+            if text is None:
+                errors.append(_mixed_error(name, values, exc))
             else:
-                hi = mid
-        if hi - 1 < best[1]:
-            best = (name, hi - 1)
-    return best
+                columns[name] = text
+    if errors:  # the first value at fault, across columns
+        raise min(errors, key=lambda e: e[0])[1]
+    return pa.Table.from_pydict(columns)
+
+
+def mixed_as_text(values: list[Any], *, nan_is_null: bool = False) -> pa.Array | None:
+    """A column of mixed scalar kinds (text, numbers, booleans, dates) as a string
+    column: every value that is not text is rendered the way a column of its type is
+    sent to a string field (Arrow's cast: ``7`` -> ``"7"``, ``2.0`` -> ``"2"``,
+    ``True`` -> ``"true"``, a date -> ``"2024-01-02"``), so the column reads as the same
+    column read from a CSV file would. ``None`` when a value is of another kind (a
+    list, bytes, a timestamp...): such a column is refused. Error path only (a column
+    that did not convert as it is); values are rendered one Python type at a time."""
+    out: list[Any] = list(values)
+    groups: dict[type, list[int]] = {}
+    for i, value in enumerate(values):
+        if value is None or isinstance(value, str):
+            continue
+        if not _renders_as_text(value):
+            return None
+        groups.setdefault(type(value), []).append(i)
+    try:
+        for indices in groups.values():
+            rendered = pa.array([values[i] for i in indices], from_pandas=nan_is_null).cast(pa.string())
+            for i, text in zip(indices, rendered.to_pylist(), strict=True):
+                out[i] = text
+        return pa.array(out, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return None
+
+
+def _renders_as_text(value: Any) -> bool:
+    """A number, boolean or date (not a timestamp: a string field refuses those)."""
+    return not isinstance(value, datetime.datetime) and isinstance(value, numbers.Number | datetime.date)
+
+
+def _mixed_error(name: str, values: list[Any], exc: Exception) -> tuple[int, SutroInputError]:
+    """(row, error) for a column that converts neither as it is nor as text: the first
+    value that is not a scalar a string field takes (after some that are), else the
+    first that does not convert with the values before it."""
+    odd = next((i for i, v in enumerate(values) if not (v is None or isinstance(v, str) or _renders_as_text(v))), None)
+    # after text or numbers, that value is at fault; at the start, the column is of its kind
+    if odd is not None and any(v is not None for v in values[:odd]):
+        return odd, SutroInputError(
+            f"column {name!r} mixes types: row {odd} holds {values[odd]!r:.80} ({type(values[odd]).__name__}), "
+            "which is neither text nor a number, boolean or date like the values before it"
+        )
+    index = _first_bad_value(values)
+    if index is None:
+        return len(values), SutroInputError(f"column {name!r} cannot be converted to an Arrow column: {exc}")
+    value = values[index]
+    return index, SutroInputError(
+        f"column {name!r} mixes types: row {index} holds {value!r:.80} ({type(value).__name__}), "
+        f"which does not fit the values before it ({exc})"
+    )
+
+
+def _first_bad_value(values: list[Any]) -> int | None:
+    """The first row whose value cannot be converted together with the values before
+    it. Error path only: a binary search over prefixes of the column."""
+    if _converts(values):
+        return None
+    lo, hi = 1, len(values)  # the prefix of length hi fails, find the shortest one
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _converts(values[:mid]):
+            lo = mid + 1
+        else:
+            hi = mid
+    return hi - 1
 
 
 def _converts(values: list[Any]) -> bool:
@@ -213,42 +267,59 @@ def _converts(values: list[Any]) -> bool:
 
 def _from_pandas(df: Any, batch_size: int, *, keep_metadata: bool = False) -> SourceReader:
     """Convert slice by slice against one schema inferred from the whole frame
-    (without pandas' schema metadata unless ``keep_metadata``)."""
+    (without pandas' schema metadata unless ``keep_metadata``). Object columns mixing
+    text, numbers, booleans and dates become text (as for a list of dicts)."""
     if not df.columns.is_unique:
         dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise SutroInputError(f"the DataFrame has duplicate column names: {dupes}")
+    text: list[Any] = []  # the mixed object columns, rendered as text slice by slice
     try:
-        schema = pa.Schema.from_pandas(df, preserve_index=False)
-        schema = schema if keep_metadata else schema.remove_metadata()
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise _pandas_error(df, exc) from exc
+        schema = rest = pa.Schema.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        text = _mixed_pandas_columns(df, exc)
+        rest = pa.Schema.from_pandas(df.drop(columns=text), preserve_index=False)
+        schema = pa.schema([pa.field(str(c), pa.string()) if c in text else rest.field(str(c)) for c in df.columns],
+                           metadata=rest.metadata)
+    if not keep_metadata:
+        schema, rest = schema.remove_metadata(), rest.remove_metadata()
 
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(df), batch_size):
             part = df.iloc[start : start + batch_size]
             try:  # a Table: pyarrow-backed columns arrive as chunked arrays
-                table = pa.Table.from_pandas(part, schema=schema, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise _pandas_error(df, exc) from exc
+                table = pa.Table.from_pandas(part.drop(columns=text) if text else part, schema=rest,
+                                             preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise SutroInputError(f"cannot convert the pandas DataFrame to Arrow: {exc}") from exc
+            if text:
+                rendered = {str(c): mixed_as_text(part[c].tolist(), nan_is_null=True) for c in text}
+                table = pa.Table.from_arrays(
+                    [pa.chunked_array([rendered[f.name]], pa.string()) if f.name in rendered else table.column(f.name)
+                     for f in schema], schema=schema)
             yield from table.to_batches()
 
     return SourceReader(schema, batches, num_rows=len(df), batch_size=batch_size,
                         description="pandas DataFrame")
 
 
-def _pandas_error(df: Any, exc: Exception) -> SutroInputError:
-    names = [str(c) for c in df.columns]
-    rows = {n: df[c].tolist() for n, c in zip(names, df.columns, strict=True) if df[c].dtype == object}
-    for name, values in rows.items():
-        if not _converts(values):
-            column, index = _first_bad_value([{name: v} for v in values], [name])
-            if column is not None:
-                value = values[index]
-                return SutroInputError(
-                    f"column {name!r} mixes types: row {index} holds {value!r:.80} "
-                    f"({type(value).__name__}), which does not fit the values before it ({exc})"
-                )
-    return SutroInputError(f"cannot convert the pandas DataFrame to Arrow: {exc}")
+def _mixed_pandas_columns(df: Any, exc: Exception) -> list[Any]:
+    """The object columns that do not convert as they are but do as text; raises
+    :class:`SutroInputError` naming the first value of a column that does neither."""
+    mixed = []
+    for c in df.columns:
+        if df[c].dtype != object:
+            continue
+        values = df[c].tolist()
+        try:
+            pa.array(values, from_pandas=True)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as column_exc:
+            if mixed_as_text(values, nan_is_null=True) is None:
+                raise _mixed_error(str(c), values, column_exc)[1] from exc
+        mixed.append(c)
+    if not mixed:
+        raise SutroInputError(f"cannot convert the pandas DataFrame to Arrow: {exc}") from exc
+    return mixed
 
 
 # -- files and URLs --------------------------------------------------------------------------

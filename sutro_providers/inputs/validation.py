@@ -12,14 +12,21 @@ Which Arrow column types a field accepts (and what :meth:`cast_for_submit` sends
 field      accepted column types                                 sent as
 =========  ===================================================  =========
 string     string, large_string, string_view, dictionary of     string
-           strings; integer, float, boolean, date (cast to text)
+           strings; integer, float, decimal, boolean, date
+           (rendered as text by Arrow's cast: 7 -> "7")
 integer    any integer; float holding whole numbers (pandas      int64
            turns an integer column with gaps into float)
 number     integer, float, decimal                              float64
 boolean    boolean                                              bool
 =========  ===================================================  =========
 
-An all-null column (Arrow type ``null``) fits every field type.
+The one rule for wrong types, on every input type: numbers, booleans and dates are
+rendered as text into string fields; text is never converted into a number or a
+boolean (a string column for an integer field is refused, even if it holds "40").
+A column that mixes text with numbers (a list of dicts, a pandas object column) is a
+text column, as the same column read from a CSV file or built by polars is (see
+:func:`~sutro_providers.inputs.sources.mixed_as_text`). An all-null column (Arrow
+type ``null``) fits every field type.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from sutro_providers.function_spec import FieldType, InputField
 MAX_NAMED = 5
 _INT64_MAX = 2**63 - 1
 _ACCEPTED = {
-    FieldType.STRING: "string, integer, float, boolean or date",
+    FieldType.STRING: "string, integer, float, decimal, boolean or date",
     FieldType.INTEGER: "integer (or float holding whole numbers)",
     FieldType.NUMBER: "integer, float or decimal",
     FieldType.BOOLEAN: "boolean",
@@ -62,7 +69,7 @@ def accepts(field_type: FieldType, arrow_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         return field_type == FieldType.STRING and _is_text(t.value_type)
     if field_type == FieldType.STRING:
-        return (_is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+        return (_is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
                 or pa.types.is_boolean(t) or pa.types.is_date(t))
     if field_type == FieldType.INTEGER:
         return pa.types.is_integer(t) or pa.types.is_floating(t)
@@ -89,7 +96,8 @@ class InputValidator:
     :param fields: the declared inputs, in prompt order.
     :param on_invalid_rows: ``fail`` raises on the first batch with a bad row;
         ``skip`` makes :meth:`check_batch` return per-row reasons instead.
-    :param id_column: a column that must be non-null and unique. Null ids always
+    :param id_column: a column that must be non-null and unique (strings, integers,
+        UUIDs: an extension type is compared by its storage). Null ids always
         fail (in either mode): a row that cannot be identified cannot be joined back.
     :param max_row_chars: the most characters a rendered prompt (``name: value``
         lines of the declared inputs) may have.
@@ -98,7 +106,7 @@ class InputValidator:
         would clash in the output, so it is refused with a hint to set ``output_prefix``.
 
     Memory: with ``id_column``, the id values are kept until :meth:`finish` (their
-    Arrow size: 8 bytes per integer id, length + 4 bytes per string id; about 250 MB
+    Arrow size: 8 bytes per integer id, 16 per UUID, length + 4 bytes per string id; about 250 MB
     for 10M 20-character ids) plus a hash table of distinct ids while finishing.
     """
 
@@ -126,6 +134,7 @@ class InputValidator:
         self._prompt_overhead = sum(len(f.name) + 2 for f in self.fields) + max(len(self.fields) - 1, 0)
         self._schema: pa.Schema | None = None
         self._ids: list[tuple[int, pa.Array]] = []
+        self._id_type: pa.ExtensionType | None = None  # ids of an extension type are kept as their storage
         self._too_long: tuple[pa.Array, pa.Array] | None = None  # (row lengths, too-long mask)
         self._lengths: list[tuple[str, pa.Array]] = []
         self.rows_checked = 0
@@ -147,10 +156,14 @@ class InputValidator:
                     f"does not have (it has: {have})"
                 )
             if f.name in names and not accepts(f.type, schema.field(f.name).type):
+                column_type = schema.field(f.name).type
+                text = _is_text(column_type) or (pa.types.is_dictionary(column_type)
+                                                 and _is_text(column_type.value_type))
+                never = "; text is never converted into a number or boolean: convert the column first" if text else ""
                 raise SutroInputError(
-                    f"column {f.name!r} has type {schema.field(f.name).type}, but Function "
+                    f"column {f.name!r} has type {column_type}, but Function "
                     f"{self.function!r} declares {f.name!r} as {f.type.value} "
-                    f"(accepted column types: {_ACCEPTED[f.type]})"
+                    f"(accepted column types: {_ACCEPTED[f.type]}){never}"
                 )
         if self.id_column is not None:
             if self.id_column not in names:
@@ -158,10 +171,11 @@ class InputValidator:
                     f"id_column {self.id_column!r} is not a column of the table (it has: {have})"
                 )
             id_type = schema.field(self.id_column).type
-            if pa.types.is_nested(id_type) or pa.types.is_null(id_type):
+            storage = id_type.storage_type if isinstance(id_type, pa.ExtensionType) else id_type
+            if pa.types.is_nested(storage) or pa.types.is_null(storage):
                 raise SutroInputError(
                     f"id_column {self.id_column!r} has type {id_type}; ids must be scalars "
-                    "(strings or integers)"
+                    "(strings, integers or UUIDs)"
                 )
         for name in self.reserved:
             if name in names:
@@ -176,6 +190,11 @@ class InputValidator:
                 "results get distinct names"
             )
         self._schema = schema
+
+    def declared_schema(self) -> pa.Schema:
+        """The declared inputs as Arrow columns of the types :meth:`cast_for_submit` sends:
+        the columns of an input that has none of its own (an empty list of dicts)."""
+        return pa.schema([pa.field(f.name, _TARGET[f.type]) for f in self.fields])
 
     def submit_columns(self, schema: pa.Schema) -> list[str]:
         """The Function's input columns present in ``schema``, in declared order."""
@@ -303,6 +322,9 @@ class InputValidator:
                 f"id_column {self.id_column!r} is null at rows {', '.join(map(str, rows))}; "
                 "every row needs an id"
             )
+        if isinstance(column, pa.ExtensionArray):  # e.g. arrow.uuid: compared by its storage bytes
+            self._id_type = column.type
+            column = column.storage
         self._ids.append((first_row, column))
 
     def finish(self) -> None:
@@ -315,10 +337,11 @@ class InputValidator:
         if dupes.num_rows:
             named = dupes["id"].slice(0, MAX_NAMED).combine_chunks()
             details = []
-            for value in named:
+            shown = named if self._id_type is None else pa.ExtensionArray.from_storage(self._id_type, named)
+            for value, as_shown in zip(named, shown, strict=True):
                 rows = [first + i.as_py() for first, chunk in self._ids
                         for i in pc.indices_nonzero(pc.equal(chunk, value))]
-                details.append(f"{value.as_py()!r} (rows {', '.join(map(str, rows[:MAX_NAMED]))})")
+                details.append(f"{as_shown.as_py()!r} (rows {', '.join(map(str, rows[:MAX_NAMED]))})")
             more = f" and {dupes.num_rows - len(named)} more" if dupes.num_rows > len(named) else ""
             self._ids = []
             raise SutroInputError(

@@ -43,7 +43,9 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--functions", "functions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of Function spec YAML/JSON files.")
-@click.option("--api-key", envvar="SUTRO_LOCAL_API_KEY", required=True, help="Key clients must send as 'Authorization: Key <key>'.")
+@click.option("--api-key", envvar="SUTRO_LOCAL_API_KEY", show_envvar=True, required=True,
+              help="Key clients must send as 'Authorization: Key <key>'. Safer from the environment "
+                   "variable SUTRO_LOCAL_API_KEY: an option shows in ps and the shell history.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".sutro-local"), show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--startup-seconds", default=0.2, show_default=True, type=float)
@@ -53,7 +55,9 @@ def main() -> None:
 @click.option("--token-quota-p0", default=1_000_000, show_default=True, type=int)
 @click.option("--token-quota-p1", default=10_000_000_000, show_default=True, type=int)
 @click.option("--enforce-quotas/--no-enforce-quotas", default=False, show_default=True)
-@click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON/YAML fault rules active from the start.")
+@click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON/YAML fault rules active from the start (a list, or {rules: [...]}; syntax: the README's "
+                   "offline-testing section).")
 @click.option("--engine", default="deterministic", show_default=True, help="'deterministic' or 'module:factory'.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(

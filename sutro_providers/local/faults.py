@@ -1,4 +1,5 @@
-"""Fault injection rules, set at start (``--faults FILE``) or via ``/_admin/faults``.
+"""Fault injection rules, set at start (``--faults FILE``) or via ``/_admin/faults``
+(the README's "Fault rules" has the same syntax with an example per kind).
 
 A rule is a JSON object::
 

@@ -1,7 +1,8 @@
-"""Pytest fixtures to test Sutro pipelines offline (registered as a pytest plugin).
+"""Pytest fixtures to test Sutro pipelines offline (an opt-in pytest plugin).
 
-Installing ``sutro-providers[local]`` makes these fixtures available in any
-test suite, no ``conftest.py`` import needed:
+With ``sutro-providers[local]`` installed, enable it in the top-level
+``conftest.py`` (``pytest_plugins = ["sutro_providers.local.pytest_plugin"]``) or
+per run (``pytest -p sutro_providers.local.pytest_plugin``); the fixtures:
 
 ``sutro_server`` (session)
     A running :class:`~sutro_providers.local.server.LocalSutroServer`

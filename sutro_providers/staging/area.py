@@ -36,6 +36,7 @@ between two attempts of a run is not mistaken for an input change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections import deque
@@ -48,6 +49,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroLedgerConflictError, SutroStagingError
@@ -55,13 +57,19 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
-from sutro_providers.parquet_io import STAGED, ParquetSink, open_upload, parquet_batches
+from sutro_providers.parquet_io import STAGED, ParquetSink, open_parquet, open_upload, parquet_batches
+from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.staging.area")
 QUEUE_DEPTH = 2
 FINGERPRINT_VERSION = 2
 """1: blake2b-160 over one Arrow IPC stream per batch; 2: sha256 over each batch's
 IPC message (``RecordBatch.serialize``), about 4x cheaper."""
+
+
+def _wrapped_batches(batches: Generator[pa.RecordBatch, None, None], what: str) -> Generator[pa.RecordBatch, None, None]:
+    with contextlib.closing(batches), store_errors(what):
+        yield from batches
 
 
 @dataclass
@@ -74,6 +82,7 @@ class StagedRun:
     shard_rows: list[int]
     fingerprint: str
     fingerprint_version: int = FINGERPRINT_VERSION
+    stage_id: str | None = None
 
 
 class StagingArea:
@@ -91,16 +100,23 @@ class StagingArea:
     def ledger_path(self, identity: RunIdentity) -> str:
         return f"{self.run_prefix(identity)}/ledger.json"
 
-    def source_path(self, identity: RunIdentity) -> str:
-        return f"{self.run_prefix(identity)}/source.parquet"
+    def files_prefix(self, identity: RunIdentity, stage_id: str | None = None) -> str:
+        """Where one staging of the run keeps its files: each attempt that stages
+        writes a folder of its own (``stage_id``, recorded in the ledger), so two
+        overlapping attempts never overwrite files a job may be reading."""
+        prefix = self.run_prefix(identity)
+        return f"{prefix}/{stage_id}" if stage_id else prefix
+
+    def source_path(self, identity: RunIdentity, stage_id: str | None = None) -> str:
+        return f"{self.files_prefix(identity, stage_id)}/source.parquet"
 
     def output_path(self, identity: RunIdentity) -> str:
         """Where the enriched table is written when only a destination table asks for
         it (the loaders read it batch by batch; a retry after the load loads it again)."""
         return f"{self.run_prefix(identity)}/enriched.parquet"
 
-    def shard_path(self, identity: RunIdentity, shard: int) -> str:
-        return f"{self.run_prefix(identity)}/input-s{shard:04d}.parquet"
+    def shard_path(self, identity: RunIdentity, shard: int, stage_id: str | None = None) -> str:
+        return f"{self.files_prefix(identity, stage_id)}/input-s{shard:04d}.parquet"
 
     def display(self, path: str) -> str:
         """``s3://bucket/key``: safe to log and to put in manifests."""
@@ -128,23 +144,36 @@ class StagingArea:
             ) from None
 
     def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(path))
+        with store_errors(f"cannot read staging location {self.display(path)}"):
+            return bool(self.fs.exists(path))
 
     def remove(self, paths: list[str]) -> None:
         for path in paths:
-            try:
-                self.fs.rm_file(path)
-            except FileNotFoundError:
-                pass
+            with store_errors(f"cannot remove {self.display(path)}"):
+                try:
+                    self.fs.rm_file(path)
+                except FileNotFoundError:
+                    pass
 
-    def shard_paths(self, identity: RunIdentity) -> list[str]:
-        return sorted(self.fs.glob(f"{self.run_prefix(identity)}/input-s*.parquet"))
+    def shard_paths(self, identity: RunIdentity, stage_id: str | None = None) -> list[str]:
+        prefix = self.files_prefix(identity, stage_id)
+        with store_errors(f"cannot list the staged shards under {self.display(prefix)}"):
+            return sorted(self.fs.glob(f"{prefix}/input-s*.parquet"))
 
-    def read_source(self, identity: RunIdentity, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
-        """The source snapshot's batches, row group by row group (memory bounded by
-        one row group; batches do not span row groups). Close the generator (or
-        exhaust it) to close the file."""
-        return parquet_batches(self.fs, self.source_path(identity), batch_size)
+    def read_source(self, identity: RunIdentity, batch_size: int, columns: list[str] | None = None, *,
+                    stage_id: str | None = None) -> Generator[pa.RecordBatch, None, None]:
+        """The source snapshot's batches (only ``columns`` when given), row group by row
+        group (memory bounded by one row group; batches do not span row groups). Close
+        the generator (or exhaust it) to close the file."""
+        path = self.source_path(identity, stage_id)
+        return _wrapped_batches(parquet_batches(self.fs, path, batch_size, columns),
+                                f"cannot read the staged snapshot {self.display(path)}")
+
+    def source_schema(self, identity: RunIdentity, stage_id: str | None = None) -> pa.Schema:
+        """The Arrow schema of the source snapshot (its footer only)."""
+        path = self.source_path(identity, stage_id)
+        with store_errors(f"cannot read the staged snapshot {self.display(path)}"), open_parquet(self.fs, path) as f:
+            return pq.ParquetFile(f).schema_arrow
 
     def stage(
         self,
@@ -155,6 +184,7 @@ class StagingArea:
         shard_size: int,
         write: bool = True,
         fingerprint_version: int = FINGERPRINT_VERSION,
+        stage_id: str | None = None,
     ) -> StagedRun:
         """Validate every row and (when ``write``) stage it. With ``write=False`` only
         validates and fingerprints (a retry checking that its input is unchanged; pass
@@ -168,7 +198,7 @@ class StagingArea:
         rows_in = skipped = 0
         try:
             if write:
-                writer = _StageWriter(self, identity, reader.schema, shard_size)
+                writer = _StageWriter(self, identity, reader.schema, shard_size, stage_id)
             validator.check_schema(reader.schema)
             for batch in reader.batches():
                 reasons = validator.check_batch(batch, rows_in)
@@ -195,9 +225,9 @@ class StagingArea:
         if writer is not None:
             log.info(
                 "staged %d rows (%d to submit, %d skipped) in %d shard(s) under %s",
-                rows_in, rows_in - skipped, skipped, len(shard_rows), self.display(self.run_prefix(identity)),
+                rows_in, rows_in - skipped, skipped, len(shard_rows), self.display(self.files_prefix(identity, stage_id)),
             )
-        return StagedRun(rows_in, rows_in - skipped, skipped, shard_rows, digest, fingerprint_version)
+        return StagedRun(rows_in, rows_in - skipped, skipped, shard_rows, digest, fingerprint_version, stage_id)
 
 
 class _Lane:
@@ -291,9 +321,11 @@ class _StageWriter:
     """Streams the source snapshot and the shard files, each on its own thread,
     rolling shards over at ``shard_size`` submitted rows."""
 
-    def __init__(self, area: StagingArea, identity: RunIdentity, source_schema: pa.Schema, shard_size: int) -> None:
+    def __init__(self, area: StagingArea, identity: RunIdentity, source_schema: pa.Schema, shard_size: int,
+                 stage_id: str | None = None) -> None:
         self.area = area
         self.identity = identity
+        self.stage_id = stage_id
         self.shard_size = shard_size
         self.shard_rows: list[int] = []
         self._source: ParquetSink | None = None
@@ -306,10 +338,10 @@ class _StageWriter:
         self._shard_lane.submit(self._clear_shards)
 
     def _open_source(self, schema: pa.Schema) -> None:
-        self._source = self._open(self.area.source_path(self.identity), schema)
+        self._source = self._open(self.area.source_path(self.identity, self.stage_id), schema)
 
     def _clear_shards(self) -> None:
-        self.area.remove(self.area.shard_paths(self.identity))  # an earlier attempt's leftovers
+        self.area.remove(self.area.shard_paths(self.identity, self.stage_id))  # an earlier attempt's leftovers
 
     def _open(self, path: str, schema: pa.Schema) -> ParquetSink:
         try:
@@ -326,9 +358,13 @@ class _StageWriter:
         self._source_lane.submit(self._write_source, [*batch.columns, ids, reasons])
         self._shard_lane.submit(self._write_shard, submit.append_column(ROW_ID, ids), keep)
 
+    def _uploading(self) -> contextlib.AbstractContextManager[None]:
+        return store_errors(f"cannot stage to {self.area.display(self.area.run_prefix(self.identity))}")
+
     def _write_source(self, columns: list[pa.Array]) -> None:
         assert self._source is not None
-        self._source.write(pa.RecordBatch.from_arrays(columns, schema=self._source.schema))
+        with self._uploading():  # a full upload block is sent while writing
+            self._source.write(pa.RecordBatch.from_arrays(columns, schema=self._source.schema))
 
     def _write_shard(self, rows: pa.RecordBatch, keep: pa.Array | None) -> None:
         if keep is not None:
@@ -338,19 +374,22 @@ class _StageWriter:
             if self._shard is None or self.shard_rows[-1] >= self.shard_size:
                 self._close_shard()
                 self.shard_rows.append(0)
-                self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1), rows.schema)
+                self._shard = self._open(self.area.shard_path(self.identity, len(self.shard_rows) - 1, self.stage_id), rows.schema)
             take = min(self.shard_size - self.shard_rows[-1], rows.num_rows - offset)
-            self._shard.write(rows.slice(offset, take))
+            with self._uploading():
+                self._shard.write(rows.slice(offset, take))
             self.shard_rows[-1] += take
             offset += take
 
     def _close_source(self) -> None:
         if self._source is not None:
-            self._source.close()  # uploads what is still buffered
+            with self._uploading():
+                self._source.close()  # uploads what is still buffered
 
     def _close_shard(self) -> None:
         if self._shard is not None:
-            self._shard.close()
+            with self._uploading():
+                self._shard.close()
 
     def close(self) -> list[int]:
         """Finish both files (their last uploads run at the same time); the shard sizes."""
@@ -367,4 +406,7 @@ class _StageWriter:
         self._shard_lane.stop()
         for sink in self._sinks:
             sink.abort()
-        self.area.remove([self.area.source_path(self.identity), *self.area.shard_paths(self.identity)])
+        try:  # best effort: the error that stopped staging is the one to raise
+            self.area.remove([self.area.source_path(self.identity, self.stage_id), *self.area.shard_paths(self.identity, self.stage_id)])
+        except SutroStagingError as exc:
+            log.warning("could not remove the partly staged files: %s", exc)

@@ -30,14 +30,24 @@ estimates, re-planned shards and a resubmission after an input change write too.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sutro_providers.errors import SutroStagingError
+from sutro_providers.errors import SutroConcurrentAttemptError, SutroError
 from sutro_providers.manifest import Manifest
+from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
+
+CONFLICT_RETRIES = 20  # ledger writes lost to other attempts before giving up
+
+
+class RecordReplaced(SutroError):
+    """The ledger holds another attempt's record now (another staging of the run):
+    start over from it."""
+
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
@@ -56,6 +66,8 @@ class ShardRecord(BaseModel):
     job_name: str
     job_id: str | None = None
     estimate_job_id: str | None = None
+    holder: str | None = None  # the attempt creating this shard's job (see submission.claims)
+    claimed_until: float | None = None  # epoch seconds; the claim lapses then
     updated_at: str = Field(default_factory=utc_now)
 
 
@@ -66,6 +78,7 @@ class LedgerRecord(BaseModel):
     function: str
     fingerprint: str
     fingerprint_version: int = 1
+    stage_id: str | None = None  # the staged files' folder under the run prefix (None: the prefix itself)
     phase: RunPhase = "staging"
     rows_in: int = 0
     rows_submitted: int = 0
@@ -100,10 +113,10 @@ class Ledger:
         self._tag: str | None = None
 
     def load(self) -> LedgerRecord | None:
-        try:
-            got = self.store.read()  # one GET (body and version together)
-        except OSError as exc:  # e.g. the staging prefix runs through a file, or access is denied
-            raise SutroStagingError(f"cannot read the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
+        """The record, or ``None`` when there is none. Raises :class:`SutroStagingError`
+        when the store cannot be read (endpoint down, access denied, a path through a file)."""
+        with store_errors(f"cannot read the run ledger {self.path}"):
+            got = self.store.read()  # one GET (body and version together); None when absent
         if got is None:
             self._exists, self._tag = False, None
             return None
@@ -111,22 +124,50 @@ class Ledger:
         return LedgerRecord.model_validate(json.loads(got[0]))
 
     def save(self, record: LedgerRecord) -> None:
-        """Write ``record`` if nobody else wrote since this ledger read or wrote it."""
+        """Write ``record`` if nobody else wrote since this ledger read or wrote it
+        (else :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`);
+        raises :class:`SutroStagingError` when the store refuses or cannot be reached."""
         record.updated_at = utc_now()
         data = record.model_dump_json(indent=1).encode()
-        try:
+        with store_errors(f"cannot write the run ledger {self.path}"):
             self._tag = self.store.replace(data, self._tag) if self._exists else self.store.create(data)
-        except LedgerWriteConflict:
-            raise
-        except OSError as exc:
-            raise SutroStagingError(f"cannot write the run ledger {self.path}: {type(exc).__name__}: {exc}") from None
         self._exists = True
 
+    def update(self, record: LedgerRecord, change: Callable[[LedgerRecord], None]) -> None:
+        """Apply ``change`` to ``record`` and write it; when another attempt wrote in
+        between, read the ledger again into ``record`` and apply ``change`` anew (it
+        sees the fresh state and may raise to refuse it). Raises
+        :class:`RecordReplaced` when the ledger now holds another staging of the run."""
+        for _ in range(CONFLICT_RETRIES):
+            change(record)
+            try:
+                self.save(record)
+                return
+            except LedgerWriteConflict:
+                self.refresh(record)
+        raise SutroConcurrentAttemptError(f"gave up writing the run ledger {self.path} after {CONFLICT_RETRIES} conflicts")
+
+    def refresh(self, record: LedgerRecord) -> None:
+        """Read the ledger again into ``record`` (same staging of the run only)."""
+        version = self._exists, self._tag
+        fresh = self.load()
+        if fresh is None or fresh.stage_id != record.stage_id or len(fresh.shards) != len(record.shards):
+            # ``record`` is not what the store holds: every further write of it must conflict too
+            self._exists, self._tag = version
+            raise RecordReplaced(f"the run ledger {self.path} now holds another attempt's staging of the run")
+        for name in type(record).model_fields:
+            setattr(record, name, getattr(fresh, name))
+
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
-        """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once."""
-        shard = record.shards[index]
-        for key, value in changes.items():
-            setattr(shard, key, value)
-        shard.state = state
-        shard.updated_at = utc_now()
-        self.save(record)
+        """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once
+        (through :meth:`update`). The write that records the run's last job id also
+        records the run as submitted."""
+        def change(fresh: LedgerRecord) -> None:
+            shard = fresh.shards[index]
+            for key, value in changes.items():
+                setattr(shard, key, value)
+            shard.state = state
+            shard.updated_at = utc_now()
+            if state == "submitted" and all(s.job_id for s in fresh.shards):
+                fresh.phase = "submitted"
+        self.update(record, change)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,19 +28,23 @@ from sutro_providers.client.models import JobRecord, JobStatus
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import (
+    SutroConcurrentAttemptError,
     SutroCostLimitError,
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
+from sutro_providers.money import usd
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.staging.area import StagingArea
+from sutro_providers.submission.claims import held_by_other, new_holder
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
 from sutro_providers.waiting.polling import wait_for_jobs
 
 log = logging.getLogger("sutro_providers.submission.submitter")
 RECONCILE_TRIES = 4
 RECONCILE_PAUSE = 1.0
+CLAIM_POLL = 1.0  # seconds between ledger reads while another attempt holds a claim
 
 
 class ShardSubmitter:
@@ -51,7 +57,9 @@ class ShardSubmitter:
         ledger: Ledger,
         identity: RunIdentity,
         options: EnrichmentOptions,
+        holder: str | None = None,
     ) -> None:
+        self.holder = holder or new_holder()
         self.client = client
         self.area = area
         self.ledger = ledger
@@ -61,15 +69,18 @@ class ShardSubmitter:
 
     def _mark(self, record: LedgerRecord, index: int, state: Any, **changes: Any) -> None:
         with self._lock:
-            if state == "submitted" and all(s.job_id or s.index == index for s in record.shards):
-                record.phase = "submitted"  # the run's last job id: one write records both
             self.ledger.mark(record, index, state, **changes)
 
-    def _request(self, shard: ShardRecord, *, cost_estimate: bool = False, name: str | None = None) -> dict[str, Any]:
+    def update(self, record: LedgerRecord, change: Callable[[LedgerRecord], None]) -> None:
+        """:meth:`Ledger.update`, one write at a time for the shards' threads."""
+        with self._lock:
+            self.ledger.update(record, change)
+
+    def _request(self, record: LedgerRecord, shard: ShardRecord, *, cost_estimate: bool = False, name: str | None = None) -> dict[str, Any]:
         description = self.options.description or self.identity.describe()
         return dict(
             model=self.options.function,
-            inputs=self.area.sign(self.area.shard_path(self.identity, shard.index)),
+            inputs=self.area.sign(self.area.shard_path(self.identity, shard.index, record.stage_id)),
             id_column_name=ROW_ID,
             job_priority=self.options.job_priority,
             sampling_params=self.options.sampling_params,
@@ -93,61 +104,119 @@ class ShardSubmitter:
             waited = wait_for_jobs(self.client, ids, poll_interval=min(1.0, self.options.poll_interval))
             if waited.outcome != "success":
                 raise SutroCostLimitError(f"cost estimate did not finish: {waited.message}")
-            record.cost_estimate_usd = sum(self.client.get_job(j).cost_estimate or 0.0 for j in ids)
-            self.ledger.save(record)
-        log.info("cost estimate %.4f USD (limit %.4f USD)", record.cost_estimate_usd, limit)
-        if record.cost_estimate_usd > limit:
-            record.phase = "refused"
-            self.ledger.save(record)
+            total = sum(self.client.get_job(j).cost_estimate or 0.0 for j in ids)
+            self.update(record, lambda fresh: setattr(fresh, "cost_estimate_usd", total))
+        estimate = record.cost_estimate_usd
+        assert estimate is not None  # just recorded
+        log.info("cost estimate %s USD (limit %s USD)", usd(estimate, distinct_from=limit), usd(limit, distinct_from=estimate))
+        if estimate > limit:
+            self.update(record, lambda fresh: setattr(fresh, "phase", "refused"))
             raise SutroCostLimitError(
-                f"estimated cost {record.cost_estimate_usd:.4f} USD is above max_cost_usd={limit:.4f}; nothing was submitted"
+                f"estimated cost {usd(estimate, distinct_from=limit)} USD is above "
+                f"max_cost_usd={usd(limit, distinct_from=estimate)}; nothing was submitted"
             )
         return record.cost_estimate_usd
 
     # -- submission
     def submit_all(self, record: LedgerRecord) -> None:
-        pending = [s for s in record.shards if s.state != "completed"]
+        pending = [s.index for s in record.shards if s.state != "completed"]
         with ThreadPoolExecutor(max_workers=self.options.max_concurrent_jobs) as pool:
-            for future in [pool.submit(self.ensure_submitted, record, s.index) for s in pending]:
+            for future in [pool.submit(self.ensure_submitted, record, index) for index in pending]:
                 future.result()
-        with self._lock:
-            if record.phase != "submitted":  # e.g. every shard reattached: nothing was written yet
-                record.phase = "submitted"
-                self.ledger.save(record)
+        if record.phase != "submitted":  # e.g. every shard reattached: nothing was written yet
+            self.update(record, lambda fresh: setattr(fresh, "phase", "submitted"))
 
     def ensure_submitted(self, record: LedgerRecord, index: int) -> str:
-        shard = record.shards[index]
-        if shard.job_id:
-            status = self.client.job_status(shard.job_id)
-            if status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                log.info("shard %d: reattaching to job %s (%s)", index, shard.job_id, status.value)
-                return shard.job_id
-            log.warning("shard %d: job %s ended %s; submitting it again", index, shard.job_id, status.value)
-            self._next_attempt(record, index)
-        elif shard.state == "intent":
-            found = self._find(shard.job_name)
-            if found is not None and found.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-                log.info("shard %d: found job %s from an earlier attempt by its name", index, found.job_id)
-                self._mark(record, index, "submitted", job_id=found.job_id)
-                return found.job_id
-            if found is not None:
-                self._next_attempt(record, index)
-        self._mark(record, index, "intent")
+        """The shard's job id: reattached, found by name, or created under this
+        attempt's claim (see :mod:`sutro_providers.submission.claims`)."""
+        while True:
+            shard = record.shards[index]
+            if shard.job_id:
+                status = self.client.job_status(shard.job_id)
+                if status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    log.info("shard %d: reattaching to job %s (%s)", index, shard.job_id, status.value)
+                    return shard.job_id
+                log.warning("shard %d: job %s ended %s; submitting it again", index, shard.job_id, status.value)
+                self._next_attempt(record, index, after=shard.job_id)
+                continue
+            if held_by_other(shard, self.holder):
+                self._wait_for_holder(record, index)
+                continue
+            if shard.state == "intent":  # an earlier attempt's claim lapsed: its job may exist
+                found = self._find(shard.job_name)
+                if found is not None and found.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    log.info("shard %d: found job %s from an earlier attempt by its name", index, found.job_id)
+                    self._mark(record, index, "submitted", job_id=found.job_id, holder=None, claimed_until=None)
+                    return found.job_id
+                if found is not None:
+                    self._next_attempt(record, index, after=None)
+                    continue
+            if not self._claim(record, index):
+                continue
+            return self._create_claimed(record, index)
+
+    def _claim(self, record: LedgerRecord, index: int) -> bool:
+        """Record ``intent`` with this attempt as holder; False when another attempt
+        claimed the shard (or gave it a job) first."""
+        lost = False
+
+        def change(fresh: LedgerRecord) -> None:
+            nonlocal lost
+            shard = fresh.shards[index]
+            lost = bool(shard.job_id) or held_by_other(shard, self.holder)
+            if not lost:
+                shard.state, shard.holder = "intent", self.holder
+                shard.claimed_until = time.time() + self.options.claim_lease_seconds
+        self.update(record, change)
+        return not lost
+
+    def _create_claimed(self, record: LedgerRecord, index: int) -> str:
         try:
             job_id = self._create(record, record.shards[index])
         except SutroValidationError:
-            self._mark(record, index, "planned")  # refused outright (4xx): no job exists
+            self._mark(record, index, "planned", holder=None, claimed_until=None)  # refused outright: no job exists
             raise
-        self._mark(record, index, "submitted", job_id=job_id)
-        log.info("shard %d: submitted job %s (%d rows)", index, job_id, shard.rows)
+        except BaseException:
+            self._release(record, index)
+            raise
+        self._mark(record, index, "submitted", job_id=job_id, holder=None, claimed_until=None)
+        log.info("shard %d: submitted job %s (%d rows)", index, job_id, record.shards[index].rows)
         return job_id
 
-    def _next_attempt(self, record: LedgerRecord, index: int) -> None:
-        attempt = record.shards[index].attempt + 1
-        self._mark(record, index, "planned", attempt=attempt, job_id=None, job_name=self.identity.job_name(index, attempt))
+    def _release(self, record: LedgerRecord, index: int) -> None:
+        """After a failed create the job may exist: keep ``intent`` (the next attempt
+        reconciles by name) but let the next attempt in at once. Best effort."""
+        try:
+            self._mark(record, index, "intent", holder=None, claimed_until=None)
+        except Exception as exc:  # the original error matters more
+            log.warning("shard %d: could not release the claim (%s); it lapses with its lease", index, exc)
+
+    def _wait_for_holder(self, record: LedgerRecord, index: int) -> None:
+        shard = record.shards[index]
+        if self.options.on_concurrent_attempt == "fail":
+            raise SutroConcurrentAttemptError(
+                f"another attempt of run {self.identity.describe()} is creating job {shard.job_name} "
+                f"since {shard.updated_at}, holder {shard.holder}; its claim lapses in "
+                f"{max(0.0, (shard.claimed_until or 0) - time.time()):.0f} s"
+            )
+        log.info("shard %d: another attempt (%s) is creating its job; waiting for its job id", index, shard.holder)
+        while held_by_other(record.shards[index], self.holder):
+            time.sleep(CLAIM_POLL)
+            with self._lock:
+                self.ledger.refresh(record)
+
+    def _next_attempt(self, record: LedgerRecord, index: int, *, after: str | None) -> None:
+        def change(fresh: LedgerRecord) -> None:
+            shard = fresh.shards[index]
+            if shard.job_id != after:  # another attempt moved on already
+                return
+            attempt = shard.attempt + 1
+            shard.state, shard.attempt, shard.job_id = "planned", attempt, None
+            shard.job_name = self.identity.job_name(index, attempt)
+        self.update(record, change)
 
     def _create(self, record: LedgerRecord, shard: ShardRecord, **kw: Any) -> str:
-        request = self._request(shard, **kw)
+        request = self._request(record, shard, **kw)
         try:
             return self.client.create_job(**request)
         except SutroSubmissionOutcomeUnknownError as exc:

@@ -6,7 +6,9 @@ AIRFLOW_HOME, the local Sutro server, a moto S3 server and a SQLite warehouse.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +17,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from airflow_provider.links import SutroJobLink
 from sutro_providers.identity import RunIdentity
 from tests.airflow.conftest import conn_json, sutro_conn_env
 from tests.airflow.harness import (
+    BIN,
     EXAMPLE_DAG,
     TEST_DAGS,
     Standalone,
@@ -100,11 +104,32 @@ def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutr
     assert {r[3] for r in rows} == {"2026-11-20"}
     fs = sutro_s3_server.filesystem()
     outputs = fs.glob(f"{sutro_s3_bucket}/staging/enriched/support_tickets/*.parquet")
-    assert len(outputs) == 1, outputs
+    # named by the day of the data (the interval start), not by {{ ds }} (the run's day, 2026-11-21)
+    assert outputs == [f"{sutro_s3_bucket}/staging/enriched/support_tickets/2026-11-20.parquet"], outputs
     parquet = pq.read_table(outputs[0], filesystem=fs)
     assert sorted(parquet.column("id").to_pylist()) == expected_ids
     assert sutro_clean.admin.job_count() == 1
+    # the "Sutro job" link, evaluated by the task instance resumed after deferring
+    links = query(home, "SELECT value FROM xcom WHERE task_id = 'triage_tickets' AND key = ?",
+                  (SutroJobLink().xcom_key,))
+    values = [json.loads(v) if isinstance(v, str | bytes) else v for (v,) in links]
+    assert len(values) == 1 and values[0].startswith(f"{sutro_clean.url}/jobs/"), values
     assert_no_secrets(output, sutro_clean.api_key, "the `airflow dags test` output")
+
+
+def test_task_failing_before_submit_logs_no_missing_xcom(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
+                                                         sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
+    warehouse = tmp_path / "warehouse.db"
+    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
+    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_bad_input.py"])
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+    proc = subprocess.run([str(BIN / "airflow"), "dags", "test", "sutro_e2e_bad_input"], env=env, cwd=home,
+                          capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr + all_log_text(home)
+    assert "needs input column 'body'" in output, output[-4000:]  # the task ran and failed before submitting
+    assert sutro_clean.admin.job_count() == 0
+    noise = [line for line in output.splitlines() if "XCom not found" in line or "sutro_job_url" in line]
+    assert not noise, noise
 
 
 def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, sutro_clean: Any, sutro_s3_server: Any,

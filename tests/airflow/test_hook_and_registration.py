@@ -185,6 +185,21 @@ def test_job_link_reads_the_xcom(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["key"] == "sutro_job_url"
 
 
+def test_job_link_of_the_operator_that_ran_reads_no_xcom(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time import xcom
+
+    from airflow_provider.operators.batch import SutroBatchFunctionOperator
+
+    def get_value(*, ti_key: Any, key: str) -> Any:
+        raise AssertionError("a missing XCom would be looked up (and logged as an error)")
+
+    monkeypatch.setattr(xcom.XCom, "get_value", staticmethod(get_value))
+    op = SutroBatchFunctionOperator(task_id="t", function_name="ticket-triage", input_data=[])
+    assert SutroJobLink().get_link(op, ti_key=None) == ""  # type: ignore[arg-type]  # failed before submitting
+    op.sutro_job_url = "http://127.0.0.1:1/jobs/job-1"
+    assert SutroJobLink().get_link(op, ti_key=None) == "http://127.0.0.1:1/jobs/job-1"  # type: ignore[arg-type]
+
+
 def test_openlineage_facets(sqlite_db: Any, sutro_conn: Any) -> None:
     from airflow_provider.operators.batch import SutroBatchFunctionOperator
     from sutro_providers.manifest import Manifest, ShardInfo

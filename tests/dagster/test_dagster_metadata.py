@@ -68,6 +68,12 @@ def test_check_results() -> None:
     assert all(r.passed for r in checks.evaluate(empty, pa.table({"id": pa.array([], pa.int64())}), KEY))
 
 
+def test_cost_check_prints_small_amounts_readably() -> None:
+    checks = SutroChecks(max_cost_usd=1e-7)
+    results = {r.check_name: r for r in checks.evaluate(manifest(cost_usd=1.5e-7), pa.table({"id": [1, 2, 3, 4]}), KEY)}
+    assert results["sutro_cost"].description == "the run cost $0.00000015, above $0.0000001"
+
+
 def test_check_specs_and_validation() -> None:
     assert [s.name for s in SutroChecks().specs(KEY)] == ["sutro_row_parity"]
     assert SutroChecks(max_cost_usd=1).specs(KEY)[1].blocking is False

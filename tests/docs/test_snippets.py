@@ -69,6 +69,7 @@ def run_python(code: str) -> None:
 
 
 def run_bash(code: str, env: dict[str, str]) -> None:
+    env = dict(env)
     for command in [c for c in code.replace("\\\n", " ").splitlines() if c.strip()]:
         if command.startswith("export "):
             name, _, value = command[len("export "):].partition("=")
@@ -78,6 +79,8 @@ def run_bash(code: str, env: dict[str, str]) -> None:
 
                 conn = Connection.from_json(value, conn_id=name[len("AIRFLOW_CONN_"):].lower())
                 assert conn.conn_type and json.loads(value)
+            elif name.startswith("SUTRO_LOCAL_"):  # read by the sutro-local commands that follow
+                env[name] = value
             continue
         if command.startswith("sutro-local serve"):
             port = _free_port()
@@ -85,7 +88,8 @@ def run_bash(code: str, env: dict[str, str]) -> None:
             proc = subprocess.Popen([str(Path(sys.executable).parent / args[0]), *args[1:], "--data-dir",
                                      str(REPO / ".tmp" / f"docs-{port}")], cwd=REPO, env={**os.environ, **env})
             try:
-                _wait_ok(f"http://127.0.0.1:{port}/v1/auth/check", args[args.index("--api-key") + 1])
+                key = args[args.index("--api-key") + 1] if "--api-key" in args else env["SUTRO_LOCAL_API_KEY"]
+                _wait_ok(f"http://127.0.0.1:{port}/v1/auth/check", key)
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)

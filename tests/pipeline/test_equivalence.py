@@ -74,12 +74,25 @@ def test_extraction_function_unpacks_typed_columns(pipeline: Any) -> None:
     assert set(table["seniority"].to_pylist()) <= {"individual", "manager", "director", "executive"}
 
 
-@pytest.mark.parametrize("empty", ["list", "arrow"])
+@pytest.mark.parametrize("empty", ["list", "arrow", "polars", "pandas"])
 def test_empty_input_submits_nothing(pipeline: Any, sutro_clean: Any, empty: str, caplog: Any) -> None:
-    source = [] if empty == "list" else pa.Table.from_pylist(tickets(1)).slice(0, 0)
+    full: Any = {"list": ROWS[:3], "arrow": pa.Table.from_pylist(ROWS[:3]), "polars": pl.DataFrame(ROWS[:3]),
+                 "pandas": pd.DataFrame(ROWS[:3])}[empty]
+    source = [] if empty == "list" else full.iloc[:0] if empty == "pandas" else full.slice(0, 0)
     with caplog.at_level("INFO", logger="sutro_providers"):
         result = pipeline.run(source, RunIdentity.of("test", kind="empty", source=empty), options())
     assert result.manifest.state == "noop"
     assert result.manifest.job_ids == []
     assert sutro_clean.admin.job_count() == 0
     assert any("empty" in r.getMessage() for r in caplog.records)
+    # the enriched schema, as a run over rows of the same kind of input gives it
+    assert result.table is not None and result.table.num_rows == 0
+    assert len(result.to_pandas()) == 0 and result.to_polars().height == 0
+    ran = pipeline.run(full, RunIdentity.of("test", kind="not-empty", source=empty), options()).table
+    assert ran is not None
+    if empty == "list":  # no columns of its own: the declared inputs stand for them
+        assert result.table.column_names == ["subject", "body", "customer_tier", "label", "confidence",
+                                             "rationale", "sutro_skip_reason"]
+        assert result.table.schema.field("label") == ran.schema.field("label")
+    else:
+        assert result.table.schema == ran.schema

@@ -66,8 +66,10 @@ def test_crash_after_collect_is_a_noop_retry(pipeline: Any, sutro_clean: Any, su
     with sutro_s3_server.filesystem().open(out, "rb") as handle:
         assert pq.read_table(handle).num_rows == len(ROWS)
     # the staged snapshot is gone (the output stands in for it); collecting again reads the output
-    assert not pipeline.area.exists(pipeline.area.source_path(identity))
-    assert pipeline.area.shard_paths(identity) == []
+    stage_id = pipeline._ledger(identity).load().stage_id
+    assert stage_id  # the files were staged in a folder of their own
+    assert not pipeline.area.exists(pipeline.area.source_path(identity, stage_id))
+    assert pipeline.area.shard_paths(identity, stage_id) == []
     again_result = pipeline.collect(identity, opts)
     assert again_result.table.num_rows == len(ROWS) and again_result.manifest.job_ids == first.manifest.job_ids
     assert sutro_clean.admin.job_count() == 1

@@ -64,7 +64,8 @@ def test_the_shared_reader_is_the_one_inputs_staging_and_collect_use() -> None:
     from sutro_providers.inputs import sources as inputs
     from sutro_providers.staging import area as staging
 
-    assert inputs.parquet_batches is staging.parquet_batches is collection.parquet_batches is parquet_io.parquet_batches
+    assert inputs.parquet_batches is staging.parquet_batches is parquet_io.parquet_batches
+    assert collection.row_group_batches is parquet_io.row_group_batches  # the snapshot: through the staging area
 
 
 def test_a_staging_lane_holds_at_most_depth_tasks() -> None:

@@ -33,7 +33,8 @@ def test_on_submitted_sees_the_jobs_before_the_wait(pipeline: Any, sutro_clean: 
 def test_empty_input_returns_without_a_job(pipeline: Any, sutro_clean: Any) -> None:
     seen: list[Manifest] = []
     result = pipeline.run([], RunIdentity.of("test", case="empty-run"), options(), on_submitted=seen.append)
-    assert result.table is None and result.manifest.state == "noop"
+    assert result.manifest.state == "noop"
+    assert result.table is not None and result.table.num_rows == 0 and "label" in result.table.column_names
     assert [m.state for m in seen] == ["noop"] and sutro_clean.admin.job_count() == 0
 
 

@@ -4,6 +4,7 @@ smaller than a shard."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,22 @@ import pytest
 from sutro_providers.collection.id_check import check_run_ids
 from sutro_providers.columns import ROW_ID, SKIP_REASON
 from sutro_providers.errors import SutroResultsError
+from sutro_providers.parquet_io import parquet_batches
 from sutro_providers.submission.ledger import ShardRecord
 
 
 class _Area:
-    """The two members of ``StagingArea`` the id check uses, on a local file."""
+    """The member of ``StagingArea`` the id check uses (reading the snapshot), on a local file."""
 
     def __init__(self, path: Path) -> None:
         self.fs = fsspec.filesystem("file")
         self._path = path
         self.reads = 0
 
-    def source_path(self, identity: Any) -> str:
+    def read_source(self, identity: Any, batch_size: int, columns: list[str] | None = None, *,
+                    stage_id: str | None = None) -> Generator[pa.RecordBatch, None, None]:
         self.reads += 1
-        return str(self._path)
+        return parquet_batches(self.fs, str(self._path), batch_size, columns)
 
 
 def _area(tmp_path: Path, rows: int = 100) -> _Area:

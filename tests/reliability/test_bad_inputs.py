@@ -7,6 +7,7 @@ and in every case that nothing was written at ``output_uri``.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -86,9 +87,16 @@ def test_wrong_column_type(pipeline: Any, out: Any, no_new_job: Any) -> None:
 
 
 def test_mixed_value_types(pipeline: Any, out: Any, no_new_job: Any) -> None:
-    rows = [{"subject": "a", "body": "b"}, {"subject": 7, "body": "b"}]
-    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'subject' mixes types: row 1 holds 7"):
+    rows = [{"subject": "a", "body": "b"}, {"subject": 7, "body": "b"}, {"subject": ["c"], "body": "b"}]
+    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'subject' mixes types: row 2 holds \['c'\] \(list\)"):
         run(pipeline, rows, out, "mixed-types")
+
+
+def test_text_for_integer_field(pipeline: Any, out: Any, no_new_job: Any) -> None:
+    rows = [{"message": "hi", "employees": 40}, {"message": "yo", "employees": "40"}]
+    with no_new_job(), pytest.raises(SutroInputError, match=r"column 'employees' has type string.*declares 'employees' as "
+                                                            r"integer.*text is never converted into a number"):
+        run(pipeline, rows, out, "text-for-int", function="lead-extractor")
 
 
 def test_boolean_field_given_text(pipeline: Any, out: Any, no_new_job: Any) -> None:
@@ -108,6 +116,14 @@ def test_empty_table_submits_nothing(pipeline: Any, out: Any, no_new_job: Any) -
     with no_new_job():
         result = run(pipeline, empty, out, "empty")
     assert result.manifest.state == "noop" and result.manifest.message == "empty input: nothing submitted"
+    assert result.table is not None and result.table.num_rows == 0
+    assert result.table.column_names == ["subject", "body", "label", "confidence", "rationale", "sutro_skip_reason"]
+
+
+def test_empty_table_missing_required_column(pipeline: Any, out: Any, no_new_job: Any) -> None:
+    empty = pa.table({"subject": pa.array([], pa.string())})
+    with no_new_job(), pytest.raises(SutroInputError, match="needs input column 'body'.*it has: 'subject'"):
+        run(pipeline, empty, out, "empty-missing-col")
 
 
 def test_unknown_function(pipeline: Any, out: Any, no_new_job: Any) -> None:
@@ -246,6 +262,16 @@ def test_staging_bucket_missing(client: SutroClient, sutro_s3_server: Any, out: 
         run(EnrichmentPipeline(client, area), ROWS, out, "no-bucket")
 
 
+def test_staging_endpoint_down(client: SutroClient, out: Any, no_new_job: Any) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    area = StagingLocation(url="s3://tickets/sutro", storage_options={
+        "key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint},
+        "config_kwargs": {"retries": {"max_attempts": 1}}})
+    with no_new_job(), pytest.raises(SutroStagingError, match=r"cannot read the run ledger tickets/sutro/runs/.*"
+                                                              r"EndpointConnectionError: Could not connect"):
+        run(EnrichmentPipeline(client, area), ROWS, out, "endpoint-down")
+
+
 def test_staging_not_writable(client: SutroClient, out: Any, no_new_job: Any, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a directory")
     area = StagingLocation(url=f"file://{tmp_path}/a-file/sutro")
@@ -308,9 +334,11 @@ def test_changed_input_on_retry(pipeline: Any, sutro_clean: Any, out: Any) -> No
     assert sutro_clean.admin.job_count() == 1 and not out.exists()
 
 
-def test_cost_limit(pipeline: Any, out: Any, client: SutroClient) -> None:
-    with pytest.raises(SutroCostLimitError, match=r"above max_cost_usd=0.0000; nothing was submitted"):
-        run(pipeline, ROWS, out, "cost", max_cost_usd=0.0)
+@pytest.mark.parametrize(("limit", "shown"), [(0.0, "0.00"), (1e-7, "0.0000001")])
+def test_cost_limit(pipeline: Any, out: Any, client: SutroClient, limit: float, shown: str) -> None:
+    with pytest.raises(SutroCostLimitError, match=rf"estimated cost 0\.0*[1-9]\d{{3}} USD is above "
+                                                  rf"max_cost_usd={re.escape(shown)}; nothing was submitted"):
+        run(pipeline, ROWS, out, f"cost-{limit}", max_cost_usd=limit)
     assert {j.run_type for j in client.list_jobs().jobs} == {"COST_ESTIMATE"} and not out.exists()
 
 

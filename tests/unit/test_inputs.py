@@ -122,15 +122,31 @@ def test_pandas_is_converted_in_slices_with_one_schema() -> None:
     assert b"pandas" not in (reader.schema.metadata or {})
 
 
+def test_text_mixed_with_numbers_in_list_of_dicts_is_text() -> None:
+    rows = [{"id": i, "v": i} for i in range(10)] + [{"id": 10, "v": "eleven"}, {"id": 11, "v": 2.5}]
+    (batch,) = open_source(rows).batches()
+    assert batch.schema.field("v").type == pa.string() and batch.schema.field("id").type == pa.int64()
+    assert batch.column("v").to_pylist() == [str(i) for i in range(10)] + ["eleven", "2.5"]
+
+
 def test_mixed_types_in_list_of_dicts_names_row_and_column() -> None:
-    rows = [{"id": i, "v": i} for i in range(10)] + [{"id": 10, "v": "eleven"}]
-    with pytest.raises(SutroInputError, match=r"column 'v' mixes types: row 10 holds 'eleven' \(str\)"):
+    rows = [{"id": i, "v": i} for i in range(10)] + [{"id": 10, "v": "eleven"}, {"id": 11, "v": [11]}]
+    with pytest.raises(SutroInputError, match=r"column 'v' mixes types: row 11 holds \[11\] \(list\), which is "
+                                              r"neither text nor a number"):
         open_source(rows)
 
 
 def test_mixed_types_first_offender_across_columns() -> None:
-    rows = [{"a": 1, "b": "x"}, {"a": 2, "b": 3}, {"a": "three", "b": "y"}]
-    with pytest.raises(SutroInputError, match=r"column 'b' mixes types: row 1 holds 3 \(int\)"):
+    rows = [{"a": 1, "b": "x"}, {"a": 2, "b": {"k": 3}}, {"a": [3], "b": "y"}]
+    with pytest.raises(SutroInputError, match=r"column 'b' mixes types: row 1 holds \{'k': 3\} \(dict\)"):
+        open_source(rows)
+
+
+def test_timestamps_mixed_with_text_are_refused() -> None:
+    import datetime as dt
+
+    rows = [{"t": "soon"}, {"t": dt.datetime(2026, 11, 20, 9, 30)}]
+    with pytest.raises(SutroInputError, match=r"column 't' mixes types: row 1 holds datetime"):
         open_source(rows)
 
 
@@ -139,9 +155,22 @@ def test_list_rows_must_be_dicts() -> None:
         open_source([{"a": 1}, "b"])
 
 
+def test_text_mixed_with_numbers_in_pandas_object_column_is_text() -> None:
+    import datetime as dt
+
+    df = pd.DataFrame({"a": pd.Series(["x", "y", 3, None, float("nan"), True, dt.date(2026, 11, 20)], dtype=object),
+                       "n": range(7)})
+    reader = open_source(df, batch_size=3)
+    assert reader.schema == pa.schema([("a", pa.string()), ("n", pa.int64())])
+    batches = list(reader.batches())
+    assert [b.schema for b in batches] == [reader.schema] * 3
+    assert pa.Table.from_batches(batches).to_pydict() == {
+        "a": ["x", "y", "3", None, None, "true", "2026-11-20"], "n": list(range(7))}
+
+
 def test_mixed_types_in_pandas_object_column() -> None:
-    df = pd.DataFrame({"a": ["x", "y", 3, "z"]})
-    with pytest.raises(SutroInputError, match=r"column 'a' mixes types: row 2 holds 3"):
+    df = pd.DataFrame({"a": ["x", "y", 3, {"z": 1}]})
+    with pytest.raises(SutroInputError, match=r"column 'a' mixes types: row 3 holds \{'z': 1\} \(dict\)"):
         list(open_source(df).batches())
 
 

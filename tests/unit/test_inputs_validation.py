@@ -9,8 +9,8 @@ import pytest
 
 from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroInputError
-from sutro_providers.function_spec import InputField, load_function_spec
-from sutro_providers.inputs.validation import InputValidator
+from sutro_providers.function_spec import FieldType, InputField, load_function_spec
+from sutro_providers.inputs.validation import InputValidator, accepts
 
 SPECS = Path(__file__).resolve().parents[2] / "example_dags" / "functions"
 TRIAGE = load_function_spec(SPECS / "ticket_triage.yaml")
@@ -58,12 +58,17 @@ def test_optional_column_may_be_absent() -> None:
     assert v.submit_columns(schema) == ["subject", "body", "customer_tier"]
 
 
+def test_timestamps_are_not_taken_as_text() -> None:
+    assert not accepts(FieldType.STRING, pa.timestamp("us"))  # a string field takes dates, not timestamps
+
+
 @pytest.mark.parametrize(
     ("field_type", "arrow_type", "ok"),
     [
         ("string", pa.string(), True), ("string", pa.large_string(), True),
         ("string", pa.dictionary(pa.int8(), pa.string()), True), ("string", pa.int32(), True),
         ("string", pa.float64(), True), ("string", pa.bool_(), True), ("string", pa.date32(), True),
+        ("string", pa.decimal128(10, 2), True), ("string", pa.month_day_nano_interval(), False),
         ("string", pa.list_(pa.string()), False), ("string", pa.binary(), False),
         ("integer", pa.int16(), True), ("integer", pa.uint64(), True), ("integer", pa.float64(), True),
         ("integer", pa.string(), False), ("integer", pa.bool_(), False),

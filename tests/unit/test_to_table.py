@@ -34,9 +34,10 @@ def test_pandas_keeps_its_dtypes_through_arrow() -> None:
 
 def test_bad_values_name_the_column_and_row() -> None:
     with pytest.raises(SutroInputError, match=r"column 'v' mixes types: row 2"):
-        to_table([{"v": 1}, {"v": 2}, {"v": "three"}])
+        to_table([{"v": 1}, {"v": "two"}, {"v": [3]}])  # text and numbers make a text column; a list does not fit
     with pytest.raises(SutroInputError, match=r"column 'v' mixes types: row 1"):
-        to_table(pd.DataFrame({"v": [1, "two", 3.0]}))
+        to_table(pd.DataFrame({"v": [1, {"k": 2}, 3.0]}))
+    assert to_table([{"v": 1}, {"v": "two"}])["v"].to_pylist() == ["1", "two"]
     with pytest.raises(SutroInputError, match="cannot read a table from dict"):
         to_table({"v": [1]})  # type: ignore[arg-type]
 

@@ -1,0 +1,50 @@
+"""Claims: which attempt of a run may create a shard's job right now.
+
+Before the paid ``batch-inference`` call, the submitter records ``intent`` with
+itself as ``holder`` and a lease (``claimed_until``), through a conditional ledger
+write, so of two attempts that overlap exactly one holds the claim. The other
+waits for the holder's job id and reattaches (``on_concurrent_attempt="wait"``),
+or fails fast (``"fail"``). A claim lapses when its lease runs out, at once when
+its holder ran on this host and its process is gone (a SIGKILLed worker), or when
+the holder releases it after a failed call; the next attempt then reconciles by
+the shard's job name before it creates anything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+
+from sutro_providers.submission.ledger import ShardRecord
+
+HOST = socket.gethostname()
+
+
+def new_holder() -> str:
+    """``host:pid:token``: one per pipeline object (an attempt)."""
+    return f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _process_gone(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def held_by_other(shard: ShardRecord, me: str, now: float | None = None) -> bool:
+    """True while another attempt's claim on ``shard`` is in force."""
+    if shard.state != "intent" or not shard.holder or shard.holder == me or shard.job_id:
+        return False
+    if shard.claimed_until is not None and (now or time.time()) >= shard.claimed_until:
+        return False
+    return not _process_gone(shard.holder)
