@@ -1,32 +1,36 @@
-"""Reading a SQL query into Arrow and landing enriched rows through a common.sql ``DbApiHook``.
+"""Airflow connections -> the core's SQL reads and loads (:mod:`sutro_providers.inputs.sql`,
+:mod:`sutro_providers.landing`). This module only translates a connection id into a
+:class:`~sutro_providers.database.Database`; the logic lives in the core.
 
-Destination writes are idempotent per partition: every row is tagged with a
-partition value in ``partition_column`` (by default the Airflow run id; a daily
-DAG uses its data interval) and, in ONE transaction, the rows of that partition
-are deleted and the new rows inserted in chunks. A retry, a cleared task or a new
-run of the same interval therefore replaces its partition and never duplicates
-rows; other partitions are untouched; readers see either the old rows of the
-partition or all the new ones. The insert statements come from the hook itself
-(``_generate_insert_sql``/``_serialize_cells``, what ``DbApiHook.insert_rows``
-uses), so placeholders and quoting follow the database; ``insert_rows`` itself is
-not called because it commits every chunk and could not share the transaction
-with the delete.
+* ``postgres`` connections: read with ADBC (``COPY`` binary), load with ``COPY``
+  (psycopg 3); ``sqlite``: ADBC / sqlite3; ``duckdb``: DuckDB; any other common.sql
+  connection: DB-API ``fetchmany`` / ``executemany`` through its ``DbApiHook``.
+  A query with ``parameters`` is read through the hook's own driver (its placeholders).
+* Destination writes are idempotent per partition: the rows whose
+  ``partition_column`` equals the partition value (by default the Airflow run id;
+  a daily DAG uses its data interval) are deleted and the enriched rows loaded in
+  ONE transaction, so a retry, a cleared task or a new run of the same interval
+  replaces its partition and never duplicates rows; readers (and a load killed
+  half way) see the old rows of the partition or all the new ones.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from contextlib import closing
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 from airflow.sdk import BaseHook
 
+from sutro_providers.database import Database
+from sutro_providers.inputs.sources import SourceReader
+from sutro_providers.inputs.sql import open_sql
+from sutro_providers.landing import Loader, check_destination, land, loader_for
+
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
+_LIBPQ_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options")
 
 
 def db_hook(conn_id: str) -> DbApiHook:
@@ -39,71 +43,49 @@ def db_hook(conn_id: str) -> DbApiHook:
     return hook
 
 
-def read_sql(conn_id: str, sql: str, parameters: Any = None) -> pa.Table:
-    """Run ``sql`` and return the rows as an Arrow table (via a DB-API cursor, so
-    any driver works; column types are inferred from the values)."""
+def database(conn_id: str) -> Database:
+    """The :class:`Database` of an Airflow connection (see the module docstring)."""
+    conn = BaseHook.get_connection(conn_id)
+    conn_type = (conn.conn_type or "").lower()
+    if conn_type == "duckdb":
+        return Database("duckdb", uri=conn.host or ":memory:")
     hook = db_hook(conn_id)
-    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
-        cur.execute(sql, parameters) if parameters is not None else cur.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
-    # A column with no non-null value (or no rows at all) has no type to infer: string.
-    for i, field in enumerate(table.schema):
-        if pa.types.is_null(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
-    return table
+    connect, placeholder = hook.get_conn, str(getattr(hook, "placeholder", "%s"))
+    if conn_type in ("postgres", "postgresql"):
+        extra = conn.extra_dejson
+        user = quote(conn.login or "", safe="")
+        auth = f"{user}:{quote(conn.password, safe='')}@" if conn.password else (f"{user}@" if user else "")
+        query = urlencode({k: extra[k] for k in _LIBPQ_EXTRAS if k in extra})
+        uri = (f"postgresql://{auth}{conn.host or 'localhost'}:{conn.port or 5432}/{quote(conn.schema or '', safe='')}"
+               + (f"?{query}" if query else ""))
+        return Database("postgresql", uri=uri, connect=connect, placeholder=placeholder)
+    if conn_type == "sqlite":
+        return Database("sqlite", uri=conn.host, connect=connect, placeholder="?")
+    return Database("generic", connect=connect, placeholder=placeholder)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return value
+def read_sql(conn_id: str, sql: str, parameters: Any = None, *, batch_size: int = 65_536) -> SourceReader:
+    """Run ``sql`` and stream its rows as Arrow batches (the schema is known after the
+    first batch; see :func:`sutro_providers.inputs.sql.open_sql`)."""
+    return open_sql(database(conn_id), sql, parameters, batch_size=batch_size)
 
 
-def write_rows(
-    conn_id: str,
-    table_name: str,
-    data: pa.Table,
-    *,
-    partition: str,
-    partition_column: str = "airflow_run_id",
-    columns: list[str] | None = None,
-    chunk_size: int = 1000,
-) -> int:
-    """Replace the rows of ``partition`` in ``table_name`` with ``data``; returns the row count.
+def destination_loader(conn_id: str) -> Loader:
+    """The loader for a connection (:func:`sutro_providers.landing.loader_for`)."""
+    return loader_for(database(conn_id))
 
-    :param columns: the columns of ``data`` to insert (default: all of them); the
-        destination table must have these columns plus ``partition_column``.
-    :param chunk_size: rows per ``executemany`` call (one transaction for all).
-    """
-    for name in (table_name, partition_column):
-        if not _IDENTIFIER.match(name):
-            raise ValueError(f"not a plain SQL identifier: {name!r}")
-    hook = db_hook(conn_id)
-    names = [c for c in (columns or data.column_names) if c != partition_column]
-    missing = [c for c in names if c not in data.column_names]
-    if missing:
-        raise ValueError(f"columns {missing} are not in the enriched table ({data.column_names})")
-    fields = [*names, partition_column]
-    data = data.select(names)
-    inserted = 0
-    with closing(hook.get_conn()) as conn:
-        if hook.supports_autocommit:  # DB-API connections start in a transaction otherwise
-            hook.set_autocommit(conn, False)
-        try:
-            with closing(conn.cursor()) as cur:
-                cur.execute(f"DELETE FROM {table_name} WHERE {partition_column} = {hook.placeholder}", (partition,))
-                for batch in data.to_batches(max_chunksize=chunk_size):
-                    rows = [tuple(_cell(v) for v in row.values()) + (partition,) for row in batch.to_pylist()]
-                    if not rows:
-                        continue
-                    values = [hook._serialize_cells(row, conn) for row in rows]
-                    sql = hook._generate_insert_sql(table_name, values[0], fields)
-                    cur.executemany(sql, values)
-                    inserted += len(rows)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-    return inserted
+
+def preflight(loader: Loader, table: str, schema: pa.Schema, *, partition_column: str, columns: list[str] | None,
+              create: bool, complete: bool) -> list[str]:
+    """:func:`sutro_providers.landing.check_destination` (raises before anything is paid)."""
+    return check_destination(loader, table, schema=schema, partition_column=partition_column, columns=columns,
+                             create=create, complete=complete)
+
+
+def write_rows(loader: Loader, table_name: str, uri: str | None, *, partition: str,
+               partition_column: str = "airflow_run_id", columns: list[str] | None = None,
+               storage_options: dict[str, Any] | None = None, batch_size: int = 65_536) -> int:
+    """Replace the rows of ``partition`` in ``table_name`` with the enriched Parquet at
+    ``uri`` (``None``: no rows), batch by batch; returns the row count."""
+    return land(loader, table_name, uri, partition=partition, partition_column=partition_column, columns=columns,
+                storage_options=storage_options, batch_size=batch_size)

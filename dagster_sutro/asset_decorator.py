@@ -47,6 +47,7 @@ from dagster import AssetExecutionContext
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
 from sutro_providers.function_spec import InputField
+from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.options import EnrichmentOptions
 
 UPSTREAM_INPUT = "upstream"
@@ -97,6 +98,7 @@ def sutro_function_asset(
     checks: SutroChecks | None = None,
     io_manager_key: str | None = None,
     output_format: OutputFormat = "polars",
+    stream: bool = False,
     resource_key: str = DEFAULT_RESOURCE_KEY,
     metadata: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
@@ -123,6 +125,13 @@ def sutro_function_asset(
         checks: the asset checks to declare; default :class:`SutroChecks` (row parity).
         io_manager_key: the IO manager that stores the enriched table.
         output_format: ``polars``, ``pandas`` or ``arrow``: the type handed to the IO manager.
+        stream: read the upstream as a stream and hand the IO manager the enriched
+            Parquet file, so no table is ever whole in memory (10M rows in a few
+            hundred MiB). The upstream's IO manager must load a
+            :class:`~sutro_providers.inputs.sources.SourceReader` (``SutroParquetIOManager``
+            and ``SutroDuckDBIOManager`` do) and this asset's must store a
+            :class:`~dagster_sutro.streams.ParquetTable` (both do: a Parquet copy, or a
+            DuckDB insert from the Arrow stream). Default ``False``: frames.
         resource_key: the key of the :class:`SutroResource`.
 
     Returns:
@@ -144,7 +153,7 @@ def sutro_function_asset(
     if partition_expr:
         asset_metadata["partition_expr"] = partition_expr
 
-    @dg.asset(
+    decorate = dg.asset(
         key=asset_key,
         ins={UPSTREAM_INPUT: dg.AssetIn(key=upstream_key, partition_mapping=partition_mapping)},
         description=description or f"`{upstream_key.to_user_string()}` enriched by the Sutro Function `{function}`.",
@@ -162,9 +171,16 @@ def sutro_function_asset(
         owners=list(owners) if owners else None,
         kinds=set(kinds) if kinds else {"sutro", output_format if output_format != "arrow" else "pyarrow"},
     )
-    def _sutro_asset(context: AssetExecutionContext, upstream: Any):
+    def body(context: AssetExecutionContext, upstream: Any) -> Any:
         yield from getattr(context.resources, resource_key).enrich(
-            context, upstream, options=enrichment, output_format=output_format, checks=checks
+            context, upstream, options=enrichment, output_format=output_format, checks=checks, stream=stream
         )
 
-    return _sutro_asset
+    if stream:
+        def _sutro_asset(context: AssetExecutionContext, upstream: SourceReader):  # noqa: ANN202
+            yield from body(context, upstream)
+    else:
+        def _sutro_asset(context: AssetExecutionContext, upstream: Any):  # type: ignore[misc]  # noqa: ANN202
+            yield from body(context, upstream)
+
+    return decorate(_sutro_asset)

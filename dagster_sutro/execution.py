@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import dagster as dg
 
 from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow
+from dagster_sutro.io_managers import table_metadata
 from dagster_sutro.metadata import build_metadata, job_links
+from dagster_sutro.streams import ParquetTable
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import (
@@ -52,6 +54,7 @@ from sutro_providers.errors import (
     SutroValidationError,
 )
 from sutro_providers.identity import RunIdentity
+from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.waiting.polling import JobProgress
@@ -170,8 +173,11 @@ def run_enrichment(
     options: EnrichmentOptions,
     output_format: OutputFormat = "polars",
     checks: SutroChecks | None = None,
+    stream: bool = False,
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
-    """Enrich ``source`` for the asset being materialized; see the module docstring."""
+    """Enrich ``source`` for the asset being materialized; see the module docstring.
+    ``stream``: the output is a :class:`~dagster_sutro.streams.ParquetTable` (the
+    enriched Parquet, never loaded whole) instead of a frame."""
     from sutro_providers.pipeline import is_empty
 
     options = resource.apply_defaults(options)
@@ -194,6 +200,9 @@ def run_enrichment(
 
     with resource.get_client() as client:
         pipeline = resource.get_pipeline(client)
+        if stream and not options.output_uri:  # the enriched Parquet stays in staging; the IO manager reads it
+            uri, storage = staged_output(pipeline.area, identity)
+            options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
@@ -207,7 +216,11 @@ def run_enrichment(
     metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    value = from_arrow(table, output_format)
-    yield dg.Output(value, metadata=metadata)
+    if table is None:  # stream: the enriched Parquet, described by its footer
+        parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
+                                    options.batch_size)
+        yield dg.Output(parquet, metadata={**metadata, **table_metadata(parquet)})
+    else:
+        yield dg.Output(from_arrow(table, output_format), metadata=metadata)
     if checks is not None:
         yield from checks.evaluate(manifest, table, context.asset_key)

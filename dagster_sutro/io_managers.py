@@ -49,19 +49,27 @@ from dagster_duckdb.io_manager import DuckDbClient
 from pydantic import Field
 
 from dagster_sutro.frames import OutputFormat, concat, format_for_type, from_arrow, to_arrow
+from dagster_sutro.streams import ParquetTable, chained, upath_source
+from sutro_providers.database import Database
+from sutro_providers.inputs.sources import SourceReader
+from sutro_providers.inputs.sql import open_sql
 
 if TYPE_CHECKING:
     from upath import UPath
 
 
-def table_metadata(table: pa.Table) -> dict[str, Any]:
+def table_metadata(table: pa.Table | ParquetTable) -> dict[str, Any]:
     """Row count and column schema of ``table`` as standard Dagster table metadata."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema])
     return dict(TableMetadataSet(row_count=table.num_rows, column_schema=schema))
 
 
+def _wants_stream(context: dg.InputContext) -> bool:
+    return context.dagster_type.typing_type is SourceReader
+
+
 def _supported_types() -> list[type]:
-    types: list[type] = [pa.Table]
+    types: list[type] = [pa.Table, ParquetTable, SourceReader]
     for module, name in (("polars", "DataFrame"), ("pandas", "DataFrame")):
         try:
             types.append(getattr(__import__(module), name))
@@ -146,6 +154,11 @@ class SutroParquetIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         with path.open("wb") as handle:
+            if isinstance(obj, ParquetTable):  # a streaming asset's output: copied batch by batch
+                with pq.ParquetWriter(handle, obj.schema) as writer:
+                    for batch in obj.batches():
+                        writer.write_batch(batch)
+                return
             pq.write_table(to_arrow(obj), handle)
 
     def _read(self, path: UPath) -> pa.Table:
@@ -153,6 +166,8 @@ class SutroParquetIOManager(dg.UPathIOManager):
             return pq.read_table(handle)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        if _wants_stream(context):  # a streaming asset: row group by row group
+            return upath_source(path)
         fmt = format_for_type(context.dagster_type.typing_type, self.default_format)
         return from_arrow(self._read(path), fmt)
 
@@ -161,13 +176,18 @@ class SutroParquetIOManager(dg.UPathIOManager):
         if len(context.asset_partition_keys) <= 1 or typing_type is dict or getattr(typing_type, "__origin__", None) is dict:
             return super().load_partitions(context)
         allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions", False))
-        tables = []
+        tables, paths = [], []
         for key, path in self._get_paths_for_partitions(context).items():
             if not self.path_exists(path):
                 if allow_missing:
                     continue
                 raise FileNotFoundError(f"partition {key} of {context.asset_key.to_user_string()} is missing: {path}")
+            if _wants_stream(context):
+                paths.append(path)
+                continue
             tables.append(self._read(path))
+        if _wants_stream(context):
+            return chained([upath_source(p) for p in paths])
         return from_arrow(concat(tables), format_for_type(typing_type, self.default_format))
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -180,8 +200,13 @@ class SutroParquetIOManager(dg.UPathIOManager):
                 "an output covering several partitions needs a 'partition_expr' column in the "
                 "asset's metadata to be split into one Parquet file per partition"
             )
-        table = to_arrow(obj)
         paths = self._get_paths_for_partitions(context)
+        if isinstance(obj, ParquetTable):
+            self._split_stream(obj, paths, context.asset_partitions_def, str(column))
+            context.add_output_metadata(
+                {"path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)), **table_metadata(obj)})
+            return
+        table = to_arrow(obj)
         parts = split_by_partition(table, list(paths), context.asset_partitions_def, str(column))
         for key, part in parts.items():
             self.make_directory(paths[key].parent)
@@ -190,10 +215,27 @@ class SutroParquetIOManager(dg.UPathIOManager):
             {"path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)), **self.get_metadata(context, table)}
         )
 
+    def _split_stream(self, obj: ParquetTable, paths: dict[str, UPath], partitions_def: Any, column: str) -> None:
+        """One Parquet file per partition, written batch by batch from ``obj``."""
+        from contextlib import ExitStack
+
+        with ExitStack() as stack:
+            writers: dict[str, pq.ParquetWriter] = {}
+            for key, path in paths.items():
+                self.make_directory(path.parent)
+                writers[key] = stack.enter_context(pq.ParquetWriter(stack.enter_context(path.open("wb")), obj.schema))
+            for batch in obj.batches():
+                for key, part in split_by_partition(pa.Table.from_batches([batch]), list(paths), partitions_def,
+                                                    column).items():
+                    if part.num_rows:
+                        writers[key].write_table(part)
+
     def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
         if obj is None:
             return {}
         try:
+            if isinstance(obj, ParquetTable):
+                return table_metadata(obj)
             return table_metadata(to_arrow(obj))
         except Exception as exc:  # metadata must never fail the output
             context.log.warning(f"could not describe the output table: {exc}")
@@ -242,18 +284,24 @@ class SutroDuckDBTypeHandler(DbTypeHandler):
         self.default_format: OutputFormat = default_format
 
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: Any, connection: Any) -> dict[str, Any]:
-        table = to_arrow(obj)
+        # a streaming asset's ParquetTable is inserted batch by batch (DuckDB reads the Arrow stream)
+        table = obj if isinstance(obj, ParquetTable) else to_arrow(obj)
         name = f"{table_slice.schema}.{table_slice.table}"
-        connection.register("__sutro_output", table)
         try:
             connection.execute(f"create schema if not exists {table_slice.schema}")
+            connection.register("__sutro_output", table.schema.empty_table())
             connection.execute(f"create table if not exists {name} as select * from __sutro_output limit 0")
+            connection.unregister("__sutro_output")
+            connection.register("__sutro_output", table.reader() if isinstance(table, ParquetTable) else table)
             connection.execute(f"insert into {name} by name select * from __sutro_output")
         finally:
             connection.unregister("__sutro_output")
         return table_metadata(table)
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> Any:
+        if _wants_stream(context):  # a streaming asset: Arrow batches from DuckDB, on a cursor of this connection
+            held = connection.cursor()  # stays open after the IO manager closes ``connection``
+            return open_sql(Database("duckdb", connect=held.cursor), DuckDbClient.get_select_statement(table_slice))
         fmt = format_for_type(context.dagster_type.typing_type, self.default_format)
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return from_arrow(pa.table({}), fmt)

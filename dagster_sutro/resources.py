@@ -171,14 +171,18 @@ class SutroResource(dg.ConfigurableResource):
         options: EnrichmentOptions,
         output_format: OutputFormat = "polars",
         checks: SutroChecks | None = None,
+        stream: bool = False,
     ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
         """Run ``options.function`` over ``source`` for the asset being materialized and
         yield its :class:`dagster.Output` (enriched table + metadata) and check results.
 
         The run is named by asset key, partition and root run id, so a re-execution
-        or a step retry reattaches to the jobs an earlier attempt paid for.
+        or a step retry reattaches to the jobs an earlier attempt paid for. ``stream``:
+        the output is the enriched Parquet as a :class:`~dagster_sutro.streams.ParquetTable`
+        (for ``source``, pass a :class:`~sutro_providers.inputs.sources.SourceReader`).
         """
-        yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks)
+        yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks,
+                                  stream=stream)
 
     def cancel_run(self, asset_key: dg.AssetKey | str | Sequence[str], partition: str | None,
                    root_run_id: str) -> list[str]:

@@ -144,6 +144,12 @@ class SutroStagingError(SutroError):
     """Staging the input on object storage failed (bucket missing, not writable...)."""
 
 
+class SutroDestinationError(SutroError):
+    """The destination table cannot take the enriched rows (missing, lacks columns,
+    or the load failed); names the table and the columns. Raised by the pre-flight
+    check before any job is submitted, or by a load (which then changed nothing)."""
+
+
 class SutroLedgerConflictError(SutroError):
     """The input changed since an earlier attempt of the same run and the fingerprint
     policy is ``fail``."""

@@ -14,10 +14,12 @@ from airflow.sdk import Asset, BaseOperator
 from airflow_provider.exceptions import as_airflow_exceptions
 from airflow_provider.hooks.sutro import SutroHook
 from airflow_provider.links import XCOM_JOB_IDS, XCOM_JOB_URL, SutroJobLink
-from airflow_provider.sql import read_sql, write_rows
+from airflow_provider.sql import destination_loader, preflight, read_sql, write_rows
 from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
 from sutro_providers.errors import SutroJobError
 from sutro_providers.identity import RunIdentity
+from sutro_providers.inputs.sources import open_source
+from sutro_providers.landing import Loader, enriched_schema, staged_output
 from sutro_providers.options import (
     MAX_CONSECUTIVE_POLL_ERRORS,
     MAX_POLL_INTERVAL,
@@ -28,7 +30,6 @@ from sutro_providers.waiting.outcome import JobOutcome, outcome_of
 from sutro_providers.waiting.polling import WaitResult, deadline_from, wait_for_jobs
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from airflow.sdk import Context
 
     from sutro_providers.manifest import Manifest
@@ -55,8 +56,17 @@ class SutroBatchFunctionOperator(BaseOperator):
     the Airflow run id; a daily DAG passes its data interval) in
     ``partition_column``; each attempt deletes that partition's rows and inserts the
     new ones in a single transaction (see :mod:`airflow_provider.sql`), so retries,
-    clears and re-runs of an interval never duplicate rows. The table must already
-    exist with the input columns you keep, the result columns and ``partition_column``.
+    clears and re-runs of an interval never duplicate rows. The rows are bulk-loaded
+    from the enriched Parquet batch by batch (PostgreSQL ``COPY``, SQLite/DuckDB
+    natively, ``executemany`` for other drivers): ``output_uri``, or
+    ``<staging>/runs/<run>/enriched.parquet`` when only a table is asked for.
+
+    **Pre-flight.** Before anything is submitted (and paid for) the destination
+    table must exist with every column to insert and ``partition_column``, or the
+    task fails naming the table and the missing columns, with no job;
+    ``create_destination_table=True`` creates a missing table from the enriched
+    schema instead. A ``sql`` source is streamed (ADBC or ``fetchmany``), never
+    fetched whole.
 
     **Retries.** The run is identified by ``dag_id``, ``task_id``, ``run_id`` and
     ``map_index`` (never the try number). The pipeline keeps a ledger next to the
@@ -95,7 +105,10 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param destination_columns: columns to insert (default: all of the enriched table).
     :param partition_column: destination column identifying the rows this task owns.
     :param partition_value: its value (templated; default: the run id).
-    :param insert_chunk_size: rows per insert batch.
+    :param create_destination_table: create a missing ``destination_table`` from the
+        enriched schema (before submitting) instead of failing.
+    :param insert_chunk_size: rows per batch read from the enriched Parquet for the
+        load (default: ``options.batch_size``, 65,536).
     :param staging_url: overrides the connection's ``staging_url`` (templated).
     :param job_priority: 0 (prototyping) or 1 (production).
     :param sampling_params: model sampling parameters (numbers/booleans).
@@ -142,7 +155,8 @@ class SutroBatchFunctionOperator(BaseOperator):
         destination_columns: list[str] | None = None,
         partition_column: str = "airflow_run_id",
         partition_value: str | None = None,
-        insert_chunk_size: int = 1000,
+        create_destination_table: bool = False,
+        insert_chunk_size: int | None = None,
         staging_url: str | None = None,
         job_priority: int = 1,
         sampling_params: dict[str, Any] | None = None,
@@ -179,6 +193,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.destination_table, self.destination_conn_id = destination_table, destination_conn_id
         self.destination_columns = destination_columns
         self.partition_column, self.partition_value = partition_column, partition_value
+        self.create_destination_table = create_destination_table
         self.insert_chunk_size = insert_chunk_size
         self.staging_url = staging_url
         self.job_priority, self.sampling_params, self.description = job_priority, sampling_params, description
@@ -217,12 +232,14 @@ class SutroBatchFunctionOperator(BaseOperator):
         return None
 
     def build_options(self) -> EnrichmentOptions:
-        storage = self.hook.storage_options() if self.output_uri else {}
+        output_uri, storage = self.output_uri, self.hook.storage_options() if self.output_uri else {}
+        if self.destination_table and not output_uri and self._identity is not None:
+            output_uri, storage = staged_output(self.pipeline.area, self._identity)  # the loader reads it
         return EnrichmentOptions(
             function=self.function_name, job_priority=self.job_priority, sampling_params=self.sampling_params,
             description=self.description, max_cost_usd=self.max_cost_usd, max_rows_per_job=self.max_rows_per_job,
             on_invalid_rows=self.on_invalid_rows, on_input_change=self.on_input_change, id_column=self.id_column,
-            output_uri=self.output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
+            output_uri=output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
             poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
             max_consecutive_poll_errors=self.max_consecutive_poll_errors, timeout=self.effective_timeout(),
             cancel_on_timeout=self.cancel_on_timeout, **self.extra_options,
@@ -235,8 +252,9 @@ class SutroBatchFunctionOperator(BaseOperator):
     def source(self) -> Any:
         if self.input_uri is not None:
             return self.input_uri
-        if self.sql is not None:
-            return read_sql(self.conn_id or "", self.sql, self.parameters)
+        if self.sql is not None:  # streamed: the query runs once here, its rows flow into staging
+            return read_sql(self.conn_id or "", self.sql, self.parameters,
+                            batch_size=int(self.extra_options.get("batch_size", 65_536)))
         data = json.loads(self.input_data) if isinstance(self.input_data, str) else self.input_data
         if not isinstance(data, list):
             raise TypeError(f"input_data must be a list of row dicts, got {type(data).__name__}")
@@ -245,24 +263,28 @@ class SutroBatchFunctionOperator(BaseOperator):
     # ------------------------------------------------------------------ execution
     def execute(self, context: Context) -> dict[str, Any]:
         identity, options = self.identity(context), self.build_options()
+        source = self.source()
+        self._preflight(source, options)  # before anything is paid for
         if not self.deferrable:  # the core's run, waiting on this worker
             with as_airflow_exceptions(_describe):
                 result = self.pipeline.run(
-                    self.source(), identity, options, source_storage_options=self._source_storage(),
+                    source, identity, options, source_storage_options=self._source_storage(),
                     on_submitted=lambda manifest: self._submitted(context, identity, manifest),
                     on_progress=lambda p: self.log.info("Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows),
-                    materialize=bool(self.destination_table),
+                    materialize=False,
                 )
             return self._land(context, identity, result)
-        return self._submit_and_defer(context, identity, options)
+        return self._submit_and_defer(context, identity, options, source)
 
-    def _submit_and_defer(self, context: Context, identity: RunIdentity, options: EnrichmentOptions) -> dict[str, Any]:
+    def _submit_and_defer(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
+                          source: Any = None) -> dict[str, Any]:
         """The deferrable path: submit (or reattach through the ledger), then complete
         inline when nothing is left to wait for, else defer to the trigger."""
-        manifest = self.pipeline.submit(self.source(), identity, options, source_storage_options=self._source_storage())
+        source = self.source() if source is None else source
+        manifest = self.pipeline.submit(source, identity, options, source_storage_options=self._source_storage())
         self._submitted(context, identity, manifest)
         if manifest.state != "submitted":  # empty input, every row skipped, or completed by an earlier try
-            collected = self.pipeline.collect(identity, options, materialize=bool(self.destination_table), submitted=manifest)
+            collected = self.pipeline.collect(identity, options, materialize=False, submitted=manifest)
             return self._land(context, identity, collected)
         # One status read: if every job already ended (e.g. a retry after the jobs
         # finished), complete inline instead of deferring.
@@ -318,7 +340,7 @@ class SutroBatchFunctionOperator(BaseOperator):
             self.pipeline.check(waited, identity, options)  # cancels on timeout when asked
         self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(waited.statuses))
         return self._land(context, identity, self.pipeline.collect(identity, options,
-                                                                   materialize=bool(self.destination_table)))
+                                                                   materialize=False))
 
     def _push_job_xcoms(self, context: Context, job_ids: list[str]) -> None:
         ti = context["ti"]
@@ -329,17 +351,15 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.sutro_job_url = url
 
     def _land(self, context: Context, identity: RunIdentity, result: EnrichmentResult) -> dict[str, Any]:
-        """Write the destination table (only it needs the rows in memory; an ``output_uri``
-        is streamed to storage by the collect) and return the manifest."""
+        """Load the destination table from the enriched Parquet (streamed there by the
+        collect, never held whole) and return the manifest."""
         from sutro_providers.pipeline import is_empty  # loaded with the pipeline, not at DAG parse time
 
         manifest = self._manifest = result.manifest
-        if self.destination_table and is_empty(manifest):  # an empty interval still replaces the run's rows (with none)
-            import pyarrow as pa
-
-            self._write_destination(context, pa.table({}), columns=[])
-        elif self.destination_table and result.table is not None:
-            self._write_destination(context, result.table)
+        if self.destination_table:  # an empty interval still replaces the run's rows (with none)
+            options = self.build_options()
+            self._write_destination(context, None if is_empty(manifest) else manifest.output_uri or options.output_uri,
+                                    options)
         if not is_empty(manifest):
             self._log_landed(identity, manifest)
         return manifest.to_json_dict()
@@ -348,12 +368,28 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.log.info("Sutro run %s: %s rows enriched, cost %s USD, output %s",
                       identity.short, manifest.rows_out, manifest.cost_usd, manifest.output_uri)
 
-    def _write_destination(self, context: Context, table: pa.Table, columns: list[str] | None = None) -> None:
+    # ------------------------------------------------------------------ destination table
+    def destination_loader(self) -> Loader:
+        """The loader of ``destination_conn_id`` (override to use your own, e.g. a
+        :class:`~sutro_providers.landing.SnowflakeCopyLoader`)."""
+        return destination_loader(self.destination_conn_id or "")
+
+    def _preflight(self, source: Any, options: EnrichmentOptions) -> None:
+        """The destination can take the enriched rows, checked (or created) before submit."""
+        if not self.destination_table:
+            return
+        spec = self.pipeline.function_spec(self.function_name)
+        schema = enriched_schema(open_source(source, storage_options=self.hook.storage_options()
+                                             if self.input_uri else None).schema, spec, options)
+        preflight(self.destination_loader(), self.destination_table, schema, partition_column=self.partition_column,
+                  columns=self.destination_columns, create=self.create_destination_table, complete=spec is not None)
+
+    def _write_destination(self, context: Context, uri: str | None, options: EnrichmentOptions) -> None:
         partition = str(self.partition_value or context["ti"].run_id)
         rows = write_rows(
-            self.destination_conn_id or "", self.destination_table or "", table, partition=partition,
-            partition_column=self.partition_column, columns=self.destination_columns if columns is None else columns,
-            chunk_size=self.insert_chunk_size,
+            self.destination_loader(), self.destination_table or "", uri, partition=partition,
+            partition_column=self.partition_column, columns=self.destination_columns,
+            storage_options=options.output_storage_options, batch_size=self.insert_chunk_size or options.batch_size,
         )
         self.log.info("Replaced partition %s=%s of %s with %d enriched rows", self.partition_column, partition,
                       self.destination_table, rows)

@@ -1,7 +1,8 @@
 """Anything tabular -> a stream of Arrow record batches.
 
 :func:`open_source` accepts a list of dicts, a pandas or polars DataFrame, an
-Arrow ``Table``/``RecordBatch``/``RecordBatchReader``, or a local path / fsspec
+Arrow ``Table``/``RecordBatch``/``RecordBatchReader``, an open :class:`SourceReader`
+(a SQL query: :func:`sutro_providers.inputs.sql.open_sql`), or a local path / fsspec
 URL of a ``.csv`` or ``.parquet`` file (also a directory or glob of Parquet
 files). It returns a :class:`SourceReader` that knows the Arrow schema up front
 and streams batches of at most ``batch_size`` rows, so a large table is never
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 TableSource: TypeAlias = (
     "list[dict[str, Any]] | pandas.DataFrame | polars.DataFrame | polars.LazyFrame"
-    " | pa.Table | pa.RecordBatch | pa.RecordBatchReader | str | os.PathLike[str]"
+    " | pa.Table | pa.RecordBatch | pa.RecordBatchReader | SourceReader | str | os.PathLike[str]"
 )
 """What :func:`open_source` accepts: in-memory tables, or a local path / fsspec URL."""
 
@@ -94,6 +95,9 @@ def open_source(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if isinstance(source, SourceReader):  # already open (e.g. a SQL query: sutro_providers.inputs.sql)
+        return SourceReader(source.schema, source._batches, num_rows=source.num_rows, batch_size=batch_size,
+                            description=source.description)
     if isinstance(source, pa.Table | pa.RecordBatch):
         table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
         return _from_table(table, batch_size, "Arrow table")

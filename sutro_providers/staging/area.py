@@ -110,6 +110,11 @@ class StagingArea:
     def source_path(self, identity: RunIdentity, stage_id: str | None = None) -> str:
         return f"{self.files_prefix(identity, stage_id)}/source.parquet"
 
+    def output_path(self, identity: RunIdentity) -> str:
+        """Where the enriched table is written when only a destination table asks for
+        it (the loaders read it batch by batch; a retry after the load loads it again)."""
+        return f"{self.run_prefix(identity)}/enriched.parquet"
+
     def shard_path(self, identity: RunIdentity, shard: int, stage_id: str | None = None) -> str:
         return f"{self.files_prefix(identity, stage_id)}/input-s{shard:04d}.parquet"
 

@@ -109,7 +109,7 @@ def test_empty_interval_is_a_noop_and_clears_the_run_rows(sutro_staged: Any, sql
         db.execute("INSERT INTO triaged VALUES (1, 'stale', 'bug', 0.9, 'manual__1')")
     result = operator(sql="SELECT subject, body, customer_tier FROM tickets WHERE 1 = 0", conn_id="warehouse",
                       destination_table="triaged", destination_conn_id="warehouse",
-                      deferrable=True).execute(make_context(run_id="manual__1"))
+                      destination_columns=["subject", "label", "confidence"], deferrable=True).execute(make_context(run_id="manual__1"))
     assert result["state"] == "noop" and result["job_ids"] == []
     assert sutro_staged.server.admin.job_count() == 0
     with sqlite3.connect(sqlite_db) as db:

@@ -1,55 +1,21 @@
-"""The SQL source and idempotent destination writes on a real PostgreSQL server.
-
-The test starts its own cluster (``initdb`` + ``pg_ctl``) in a temp dir on a free
-port; as root it runs the server as the ``postgres`` OS user. Skipped when the
-binaries are missing.
-"""
+"""The SQL source and idempotent destination writes on a real PostgreSQL server
+(the session's cluster, ``pg_server`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.airflow.conftest import TICKETS, conn_json, make_context
-from tests.airflow.harness import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def _as_server_user(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[dict[str, Any]]:
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        pytest.skip("PostgreSQL server binaries are not installed")
-    # Not under pytest's tmp dir: as root that dir is 0700 and the server user could not enter it.
-    root = Path(tempfile.mkdtemp(prefix="sutro-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    port = free_port()
-    subprocess.run(_as_server_user(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-                   check=True, capture_output=True, timeout=120)
-    subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-l", str(root / "pg.log"), "-w", "-t", "60",
-                                    "-o", f"-p {port} -h 127.0.0.1 -k {root}", "start"]),
-                   check=True, capture_output=True, timeout=90)
-    try:
-        yield {"host": "127.0.0.1", "port": port, "login": "postgres", "schema": "postgres"}
-    finally:
-        subprocess.run(_as_server_user(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture
+def postgres(pg_server: Any) -> dict[str, Any]:
+    return {"host": pg_server.host, "port": pg_server.port, "login": "postgres", "schema": "postgres"}
 
 
 def test_postgres_source_and_destination(postgres: dict[str, Any], sutro_staged: Any,

@@ -25,6 +25,9 @@ SCRIPTS = [
     ("b5_triggers.py", ["--smoke"], "B5 "),
     ("b6_realtime.py", ["--smoke"], "B6 "),
     ("b7_local_server_1m.py", ["--rows", "2000"], "B7 "),
+    ("b8_sql_postgres.py", ["--smoke"], "B8 "),
+    ("b9_dagster_stream.py", ["--smoke"], "B9 "),
+    ("b0_sdk_peer.py", ["--smoke"], "B0 "),
 ]
 
 
