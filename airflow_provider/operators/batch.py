@@ -18,7 +18,7 @@ from airflow_provider.sql import destination_loader, preflight, read_sql, write_
 from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
 from sutro_providers.errors import SutroJobError
 from sutro_providers.identity import RunIdentity
-from sutro_providers.inputs.sources import open_source
+from sutro_providers.inputs.sources import SourceReader, open_source
 from sutro_providers.landing import Loader, enriched_schema, staged_output
 from sutro_providers.options import (
     MAX_CONSECUTIVE_POLL_ERRORS,
@@ -264,7 +264,12 @@ class SutroBatchFunctionOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         identity, options = self.identity(context), self.build_options()
         source = self.source()
-        self._preflight(source, options)  # before anything is paid for
+        try:
+            self._preflight(source, options)  # before anything is paid for
+        except BaseException:
+            if isinstance(source, SourceReader):
+                source.close()  # a refused SQL source holds its query open (and its table locks)
+            raise
         if not self.deferrable:  # the core's run, waiting on this worker
             with as_airflow_exceptions(_describe):
                 result = self.pipeline.run(

@@ -69,12 +69,20 @@ class SourceReader:
         num_rows: int | None,
         batch_size: int,
         description: str,
+        close: Callable[[], None] | None = None,
     ) -> None:
         self.schema = schema
         self.num_rows = num_rows
         self.batch_size = batch_size
         self.description = description
         self._batches = batches
+        self._close = close
+
+    def close(self) -> None:
+        """Release what an opened but unread source holds (a SQL query's open result
+        and connection); reading after it starts over. Idempotent."""
+        if self._close is not None:
+            self._close()
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Record batches of the source, in order, each at most ``batch_size`` rows."""
@@ -97,7 +105,7 @@ def open_source(
         raise ValueError("batch_size must be at least 1")
     if isinstance(source, SourceReader):  # already open (e.g. a SQL query: sutro_providers.inputs.sql)
         return SourceReader(source.schema, source._batches, num_rows=source.num_rows, batch_size=batch_size,
-                            description=source.description)
+                            description=source.description, close=source._close)
     if isinstance(source, pa.Table | pa.RecordBatch):
         table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
         return _from_table(table, batch_size, "Arrow table")

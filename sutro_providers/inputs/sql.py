@@ -82,7 +82,7 @@ def open_sql(database: Database, query: str, parameters: Any = None, *, batch_si
             yield from stream.batches(first.schema)
 
     reader = SourceReader(first.schema, batches, num_rows=None, batch_size=batch_size,
-                          description=f"SQL query on {database.dialect}")
+                          description=f"SQL query on {database.dialect}", close=lambda: _close_pending(pending))
     weakref.finalize(reader, _close_pending, pending)  # a reader never iterated closes its open result
     return reader
 

@@ -47,10 +47,23 @@ def _operator(**kwargs: Any) -> Any:
 
 
 def test_missing_destination_is_refused_before_any_job(pg_conn: Any, sutro_staged: Any) -> None:
-    with pytest.raises(SutroDestinationError, match=r"destination table triaged does not exist.*"
-                                                    r"create_destination_table=True"):
-        _operator().execute(make_context())
-    assert sutro_staged.server.admin.job_count() == 0
+    import gc
+
+    import psycopg
+
+    gc.disable()  # the traceback (kept in ``refused``) holds the source: only an explicit close releases it
+    try:
+        with pytest.raises(SutroDestinationError, match=r"destination table triaged does not exist.*"
+                                                        r"create_destination_table=True") as refused:
+            _operator().execute(make_context())
+        assert sutro_staged.server.admin.job_count() == 0
+        with psycopg.connect(pg_conn.dsn, autocommit=True) as db:  # the refused query left no open read (no lock)
+            db.execute("SET lock_timeout = '5s'")
+            db.execute("ALTER TABLE tickets ADD COLUMN probe INTEGER")
+            db.execute("ALTER TABLE tickets DROP COLUMN probe")
+        del refused
+    finally:
+        gc.enable()
 
 
 def test_missing_columns_are_named_before_any_job(pg_conn: Any, sutro_staged: Any) -> None:
