@@ -10,6 +10,7 @@ binaries on ``PATH`` are the fallback. Nothing is skipped: without binaries
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -27,13 +28,35 @@ def pg_bin_dir() -> Path:
 
         bundled = Path(pgserver.__file__).parent / "pginstall" / "bin"
         if (bundled / "initdb").exists():
-            return bundled
+            return _reachable_by_server(bundled)
     except ImportError:
         pass
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).parent
     raise RuntimeError("no PostgreSQL server binaries: install the dev extra (pgserver) or PostgreSQL itself")
+
+
+def _reachable_by_server(bin_dir: Path) -> Path:
+    """``bin_dir``, or (as root, when the ``postgres`` user cannot enter it: a checkout
+    under a 0700 ``mktemp -d`` folder) a copy of pgserver's install and of the shared
+    libraries its binaries load (``$ORIGIN/../../../pgserver.libs``) in the temp dir."""
+    user = _server_user()
+    if user is None or subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(bin_dir / "initdb")],
+                                      capture_output=True).returncode == 0:
+        return bin_dir
+    package = bin_dir.parent.parent  # site-packages/pgserver
+    digest = hashlib.sha256(str(package.resolve()).encode()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"sutro-pgserver-{digest}"
+    if not (target / "pgserver" / "pginstall" / "bin" / "initdb").exists():
+        staging = Path(tempfile.mkdtemp(prefix="sutro-pgserver-", dir=tempfile.gettempdir()))
+        shutil.copytree(package / "pginstall", staging / "tree" / "pgserver" / "pginstall", symlinks=True)
+        shutil.copytree(package.parent / "pgserver.libs", staging / "tree" / "pgserver.libs", symlinks=True)
+        os.chmod(staging / "tree", 0o755)
+        with contextlib.suppress(OSError):  # another test worker may have put it in place first
+            os.rename(staging / "tree", target)
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "pgserver" / "pginstall" / "bin"
 
 
 def _free_port() -> int:
