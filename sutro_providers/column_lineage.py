@@ -75,7 +75,7 @@ def column_lineage(function: str, spec: FunctionSpec | None, input_columns: Sequ
                    kept_columns: Sequence[str], *, prefix: str = "") -> dict[str, tuple[str, ...]]:
     """Output column -> the source columns it comes from: each kept source column maps
     to itself, each added column to the Function's ``input_columns``."""
-    lineage = {name: (name,) for name in kept_columns}
+    lineage: dict[str, tuple[str, ...]] = {name: (name,) for name in kept_columns}
     lineage.update({c.name: c.derived_from for c in result_column_lineage(function, spec, input_columns, prefix=prefix)})
     return lineage
 
