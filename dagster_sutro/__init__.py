@@ -6,7 +6,10 @@
 * :class:`SutroChecks`: row parity, low-confidence share and cost checks;
 * :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
   :class:`SutroDuckDBIOManager`: where enriched tables land;
-* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``).
+* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``);
+* :class:`OpperResource`, :func:`opper_function_asset` and
+  :class:`OpperFunctionComponent`: the same asset with the rows answered by Opper
+  (one call per row; :mod:`dagster_sutro.opper`).
 
 Example::
 
@@ -24,7 +27,7 @@ Example::
 
 from dagster_sutro.asset_decorator import sutro_function_asset
 from dagster_sutro.checks import SutroChecks, cost_bounds_checks
-from dagster_sutro.components import SutroFunctionComponent
+from dagster_sutro.components import OpperFunctionComponent, SutroFunctionComponent
 from dagster_sutro.io_managers import (
     ConfigurableSutroParquetIOManager,
     SutroDuckDBIOManager,
@@ -32,10 +35,14 @@ from dagster_sutro.io_managers import (
     SutroParquetIOManager,
 )
 from dagster_sutro.metadata import SutroMetadataSet
+from dagster_sutro.opper import OpperMetadataSet, OpperResource, opper_function_asset
 from dagster_sutro.resources import SutroResource
 
 __all__ = [
     "ConfigurableSutroParquetIOManager",
+    "OpperFunctionComponent",
+    "OpperMetadataSet",
+    "OpperResource",
     "SutroChecks",
     "SutroDuckDBIOManager",
     "SutroDuckDBTypeHandler",
@@ -44,5 +51,6 @@ __all__ = [
     "SutroParquetIOManager",
     "SutroResource",
     "cost_bounds_checks",
+    "opper_function_asset",
     "sutro_function_asset",
 ]

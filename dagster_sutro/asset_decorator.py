@@ -66,7 +66,9 @@ def _key_of(value: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.
 
 def build_options(function: str, input_fields: Sequence[InputField | Mapping[str, Any]] | None,
                   options: EnrichmentOptions | Mapping[str, Any] | None) -> EnrichmentOptions:
-    """Validate the asset's enrichment options at definition time (a typo fails the code location load)."""
+    """Validate the asset's enrichment options at definition time (a typo fails the code location load).
+    Options of another backend (an :class:`EnrichmentOptions` subclass such as ``OpperOptions``) keep their type."""
+    kind = type(options) if isinstance(options, EnrichmentOptions) else EnrichmentOptions
     if isinstance(options, EnrichmentOptions):
         data = options.model_dump(exclude_unset=True)
     else:
@@ -74,7 +76,7 @@ def build_options(function: str, input_fields: Sequence[InputField | Mapping[str
     data["function"] = function
     if input_fields is not None:
         data["input_fields"] = [InputField.model_validate(f) if isinstance(f, Mapping) else f for f in input_fields]
-    return EnrichmentOptions(**data)
+    return kind(**data)
 
 
 def sutro_function_asset(

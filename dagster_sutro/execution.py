@@ -216,6 +216,15 @@ def run_enrichment(
     metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
+    yield from enrichment_outputs(context, manifest, table, metadata, options, output_format, checks)
+
+
+def enrichment_outputs(context: dg.AssetExecutionContext, manifest: Manifest, table: Any, metadata: dict[str, Any],
+                       options: EnrichmentOptions, output_format: OutputFormat,
+                       checks: SutroChecks | None) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+    """The :class:`dagster.Output` of a finished run (the enriched frame, or with
+    ``table=None`` the enriched Parquet as a :class:`ParquetTable`) and its check results:
+    the end of every backend's asset step."""
     if table is None:  # stream: the enriched Parquet, described by its footer
         parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
                                     options.batch_size)

@@ -9,7 +9,8 @@ Keys written (all plain JSON-able values, never a secret or a pre-signed URL):
   ``confidence_threshold``, ``run_key``;
 * one link per job, ``sutro/job/<n>`` (:meth:`dagster.MetadataValue.url`);
 * per-model batch usage in the ``dagster-openai`` style, ``sutro.{model}.input_tokens``
-  and ``sutro.{model}.output_tokens`` (for Insights);
+  and ``sutro.{model}.output_tokens`` (for Insights); an Opper run gives
+  ``opper.{model}.calls``, ``.input_tokens``, ``.output_tokens``, ``.cost_usd`` per model;
 * ``sutro/label_distribution``: a markdown table of label counts and shares.
 
 Building metadata never fails the asset: each part is built on its own and a part
@@ -90,8 +91,19 @@ class SutroMetadataSet(NamespacedMetadataSet):
         )
 
 
-def usage_metadata(manifest: Manifest) -> dict[str, int]:
-    """Batch token usage per model: ``sutro.{model}.input_tokens`` / ``.output_tokens``."""
+def usage_metadata(manifest: Manifest) -> dict[str, Any]:
+    """Token usage per model: ``sutro.{model}.input_tokens`` / ``.output_tokens``; a
+    per-row backend's run (Opper: ``usage_by_model``) gives ``{backend}.{model}.calls``,
+    ``.input_tokens``, ``.output_tokens`` and ``.cost_usd`` for each model it called."""
+    if manifest.usage_by_model:
+        usage: dict[str, Any] = {}
+        for name, used in manifest.usage_by_model.items():
+            key = f"{manifest.backend}.{name}"
+            usage.update({f"{key}.calls": used.calls, f"{key}.input_tokens": used.input_tokens,
+                          f"{key}.output_tokens": used.output_tokens})
+            if used.cost_usd is not None:
+                usage[f"{key}.cost_usd"] = used.cost_usd
+        return usage
     model = manifest.model or manifest.function
     return {
         f"sutro.{model}.input_tokens": int(manifest.input_tokens or 0),
