@@ -57,7 +57,7 @@ def opper_resource(opper_server: Any, sutro_s3_server: Any, sutro_s3_bucket: str
 
 
 def server_calls(server: Any) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = httpx.get(f"{server.url}/_opper/calls", timeout=10).json()["calls"]
+    calls: list[dict[str, Any]] = httpx.get(f"{server.url}/_opper/calls", timeout=60).json()["calls"]
     return calls
 
 
