@@ -151,8 +151,14 @@ class RunClaim:
         when another attempt took it (then return)."""
         while True:
             await asyncio.sleep(self.lease / 3)
+            renewal = asyncio.ensure_future(asyncio.to_thread(self.renew, record))
             try:
-                await asyncio.to_thread(self.renew, record)
+                await asyncio.shield(renewal)
+            except asyncio.CancelledError:
+                await asyncio.gather(renewal, return_exceptions=True)  # the write ends before the caller's next one
+                raise
             except SutroConcurrentAttemptError as exc:
                 lost(exc)
                 return
+            except Exception as exc:  # a store hiccup: try again next time (the lease covers two more tries)
+                log.warning("could not renew the claim on Opper run %s: %s", record.identity, exc)

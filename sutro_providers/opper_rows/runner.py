@@ -198,7 +198,11 @@ class OpperRowPipeline:
                 except RecordReplaced:
                     continue
                 if changed:
-                    record = self._restart(identity, options, reader, validator, file, claim, record)
+                    try:
+                        record = self._restart(identity, options, reader, validator, file, claim, record)
+                    except BaseException:
+                        claim.release(record)
+                        raise
             break
         else:
             raise SutroConcurrentAttemptError(f"Opper run {identity.describe()}: other attempts kept replacing its record")

@@ -112,3 +112,25 @@ def test_a_completed_run_is_reused_only_for_its_input(opper: OpperServer, tmp_pa
     assert fresh.manifest.usage_by_model["openai/gpt-4o-mini"].calls == 5  # the old answers were discarded
     record = pipeline.load(identity)
     assert record is not None and record.phase == "completed" and record.holder is None
+
+
+def test_the_claim_is_renewed_while_calling(opper: OpperServer, tmp_path: Path) -> None:
+    """A run that calls for longer than its lease keeps its claim (renewed every third
+    of the lease): a second attempt well after the first lease would have ended is
+    still kept out."""
+    opper.emulator.faults.set([{"kind": "latency", "endpoint": "opper-call-revision", "latency_ms": 60}])
+    identity = RunIdentity.of("script", n="renewed")
+    lease = {"claim_lease_seconds": 0.6, "concurrency": 1}  # the first attempt calls for >= 3.6 s
+    first, second = make(opper, tmp_path), make(opper, tmp_path)
+    thread, out = in_thread(first.run, tickets(ROWS), identity, options(**lease))
+    while len(calls(opper)) < 3:
+        assert thread.is_alive(), out
+        threading.Event().wait(0.01)
+    threading.Event().wait(1.0)  # beyond the first lease
+    assert thread.is_alive(), "the first attempt ended too early for this test"
+    with pytest.raises(SutroConcurrentAttemptError):
+        second.run(tickets(ROWS), identity, options(**lease, on_concurrent_attempt="fail"))
+    thread.join(timeout=120)
+    assert "error" not in out, out
+    called = rows_called(opper)
+    assert len(called) == ROWS and set(called.values()) == {1}
