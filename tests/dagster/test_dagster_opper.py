@@ -122,9 +122,10 @@ def test_materialize_one_day_through_opper(opper_resource: OpperResource, opper_
 def test_a_step_retry_calls_only_unanswered_rows(opper_resource: OpperResource, opper_server: Any, instance: Any,
                                                  tmp_path: Path) -> None:
     """A row refused mid-run fails the step (on_row_error="fail"); the step retry calls
-    only the rows without a recorded answer: every row is answered exactly once."""
+    only the rows without a recorded answer: every row is answered exactly once. (250 ms
+    per call, two at a time: the 24 rows take 3 s, time enough to set the fault.)"""
     httpx.post(f"{opper_server.url}/_opper/faults", timeout=10, json=[
-        {"kind": "latency", "endpoint": "opper-call-revision", "latency_ms": 40}]).raise_for_status()
+        {"kind": "latency", "endpoint": "opper-call-revision", "latency_ms": 250}]).raise_for_status()
     asset = triaged(concurrency=2, retry_policy=dg.RetryPolicy(max_retries=1),
                     options={"id_column": "ticket_id", "max_row_attempts": 1, "journal_chunk_rows": 2})
     out: dict[str, Any] = {}
@@ -140,8 +141,9 @@ def test_a_step_retry_calls_only_unanswered_rows(opper_resource: OpperResource, 
     while len(server_calls(opper_server)) < 6:
         assert thread.is_alive() and time.monotonic() < deadline, out
         time.sleep(0.02)
+    assert len(server_calls(opper_server)) < len(tickets_for_day(DAY)), "the run ended before the fault was set"
     httpx.post(f"{opper_server.url}/_opper/faults", timeout=10, json=[
-        {"kind": "latency", "endpoint": "opper-call-revision", "latency_ms": 40},
+        {"kind": "latency", "endpoint": "opper-call-revision", "latency_ms": 250},
         {"kind": "status", "endpoint": "opper-call-revision", "status": 400, "count": 1,
          "message": "input refused"}]).raise_for_status()
     thread.join(timeout=120)
