@@ -69,10 +69,13 @@ def table_metadata(table: pa.Table | ParquetTable, descriptions: Mapping[str, st
     return dict(TableMetadataSet(row_count=table.num_rows, column_schema=schema))
 
 
-def column_descriptions(context: dg.OutputContext) -> dict[str, str | None]:
+def column_descriptions(context: dg.OutputContext | None) -> dict[str, str | None]:
     """The column descriptions the asset gave its ``dagster/column_schema`` (on its
     ``Output``, else on its definition), so the schema an IO manager writes from the
-    stored table keeps them (an IO manager's metadata replaces the output's)."""
+    stored table keeps them (an IO manager's metadata replaces the output's). None
+    without a context."""
+    if context is None:
+        return {}
     for metadata in (context.output_metadata, context.definition_metadata):
         value = (metadata or {}).get(COLUMN_SCHEMA_KEY)
         schema = getattr(value, "schema", value)
