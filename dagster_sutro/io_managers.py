@@ -284,15 +284,6 @@ class ConfigurableSutroParquetIOManager(dg.ConfigurableIOManagerFactory):
     default_format: OutputFormat = Field(
         default="polars", description="How unannotated inputs are loaded: polars, pandas or arrow."
     )
-    insert_memory_limit: str | None = Field(
-        default="256MB",
-        description=(
-            "DuckDB memory_limit while an output is inserted (restored afterwards); DuckDB spills "
-            "beyond it to its temp directory. Bounds a 10M-row streaming insert (DuckDB's own default "
-            "is 80% of RAM: +620 MiB for 10M enriched rows). None keeps the connection's setting."
-        ),
-    )
-
     def create_io_manager(self, context: dg.InitResourceContext) -> SutroParquetIOManager:
         from upath import UPath
 
