@@ -236,14 +236,11 @@ def run_enrichment(
         columns = enriched_columns(context, pipeline, options, source)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    if table is None:  # stream: the enriched Parquet, described by its footer
-        parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
-                                    options.batch_size)
-        yield dg.Output(parquet, metadata=build_metadata(manifest, parquet, origin=origin, columns=columns, log=log,
-                                                         job_url_template=resource.job_url_template))
-    else:
-        metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template,
-                                  columns=columns, log=log)
-        yield dg.Output(from_arrow(table, output_format), metadata=metadata)
+    # stream: the enriched Parquet, described by its footer
+    described = table if table is not None else ParquetTable.open(
+        manifest.output_uri or options.output_uri or "", options.output_storage_options, options.batch_size)
+    metadata = build_metadata(manifest, described, origin=origin, job_url_template=resource.job_url_template,
+                              columns=columns, log=log)
+    yield dg.Output(described if table is None else from_arrow(table, output_format), metadata=metadata)
     if checks is not None:
         yield from checks.evaluate(manifest, table, context.asset_key)

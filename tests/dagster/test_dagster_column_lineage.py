@@ -23,6 +23,12 @@ def deps(lineage: dg.TableColumnLineage, column: str) -> set[tuple[str, str]]:
     return {(d.asset_key.to_user_string(), d.column_name) for d in lineage.deps_by_column[column]}
 
 
+def loaded_resource(make_resource: Any) -> Any:
+    """The test resource with a long read timeout: on a loaded machine the first
+    ``batch-inference`` of a fresh server (it reads the staged file) can exceed 10 s."""
+    return make_resource(read_timeout=60)
+
+
 def stored_metadata(instance: Any, key: dg.AssetKey) -> dict[str, Any]:
     """The metadata of the latest materialization of ``key`` as the instance stored it."""
     event = instance.get_latest_materialization_event(key)
@@ -30,11 +36,11 @@ def stored_metadata(instance: Any, key: dg.AssetKey) -> dict[str, Any]:
     return dict(event.asset_materialization.metadata)
 
 
-def test_lineage_and_descriptions_in_the_event_log(sutro_resource: Any, instance: Any, tmp_path: Path) -> None:
+def test_lineage_and_descriptions_in_the_event_log(make_resource: Any, instance: Any, tmp_path: Path) -> None:
     triaged = sutro_function_asset(function="ticket-triage", upstream=support_tickets, key=TRIAGED,
                                    partitions_def=DAILY, partition_expr="created_at")
     result = dg.materialize([support_tickets, triaged], instance=instance, partition_key=DAY,
-                            resources={"sutro": sutro_resource,
+                            resources={"sutro": loaded_resource(make_resource),
                                        "io_manager": SutroDuckDBIOManager(database=str(tmp_path / "w.duckdb"))})
     assert result.success
     metadata = stored_metadata(instance, TRIAGED)
@@ -76,13 +82,13 @@ def leads() -> pa.Table:
                      "employees": pa.array([40, None, 2000], pa.int64())})
 
 
-def test_extraction_stream_into_parquet(sutro_resource: Any, instance: Any, tmp_path: Path) -> None:
+def test_extraction_stream_into_parquet(make_resource: Any, instance: Any, tmp_path: Path) -> None:
     """An extraction Function (output fields described by its JSON schema), prefixed
     result columns, a streaming asset (the Parquet IO manager describes the file)."""
     extracted = sutro_function_asset(function="lead-extractor", upstream=leads, key=["sales", "leads_extracted"],
                                      stream=True, options={"output_prefix": "lead_"}, io_manager_key="lake")
     result = dg.materialize([leads, extracted], instance=instance,
-                            resources={"sutro": sutro_resource,
+                            resources={"sutro": loaded_resource(make_resource),
                                        "io_manager": ConfigurableSutroParquetIOManager(base_path=str(tmp_path / "a")),
                                        "lake": ConfigurableSutroParquetIOManager(base_path=str(tmp_path / "b"))})
     assert result.success
