@@ -55,7 +55,7 @@ from pydantic import Field
 
 from dagster_sutro.asset_decorator import _key_of, sutro_function_asset
 from dagster_sutro.checks import SutroChecks
-from dagster_sutro.execution import allows_retries, enrichment_outputs, run_identity
+from dagster_sutro.execution import allows_retries, described_table, enrichment_outputs, run_identity
 from dagster_sutro.frames import OutputFormat, combine_partitions
 from dagster_sutro.metadata import build_metadata
 from dagster_sutro.staging_resource import StagingResource
@@ -221,14 +221,13 @@ def run_opper_enrichment(
     except SutroError as exc:
         raise _failure(exc) from exc
     manifest, table = result.manifest, result.table
-    metadata = build_metadata(manifest, table, log=log)
+    described = described_table(manifest, table, options)
+    metadata = build_metadata(manifest, described, log=log)
     metadata.update(opper_metadata(manifest))
     log.info(f"Opper run done: {manifest.rows_out} rows, {manifest.rows_failed} failed, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}, "
              f"trace span {manifest.trace_span_id}")
-    if stream and manifest.state == "noop":
-        table = result.table  # an empty input: the empty enriched table, not a file
-    yield from enrichment_outputs(context, manifest, table, metadata, options, output_format, checks)
+    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks)
 
 
 def build_opper_options(
