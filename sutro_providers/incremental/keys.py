@@ -63,6 +63,16 @@ def cache_namespace(function: str, revision: str, sampling_params: dict[str, Any
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def code_version(function: str, cache_version: str | None, sampling_params: dict[str, Any] | None) -> str:
+    """An orchestrator's code version of an incremental asset: it changes exactly when
+    the cache key's definition-time parts do (the Function, ``cache_version``, the
+    sampling parameters). The published revision is known only at run time; it is
+    in the cache namespace, and deployments that change Functions in place set
+    ``cache_version`` to their revision so this follows it."""
+    sampling = hashlib.sha256(json.dumps(sampling_params or {}, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"sutro:{function}:k{KEY_VERSION}:{cache_version or 'published'}:{sampling}"
+
+
 def content_keys(submit: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
     """The ``(hi, lo)`` uint64 halves of every row's key (``submit``: the Function's
     columns as sent, in declared order)."""
@@ -85,4 +95,5 @@ def bucket_of(hi: np.ndarray, bits: int) -> np.ndarray:
     return (hi >> np.uint64(64 - bits)).astype(np.int64)
 
 
-__all__ = ["HI", "KEY_VERSION", "LO", "bucket_of", "cache_namespace", "content_keys", "function_revision"]
+__all__ = ["HI", "KEY_VERSION", "LO", "bucket_of", "cache_namespace", "code_version", "content_keys",
+           "function_revision"]

@@ -50,7 +50,6 @@ CHUNK_ROWS = 2**19
 """Rows per ``reused-cNNNN.parquet`` (a position range): what the merge holds at most."""
 POSITION = ROW_ID
 LOOKUP_RETRIES = 3
-_INDEX = "__sutro_want"
 
 
 @dataclass
@@ -100,6 +99,23 @@ class ScratchInput:
 
 
 _KEY_SCHEMA = pa.schema([(POSITION, pa.int64()), (HI, pa.uint64()), (LO, pa.uint64())])
+
+
+def match_keys(entry_hi: np.ndarray, entry_lo: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """For each key ``(hi[i], lo[i])`` its row in the entries (sorted by ``(hi, lo)``), or -1."""
+    left = np.searchsorted(entry_hi, hi, side="left")
+    right = np.searchsorted(entry_hi, hi, side="right")
+    out = np.full(len(hi), -1, dtype=np.int64)
+    single = np.flatnonzero(right - left == 1)
+    rows = left[single]
+    same = entry_lo[rows] == lo[single]
+    out[single[same]] = rows[same]
+    for i in np.flatnonzero(right - left > 1):  # two entries share k_hi (about 1 in 2^64 / entries): by k_lo
+        run = entry_lo[left[i]:right[i]]
+        match = np.flatnonzero(run == lo[i])
+        if len(match):
+            out[i] = left[i] + match[0]
+    return out
 
 
 class Planner:
@@ -193,31 +209,34 @@ class Planner:
                        chunks: BucketSpill) -> pa.Table:
         """Find ``want``'s keys (sorted by ``k_hi``) in one segment; return those not found."""
         sorted_hi = want[HI].to_numpy()
+        want_lo = want[LO].to_numpy()
+        positions = want[POSITION].to_numpy()
         found = np.zeros(want.num_rows, dtype=bool)
-        indexed = want.append_column(_INDEX, pa.array(np.arange(want.num_rows, dtype=np.int64)))
         for group in reader.candidates(sorted_hi):
-            low = np.searchsorted(sorted_hi, reader.min_hi[group], side="left")
-            high = np.searchsorted(sorted_hi, reader.max_hi[group], side="right")
-            part = indexed.slice(int(low), int(high - low))
+            low = int(np.searchsorted(sorted_hi, reader.min_hi[group], side="left"))
+            high = int(np.searchsorted(sorted_hi, reader.max_hi[group], side="right"))
             entries = reader.read(group)
-            joined = part.join(entries, keys=[HI, LO], join_type="inner", use_threads=False)
-            if not joined.num_rows:
+            rows = match_keys(entries[HI].to_numpy(), entries[LO].to_numpy(), sorted_hi[low:high], want_lo[low:high])
+            hit = rows >= 0
+            if not hit.any():
                 continue
-            index = joined[_INDEX].to_numpy()
+            index = np.flatnonzero(hit) + low
             fresh = ~found[index]
+            index, rows = index[fresh], rows[hit][fresh]
             found[index] = True
-            if not fresh.all():
-                joined = joined.filter(pa.array(fresh))
-            arrays = [joined[f.name].cast(f.type) if f.name in joined.column_names else pa.nulls(joined.num_rows, f.type)
+            taken = entries.take(pa.array(rows))
+            arrays = [pa.array(positions[index]) if f.name == POSITION else
+                      taken[f.name].cast(f.type) if f.name in taken.column_names else pa.nulls(len(rows), f.type)
                       for f in found_schema]
             table = pa.Table.from_arrays(arrays, schema=found_schema)
-            chunks.append(table, table[POSITION].to_numpy() // CHUNK_ROWS)
+            chunks.append(table, positions[index] // CHUNK_ROWS)
         return want.filter(pa.array(~found)) if found.any() else want
 
     def _upload(self, table: pa.Table, path: str) -> str:
         what = f"cannot stage the reused results to {path}"
         with store_errors(what):
             assert self.cache is not None
+            self.cache.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # local paths; a no-op on object stores
             sink = ParquetSink(open_upload(self.cache.fs, path), table.schema, STAGED)
         try:
             with store_errors(what):

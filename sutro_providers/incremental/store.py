@@ -218,6 +218,7 @@ class ResultsCache:
                     continue
                 if sink is None:
                     with store_errors(f"cannot write the results cache {self.display(path)}"):
+                        self.fs.makedirs(self.root, exist_ok=True)  # local paths; a no-op on object stores
                         sink = ParquetSink(open_upload(self.fs, path), schema, SEGMENT_FORMAT)
                 with store_errors(f"cannot write the results cache {self.display(path)}"):
                     for batch in table.cast(schema).to_batches(ROW_GROUP_ROWS):

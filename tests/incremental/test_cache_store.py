@@ -135,3 +135,13 @@ def test_a_lookup_of_few_keys_reads_few_row_groups(cache: ResultsCache, tmp_path
     assert read <= 4 * max(sizes)  # at most one row group per key, whatever the cache's size
     hits, read_all = lookup(cache, bodies, tmp_path)
     assert hits.all() and read_all <= size * 1.1  # each row group once
+
+
+def test_match_keys_goes_by_both_halves() -> None:
+    from sutro_providers.incremental.lookup import match_keys
+
+    entry_hi = np.array([1, 5, 5, 5, 9], dtype=np.uint64)  # three entries share k_hi 5
+    entry_lo = np.array([0, 2, 4, 8, 1], dtype=np.uint64)
+    hi = np.array([5, 5, 5, 9, 9, 1, 2], dtype=np.uint64)
+    lo = np.array([4, 8, 3, 1, 2, 0, 0], dtype=np.uint64)
+    assert match_keys(entry_hi, entry_lo, hi, lo).tolist() == [2, 3, -1, 4, -1, 0, -1]
