@@ -48,6 +48,7 @@ from dagster_sutro.checks import SutroChecks
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
 from dagster_sutro.metadata import declared_column_schema, definition_metadata
 from sutro_providers.function_spec import FunctionSpec, InputField
+from sutro_providers.incremental.keys import code_version
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.options import EnrichmentOptions
 
@@ -107,6 +108,8 @@ def sutro_function_asset(
     tags: Mapping[str, str] | None = None,
     owners: Sequence[str] | None = None,
     kinds: set[str] | None = None,
+    incremental: bool | None = None,
+    cache_version: str | None = None,
     function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
@@ -137,6 +140,11 @@ def sutro_function_asset(
             :class:`~dagster_sutro.streams.ParquetTable` (both do: a Parquet copy, or a
             DuckDB insert from the Arrow stream). Default ``False``: frames.
         resource_key: the key of the :class:`SutroResource`.
+        incremental: submit only rows without a cached result (a partition materialized
+            twice over the same rows pays once; see :mod:`sutro_providers.incremental`);
+            also ``options={"incremental": True}``. The asset's ``code_version`` then
+            follows the Function, ``cache_version`` and the sampling parameters.
+        cache_version: part of the cache key (change it to stop reusing results).
         function_spec: the Function's spec, when known before any run (a
             :class:`~sutro_providers.function_spec.FunctionSpec` or its dict): the asset
             definition then carries the result columns' lineage and descriptions (and
@@ -150,6 +158,9 @@ def sutro_function_asset(
     if output_format not in OUTPUT_FORMATS:
         raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
     enrichment = build_options(function, input_fields, options)
+    extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version)) if v is not None}
+    if extra:
+        enrichment = EnrichmentOptions(**{**enrichment.model_dump(exclude_unset=True), **extra})
     upstream_key = _key_of(upstream)
     if key is not None:
         asset_key = _key_of(key)
@@ -185,6 +196,8 @@ def sutro_function_asset(
         tags=dict(tags or {}),
         owners=list(owners) if owners else None,
         kinds=set(kinds) if kinds else {"sutro", output_format if output_format != "arrow" else "pyarrow"},
+        code_version=(code_version(function, enrichment.cache_version, enrichment.sampling_params)
+                      if enrichment.incremental else None),
     )
     def body(context: AssetExecutionContext, upstream: Any) -> Any:
         yield from getattr(context.resources, resource_key).enrich(

@@ -5,7 +5,8 @@ Keys written (all plain JSON-able values, never a secret or a pre-signed URL):
 * ``dagster/row_count`` and ``dagster/column_schema`` (:class:`TableMetadataSet`);
 * the :class:`SutroMetadataSet` namespace ``sutro/``: ``function``, ``state``,
   ``job_ids``, ``rows_in``, ``rows_out``, ``rows_skipped``, ``input_tokens``,
-  ``output_tokens``, ``cost_usd``, ``cost_estimate_usd``, ``mean_confidence``, ``rows_below_confidence``,
+  ``output_tokens``, ``cost_usd``, ``cost_estimate_usd``, ``rows_submitted``, ``rows_reused`` and
+  ``cost_avoided_usd`` (incremental runs: rows and dollars the results cache saved), ``mean_confidence``, ``rows_below_confidence``,
   ``confidence_threshold``, ``run_key``;
 * one link per job, ``sutro/job/<n>`` (:meth:`dagster.MetadataValue.url`);
 * per-model batch usage in the ``dagster-openai`` style, ``sutro.{model}.input_tokens``
@@ -78,6 +79,9 @@ class SutroMetadataSet(NamespacedMetadataSet):
     output_tokens: int | None = None
     cost_usd: float | None = None
     cost_estimate_usd: float | None = None
+    rows_submitted: int | None = None
+    rows_reused: int | None = None
+    cost_avoided_usd: float | None = None
     mean_confidence: float | None = None
     rows_below_confidence: int | None = None
     confidence_threshold: float | None = None
@@ -101,6 +105,9 @@ class SutroMetadataSet(NamespacedMetadataSet):
             output_tokens=manifest.output_tokens,
             cost_usd=manifest.cost_usd,
             cost_estimate_usd=manifest.cost_estimate_usd,
+            rows_submitted=manifest.rows_submitted,
+            rows_reused=manifest.rows_reused,
+            cost_avoided_usd=manifest.cost_avoided_usd,
             mean_confidence=summary.mean_confidence,
             rows_below_confidence=summary.rows_below_confidence,
             confidence_threshold=summary.confidence_threshold,

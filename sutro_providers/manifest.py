@@ -67,6 +67,8 @@ class Manifest(BaseModel):
     rows_submitted: int = 0
     rows_out: int = 0
     rows_skipped: int = 0
+    rows_reused: int = 0  # incremental runs: rows whose results came from the results cache
+    cost_avoided_usd: float | None = None  # what the reused rows cost when they were run
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None

@@ -71,6 +71,17 @@ class EnrichmentOptions(BaseModel):
     :param timeout: seconds to wait for the jobs; ``cancel_on_timeout`` cancels them.
     :param keep_staged: keep the signed input shards after success (by default they
         are removed; the source snapshot is removed too when ``output_uri`` is set).
+    :param incremental: pay only for rows without an earlier result: each row's content
+        key (Function, revision, sampling parameters, the values of the fields it reads)
+        is looked up in the results cache on the staging store; only missed rows are
+        submitted; the output has every row, in input order, with ``sutro_reused``
+        (see :mod:`sutro_providers.incremental`).
+    :param cache_version: part of the cache key: change it to stop reusing results
+        (required when the deployment does not publish the Function's spec).
+    :param refresh: with ``incremental``: look nothing up, submit every row, and cache
+        the fresh results (they win over older entries of the same key).
+    :param cache_retention_days: entries older than this are dropped from the cache
+        (bounds its size; ``None``: kept until the namespace folder is removed).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -100,3 +111,7 @@ class EnrichmentOptions(BaseModel):
     cancel_on_timeout: bool = True
     keep_staged: bool = False
     batch_size: int = Field(default=65_536, ge=1)
+    incremental: bool = False
+    cache_version: str | None = Field(default=None, max_length=128)
+    refresh: bool = False
+    cache_retention_days: float | None = Field(default=90.0, gt=0)

@@ -40,10 +40,10 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.join import ResultJoiner
 from sutro_providers.collection.summary import summarize
-from sutro_providers.collection.unpack import result_columns, result_schema
-from sutro_providers.columns import ROW_ID, SKIP_REASON
+from sutro_providers.collection.unpack import result_columns
+from sutro_providers.columns import SKIP_REASON
+from sutro_providers.empty_run import empty_manifest, empty_table
 from sutro_providers.errors import (
     SutroConcurrentAttemptError,
     SutroError,
@@ -53,6 +53,7 @@ from sutro_providers.errors import (
 )
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
+from sutro_providers.incremental import incremental_collector, stage_incremental
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
@@ -167,6 +168,7 @@ class EnrichmentPipeline:
             fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, stage_id=staged.stage_id,
             phase="staged", rows_in=staged.rows_in,
             rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
+            rows_reused=staged.rows_reused, cost_avoided_usd=staged.cost_avoided_usd,
         )
 
     def manifest(self, identity: RunIdentity, record: LedgerRecord, state: Any, **extra: Any) -> Manifest:
@@ -178,7 +180,7 @@ class EnrichmentPipeline:
             rows_in=record.rows_in, rows_submitted=record.rows_submitted, rows_skipped=record.rows_skipped,
             cost_estimate_usd=record.cost_estimate_usd,
             staging_prefix=self.area.display(self.area.run_prefix(identity)),
-            **extra,
+            **{"rows_reused": record.rows_reused, "cost_avoided_usd": record.cost_avoided_usd, **extra},
         )
 
     # ---------------------------------------------------------------- steps
@@ -212,7 +214,7 @@ class EnrichmentPipeline:
                 probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
-                    return self._empty(identity, options, validator, opened.schema)
+                    return empty_manifest(identity, options, validator, opened.schema)
                 probe.result()
             shard_size = quota.result()
         reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
@@ -220,10 +222,10 @@ class EnrichmentPipeline:
             return self._completed_or_changed(identity, options, reader, validator, record, ledger, shard_size)
         if record is None:
             stage_id = new_stage_id()
-            staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
+            staged = self._stage(identity, options, opened, validator, shard_size, stage_id)
             if staged.rows_in == 0:
                 self.area.remove([self.area.source_path(identity, stage_id)])
-                return self._empty(identity, options, validator, opened.schema)
+                return empty_manifest(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
             record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
@@ -276,7 +278,7 @@ class EnrichmentPipeline:
 
     def _restage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
                  validator: InputValidator, shard_size: int, attempt: int, ledger: Ledger) -> LedgerRecord:
-        staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=new_stage_id())
+        staged = self._stage(identity, options, opened, validator, shard_size, new_stage_id())
         new = self._new_record(identity, options, staged, attempt)
         ledger.save(new)
         return new
@@ -294,27 +296,19 @@ class EnrichmentPipeline:
     def _open(source: TableSource, options: EnrichmentOptions, storage_options: dict[str, Any] | None) -> SourceReader:
         return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
 
-    @staticmethod
-    def _empty(identity: RunIdentity, options: EnrichmentOptions, validator: InputValidator,
-               schema: pa.Schema) -> Manifest:
-        """The manifest of an empty input, once its columns are checked as any day's are
-        (an input without any column, e.g. an empty list, has none to check)."""
-        if schema.names:
-            validator.check_schema(schema)
-        log.info("input of %s is empty: no Sutro job submitted", options.function)
-        return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
-                        state="noop", started_at=utc_now(), message="empty input: nothing submitted")
-
     def empty_table(self, source: TableSource, options: EnrichmentOptions,
                     source_storage_options: dict[str, Any] | None = None) -> pa.Table:
-        """The enriched table of an empty input: no rows, the columns a run over rows
-        would give (the input's columns, or the declared inputs when it has none, then
-        the result columns and ``sutro_skip_reason``). Reads only the source's schema."""
+        """The enriched table of an empty input (:func:`~sutro_providers.empty_run.empty_table`).
+        Reads only the source's schema."""
         validator, spec = self._validator(options)
-        schema = self._open(source, options, source_storage_options).schema
-        schema = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
-        results = result_schema(spec, prefix=options.output_prefix) if spec else pa.schema([(ROW_ID, pa.int64())])
-        return ResultJoiner(schema, results).schema.empty_table()
+        return empty_table(self._open(source, options, source_storage_options).schema, validator, spec, options)
+
+    def _stage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
+               validator: InputValidator, shard_size: int, stage_id: str) -> StagedRun:
+        if options.incremental:  # the lookup first; only missed rows go to the shards
+            return stage_incremental(self.area, identity, opened, validator, self.function_spec(options.function),
+                                     options, shard_size=shard_size, stage_id=stage_id)
+        return self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
@@ -366,8 +360,9 @@ class EnrichmentPipeline:
             self.area.source_path(identity, record.stage_id)
         ):
             return self._completed(record.manifest, options, materialize)
-        _, spec = self._fields(options)  # the spec only: no validator needed to collect
-        collector = Collector(self.client, self.area, identity, record, options, spec)
+        validator, spec = self._validator(options)  # incremental runs key their new results by it
+        collector = (incremental_collector(self.client, self.area, identity, record, options, spec, validator)
+                     if options.incremental else Collector(self.client, self.area, identity, record, options, spec))
         try:
             table, rows_out = collector.land(materialize)
         finally:
@@ -380,7 +375,7 @@ class EnrichmentPipeline:
             output_tokens=output_tokens, cost_usd=cost, output_uri=options.output_uri,
             output_columns=table.column_names if table is not None else [],
             started_at=record.created_at, finished_at=utc_now(),
-            timings={"collect_s": round(time.monotonic() - started, 3)},
+            timings={"collect_s": round(time.monotonic() - started, 3)}, **collector.manifest_fields(),
         )
         if summary is not None:
             manifest.summary = summary
@@ -391,7 +386,8 @@ class EnrichmentPipeline:
             raise SutroError(f"enriched {manifest.rows_out} rows but the input had {record.rows_in}")
         ledger.update(record, lambda fresh: _complete(fresh, manifest))  # an overlapping attempt may complete it too
         if not options.keep_staged:
-            snapshot = [self.area.source_path(identity, record.stage_id)] if options.output_uri else []
+            snapshot = ([self.area.source_path(identity, record.stage_id),
+                         *self.area.reused_paths(identity, record.stage_id)] if options.output_uri else [])
             self.area.remove([*self.area.shard_paths(identity, record.stage_id), *snapshot])
         return EnrichmentResult(table, manifest)
 

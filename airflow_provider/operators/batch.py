@@ -125,12 +125,19 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param on_input_change: ``fail`` or ``resubmit`` when a retry sees a different input.
     :param id_column: an existing unique row id column (kept in the output).
     :param output_prefix: prefix for the result columns.
+    :param incremental: submit only rows without a cached result (a content key per
+        row; see :mod:`sutro_providers.incremental`): a re-run over unchanged rows pays
+        nothing; the output keeps every row with ``sutro_reused``; the manifest reports
+        ``rows_reused`` and ``cost_avoided_usd``.
+    :param cache_version: part of the cache key (templated); change it to stop reusing
+        results; required when the deployment does not publish the Function's spec.
+    :param refresh: with ``incremental``, look nothing up (every row is paid) and cache the fresh results.
     :param options: more :class:`~sutro_providers.options.EnrichmentOptions` fields.
     """
 
     template_fields: Sequence[str] = (
         "function_name", "input_uri", "input_data", "sql", "parameters", "output_uri",
-        "destination_table", "partition_value", "staging_url", "description",
+        "destination_table", "partition_value", "staging_url", "description", "cache_version",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
@@ -173,6 +180,9 @@ class SutroBatchFunctionOperator(BaseOperator):
         on_input_change: Literal["fail", "resubmit"] = "fail",
         id_column: str | None = None,
         output_prefix: str = "",
+        incremental: bool = False,
+        cache_version: str | None = None,
+        refresh: bool = False,
         options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -204,6 +214,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.deferrable = deferrable
         self.on_invalid_rows, self.on_input_change = on_invalid_rows, on_input_change
         self.id_column, self.output_prefix = id_column, output_prefix
+        self.incremental, self.cache_version, self.refresh = incremental, cache_version, refresh
         self.extra_options = dict(options or {})
         self._identity: RunIdentity | None = None
         self._manifest: Manifest | None = None
@@ -242,7 +253,8 @@ class SutroBatchFunctionOperator(BaseOperator):
             output_uri=output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
             poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
             max_consecutive_poll_errors=self.max_consecutive_poll_errors, timeout=self.effective_timeout(),
-            cancel_on_timeout=self.cancel_on_timeout, **self.extra_options,
+            cancel_on_timeout=self.cancel_on_timeout, incremental=self.incremental,
+            cache_version=self.cache_version, refresh=self.refresh, **self.extra_options,
         )
 
     def _source_storage(self) -> dict[str, Any] | None:

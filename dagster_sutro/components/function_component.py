@@ -129,6 +129,8 @@ class SutroFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
     options: dict[str, Any] = Field(
         default_factory=dict, description="More EnrichmentOptions: job_priority, max_rows_per_job, max_cost_usd, on_invalid_rows, ..."
     )
+    incremental: bool = Field(default=False, description="Submit only rows without a cached result (a re-run over unchanged rows pays nothing).")
+    cache_version: str | None = Field(default=None, description="Part of the results cache key: change it to stop reusing results.")
     checks: SutroChecks = Field(default_factory=SutroChecks, description="Asset checks of the enriched table.")
     output_format: Literal["polars", "pandas", "arrow"] = Field(default="polars", description="Table type given to the IO manager.")
     io_manager_key: str | None = Field(default=None, description="IO manager of the enriched table (default io_manager).")
@@ -154,6 +156,8 @@ class SutroFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
             pool=self.pool,
             input_fields=self.input_fields,
             options=self.options,
+            incremental=self.incremental or None,
+            cache_version=self.cache_version,
             checks=self.checks,
             io_manager_key=self.io_manager_key,
             output_format=self.output_format,

@@ -69,6 +69,8 @@ class LedgerRecord(BaseModel):
     rows_in: int = 0
     rows_submitted: int = 0
     rows_skipped: int = 0
+    rows_reused: int = 0  # incremental runs: rows staged as reused from the results cache
+    cost_avoided_usd: float | None = None
     shards: list[ShardRecord] = Field(default_factory=list)
     cost_estimate_usd: float | None = None
     created_at: str = Field(default_factory=utc_now)
