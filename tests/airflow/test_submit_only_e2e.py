@@ -64,17 +64,18 @@ def test_submit_only_task_and_deferred_sensor_land_the_table(migrated_home: Path
             if proc.poll() is not None:
                 raise AssertionError(f"dags test exited {proc.returncode}:\n{log.read_text()[-4000:]}")
 
-        def sensor_deferred() -> list[Any]:
+        def sensor_deferred() -> list[Any]:  # `dags test` runs the trigger in line, next_method set
             return query(home, "SELECT run_id FROM task_instance WHERE task_id = 'wait_for_tickets' "
-                               "AND state = 'deferred'")
+                               "AND next_method = 'execute_complete'")
 
-        ((run_id,),) = wait_for("the sensor to defer", sensor_deferred, timeout=240, interval=0.5, alive=alive)
+        ((run_id,),) = wait_for("the sensor to defer", sensor_deferred, timeout=420, interval=0.5, alive=alive)
+        assert "Pausing task as DEFERRED" in log.read_text(errors="replace")
         states = dict(query(home, "SELECT task_id, state FROM task_instance WHERE run_id = ?", (run_id,)))
         assert states["submit_tickets"] == "success", states  # the submit task ended while its job runs
         assert states.get("land_tickets") in (None, "none", "scheduled", "queued"), states
         (job_id,) = xcom_values(home, "sutro_submit_and_sense", run_id)[("submit_tickets", "sutro_job_ids")]
         server.admin.release(job_id)
-        proc.wait(timeout=240)
+        proc.wait(timeout=420)
     finally:
         if proc.poll() is None:
             proc.kill()  # the process this test started
