@@ -95,3 +95,21 @@ def test_submit_only_task_and_deferred_sensor_land_the_table(migrated_home: Path
     assert xcoms[("land_tickets", "return_value")]["rows_out"] == len(expected_ids)
     assert_no_secrets(output + all_log_text(home), server.api_key, "the Airflow logs")
     assert_no_secrets(repr(xcoms), server.api_key, "XCom")
+
+
+def test_do_xcom_push_false_pushes_nothing_and_the_pattern_still_lands(
+        migrated_home: Path, tmp_path: Path, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
+    warehouse = tmp_path / "warehouse.db"
+    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
+    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_no_xcom.py"])
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+    proc = subprocess.run([str(BIN / "airflow"), "dags", "test", "sutro_e2e_no_xcom"], env=env, cwd=home,
+                          capture_output=True, text=True, timeout=420)
+    output = proc.stdout + proc.stderr
+    states = dict(query(home, "SELECT task_id, state FROM task_instance WHERE dag_id = 'sutro_e2e_no_xcom'"))
+    assert states == {"submit": "success", "wait": "success", "land": "success"}, (states, output[-4000:])
+    assert query(home, "SELECT key FROM xcom WHERE dag_id = 'sutro_e2e_no_xcom' AND task_id = 'submit'") == []
+    assert "from its run's ledger" in output + all_log_text(home)  # the sensor found the job without XCom
+    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/no_xcom.parquet", filesystem=sutro_s3_server.filesystem())
+    assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
+    assert sutro_clean.admin.job_count() == 1
