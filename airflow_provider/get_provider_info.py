@@ -78,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider.operators.batch",
                     "airflow_provider.operators.run_function",
+                    "airflow_provider.operators.collect",
                 ],
             },
             {"integration-name": OPPER, "python-modules": ["airflow_provider.operators.opper"]},

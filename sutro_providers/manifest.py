@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-RunState = Literal["noop", "submitted", "succeeded", "failed", "cancelled", "timeout"]
+RunState = Literal["noop", "submitted", "succeeded", "failed", "cancelled", "timeout", "estimating", "estimated"]
+"""``estimating``: the cost-estimate jobs run (``estimate_job_ids``), nothing else was
+submitted yet; ``estimated``: an estimate-only run ended (``cost_estimate_usd``), no run job."""
 
 
 class ShardInfo(BaseModel):
@@ -73,6 +75,7 @@ class Manifest(BaseModel):
     output_tokens: int = 0
     cost_usd: float | None = None
     cost_estimate_usd: float | None = None
+    estimate_job_ids: list[str] = Field(default_factory=list)
     staging_prefix: str | None = None
     output_uri: str | None = None
     output_columns: list[str] = Field(default_factory=list)

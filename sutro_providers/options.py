@@ -51,6 +51,13 @@ class EnrichmentOptions(BaseModel):
         split when the deployment's row quota is lower).
     :param max_concurrent_jobs: how many shard submissions are sent in parallel (every
         shard is submitted before the wait; Sutro queues the jobs).
+    :param sampling_params: model sampling parameters (vLLM ``SamplingParams`` keys:
+        ``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``seed``...; numbers or
+        booleans), merged over the Function's defaults by Sutro.
+    :param random_seed_per_input: give each row its own random seed (Batch API
+        ``random_seed_per_input``; default off).
+    :param truncate_rows: truncate rows longer than the model's context window
+        instead of failing the job (Batch API ``truncate_rows``; default off).
     :param max_cost_usd: run a cost-estimate job first and refuse to submit above it.
     :param on_invalid_rows: ``fail`` (default: nothing is submitted) or ``skip``
         (invalid rows are kept in the output with null results and a reason).
@@ -90,6 +97,8 @@ class EnrichmentOptions(BaseModel):
     input_fields: list[InputField] | None = None
     job_priority: int = Field(default=1, ge=0, le=1)
     sampling_params: dict[str, Any] | None = None
+    random_seed_per_input: bool = False
+    truncate_rows: bool = False
     description: str | None = Field(default=None, max_length=512)
     max_rows_per_job: int | None = Field(default=None, ge=1)
     max_concurrent_jobs: int = Field(default=4, ge=1, le=64)

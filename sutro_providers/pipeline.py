@@ -62,7 +62,7 @@ from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
 from sutro_providers.submission.claims import new_holder
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, RecordReplaced, ShardRecord, utc_now
-from sutro_providers.submission.submitter import ShardSubmitter
+from sutro_providers.submission.submitter import EstimatePending, ShardSubmitter
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
 
@@ -191,12 +191,20 @@ class EnrichmentPipeline:
         options: EnrichmentOptions,
         *,
         source_storage_options: dict[str, Any] | None = None,
+        estimate_only: bool = False,
+        wait_for_estimate: bool = True,
     ) -> Manifest:
         """Validate, stage and submit every shard once (or reattach). Idempotent.
 
         Returns a manifest in state ``submitted``, ``noop`` (no rows: no job) or
         ``succeeded`` (this identity already completed). Invalid input raises
         :class:`~sutro_providers.errors.SutroInputError` before any job exists.
+
+        ``estimate_only`` runs the cost-estimate jobs (free) and stops there: state
+        ``estimated``, ``cost_estimate_usd`` set, no run job. ``wait_for_estimate=False``
+        does not block on the estimate jobs (``max_cost_usd`` or ``estimate_only``):
+        while they run the state is ``estimating`` with their ids in
+        ``estimate_job_ids``; call again once they ended (nothing is created twice).
         """
         started = time.monotonic()
         ledger = self._ledger(identity)
@@ -230,20 +238,39 @@ class EnrichmentPipeline:
         else:
             record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
         stage_seconds = time.monotonic() - started
-        record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size)
-        return self.manifest(identity, record, "submitted" if record.shards else "noop",
-                             started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
+        try:
+            record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size,
+                                       estimate_only=estimate_only, wait_for_estimate=wait_for_estimate)
+        except EstimatePending as pending:
+            return self.manifest(identity, record, "estimating", estimate_job_ids=pending.job_ids,
+                                 started_at=record.created_at)
+        state = "estimated" if estimate_only else "submitted" if record.shards else "noop"
+        return self.manifest(identity, record, state, started_at=record.created_at,
+                             estimate_job_ids=[s.estimate_job_id for s in record.shards if s.estimate_job_id],
+                             timings={"stage_s": round(stage_seconds, 3)})
+
+    def estimate(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
+                 source_storage_options: dict[str, Any] | None = None) -> Manifest:
+        """The cost estimate of a run, without running it (the SDK's ``dry_run``): its
+        input is validated and staged, its cost-estimate jobs (free) run, and the
+        manifest (state ``estimated``, ``cost_estimate_usd``) comes back; no run job
+        is created. The estimate is kept in the run's ledger: a later :meth:`submit`
+        of the same identity reuses the staging and, with ``max_cost_usd``, the estimate."""
+        return self.submit(source, identity, options, source_storage_options=source_storage_options,
+                           estimate_only=True)
 
     def _submit_once(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
-                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
+                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int, *,
+                     estimate_only: bool = False, wait_for_estimate: bool = True) -> LedgerRecord:
         """Cost check and every shard's job under this attempt's claims. When another
         attempt's staging of the run took the ledger first (overlapping first attempts),
         this attempt's staged files go and it continues from the other's record."""
         submitter = ShardSubmitter(self.client, self.area, ledger, identity, options, holder=self.holder)
         for _ in range(3):
             try:
-                submitter.check_cost(record)
-                submitter.submit_all(record)
+                submitter.check_cost(record, estimate=estimate_only, wait=wait_for_estimate)
+                if not estimate_only:
+                    submitter.submit_all(record)
                 return record
             except RecordReplaced:
                 mine = record.stage_id
@@ -403,6 +430,12 @@ class EnrichmentPipeline:
         fs, path = url_to_fs(manifest.output_uri, **options.output_storage_options)
         with open_parquet(fs, path) as handle:
             return EnrichmentResult(pq.read_table(handle), manifest)
+
+    def job_ids(self, identity: RunIdentity) -> list[str] | None:
+        """The run's job ids as its ledger records them (``None``: no ledger, i.e. never
+        staged, or an empty input)."""
+        record = self._ledger(identity).load()
+        return None if record is None else [s.job_id for s in record.shards if s.job_id]
 
     def cancel(self, identity: RunIdentity) -> list[str]:
         """Cancel every job of the run that is not finished. Idempotent."""

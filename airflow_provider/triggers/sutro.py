@@ -104,8 +104,9 @@ class SutroJobTrigger(BaseTrigger):
     that a retry of the task reattaches to it instead of paying for a new job.
 
     ``on_kill`` (Airflow 3.3+: runs when a user marks the deferred task failed or
-    success, or clears it) cancels the jobs. ``cleanup`` never cancels: it runs on
-    every triggerer restart and redistribution.
+    success, or clears it) cancels the jobs when ``cancel_on_kill`` (the operator's
+    choice; a sensor never cancels). ``cleanup`` never cancels: it runs on every
+    triggerer restart and redistribution.
 
     :param job_ids: the Sutro job ids to wait for (all must succeed).
     :param sutro_conn_id: the Airflow connection of type ``sutro``.
@@ -113,6 +114,7 @@ class SutroJobTrigger(BaseTrigger):
     :param poll_interval: first poll interval in seconds (grows 1.5x per poll).
     :param max_poll_interval: upper bound of the poll interval.
     :param max_consecutive_errors: failed polls in a row tolerated before ``error``.
+    :param cancel_on_kill: cancel the jobs in :meth:`on_kill`.
     """
 
     freeze_gc: ClassVar[bool] = True
@@ -125,6 +127,7 @@ class SutroJobTrigger(BaseTrigger):
         poll_interval: float = POLL_INTERVAL,
         max_poll_interval: float = MAX_POLL_INTERVAL,
         max_consecutive_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
+        cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()
         self.job_ids = [str(j) for j in job_ids]
@@ -133,6 +136,7 @@ class SutroJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max(max_poll_interval, poll_interval))
         self.max_consecutive_errors = int(max_consecutive_errors)
+        self.cancel_on_kill = bool(cancel_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -144,6 +148,7 @@ class SutroJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -175,7 +180,11 @@ class SutroJobTrigger(BaseTrigger):
         yield self._event(result.outcome, result.message, result.statuses)
 
     async def on_kill(self) -> None:
-        """Cancel the jobs when a user kills the deferred task (Airflow 3.3+)."""
+        """Cancel the jobs when a user kills the deferred task (Airflow 3.3+) and
+        ``cancel_on_kill`` is set."""
+        if not self.cancel_on_kill:
+            self.log.info("Sutro job(s) %s left running (cancel_on_kill is off)", ", ".join(self.job_ids))
+            return
         try:
             client = await SutroHook(self.sutro_conn_id).aget_client()
         except Exception as exc:
