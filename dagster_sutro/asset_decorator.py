@@ -104,6 +104,7 @@ def sutro_function_asset(
     tags: Mapping[str, str] | None = None,
     owners: Sequence[str] | None = None,
     kinds: set[str] | None = None,
+    progress_interval: float | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
 
@@ -133,12 +134,18 @@ def sutro_function_asset(
             :class:`~dagster_sutro.streams.ParquetTable` (both do: a Parquet copy, or a
             DuckDB insert from the Arrow stream). Default ``False``: frames.
         resource_key: the key of the :class:`SutroResource`.
+        progress_interval: seconds between progress lines in the run's event log while
+            the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
+            every status change); default: the resource's ``progress_interval`` (60).
 
     Returns:
         The :class:`dagster.AssetsDefinition`.
     """
     if output_format not in OUTPUT_FORMATS:
         raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    if progress_interval is not None:
+        given = options.model_dump(exclude_unset=True) if isinstance(options, EnrichmentOptions) else dict(options or {})
+        options = {**given, "progress_interval": progress_interval}
     enrichment = build_options(function, input_fields, options)
     upstream_key = _key_of(upstream)
     if key is not None:
