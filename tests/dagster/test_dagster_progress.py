@@ -25,17 +25,17 @@ def polls(server: Any) -> int:
     return int(server.admin.stats()["requests"].get("jobs", 0))
 
 
-def hold_for_polls(server: Any, rounds: int, timeout: float = 120) -> str:
+def hold_for_polls(server: Any, rounds: int, run: threading.Thread, timeout: float = 180) -> str:
     """Wait for the one job, let ``rounds`` more polls of it pass, release it; its id."""
     deadline = time.monotonic() + timeout
     with SutroClient(api_url=server.url, api_key=server.api_key) as client:
         while not (jobs := list(client.iter_jobs())):
-            assert time.monotonic() < deadline, "no job was submitted"
+            assert time.monotonic() < deadline and run.is_alive(), "no job was submitted"
             time.sleep(0.1)
     (job,) = jobs
     start = polls(server)
     while polls(server) < start + rounds:
-        assert time.monotonic() < deadline, f"fewer than {rounds} polls of {job.job_id}"
+        assert time.monotonic() < deadline and run.is_alive(), f"fewer than {rounds} polls of {job.job_id}"
         time.sleep(0.1)
     server.admin.release(job.job_id)
     return job.job_id
@@ -46,20 +46,20 @@ def test_progress_lines_in_the_run_event_log(make_resource: Any, sutro_clean: An
     sutro_clean.admin.set_faults([{"kind": "hold_job", "count": 1}])
     asset = sutro_function_asset(function="ticket-triage", upstream=support_tickets, key=TRIAGED,
                                  partitions_def=DAILY, partition_expr="created_at", progress_interval=0.5)
-    resources = {"sutro": make_resource(poll_interval=POLL, max_poll_interval=POLL),
+    resources = {"sutro": make_resource(poll_interval=POLL, max_poll_interval=POLL, read_timeout=60),
                  "io_manager": SutroDuckDBIOManager(database=str(tmp_path / "w.duckdb"))}
     results: list[dg.ExecuteInProcessResult] = []
     run = threading.Thread(target=lambda: results.append(dg.materialize(
         [support_tickets, asset], instance=instance, partition_key=DAY, resources=resources)))
     run.start()
     try:
-        job_id = hold_for_polls(sutro_clean, 3)
+        job_id = hold_for_polls(sutro_clean, 3, run)
     finally:
         run.join(180)
     (result,) = results
     assert result.success
 
-    entries = [e for e in instance.all_logs(result.run_id) if e.user_message.startswith(("Sutro progress", "Sutro job"))]
+    entries = [e for e in instance.all_logs(result.run_id) if e.user_message.startswith(("Sutro progress", "Sutro job "))]
     lines = [e.user_message for e in entries]
     assert all(e.level == logging.INFO for e in entries)
     assert all(e.step_key == "support__tickets_triaged" for e in entries)
