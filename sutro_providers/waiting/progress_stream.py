@@ -11,7 +11,9 @@ is never taken by long-lived streams).
 A stream is a nicety, never a reason for a wait to fail or to end: a stream the
 deployment refuses (an error that is not transient, e.g. 404) is given up at once;
 one that drops or ends while its job still runs is opened again after
-:data:`REOPEN_DELAY` seconds, at most :data:`MAX_REOPENS` times. Errors are logged
+:data:`REOPEN_DELAY` seconds, at most :data:`MAX_REOPENS` times in a row without
+an update in between (a stream that delivered updates is reopened for as long as
+the wait lasts: a multi-hour job outlives many idle-connection timeouts). Errors are logged
 at DEBUG by type only (no URL, no key). When the wait ends, the async tasks are
 cancelled; the sync threads stop at their next line (the server sends a heartbeat
 line every few seconds) or when the client is closed, and the reporter, closed by
@@ -38,7 +40,7 @@ MAX_STREAMS = 8
 REOPEN_DELAY = 5.0
 """Seconds before a dropped stream of a running job is opened again."""
 MAX_REOPENS = 3
-"""Times a dropped stream is opened again within one wait."""
+"""Times in a row a dropped stream is opened again when it delivered nothing."""
 
 
 def _gave_up(job_id: str, exc: Exception, reporter: ProgressReporter) -> bool:
@@ -61,15 +63,19 @@ def following(client: SutroClient, job_ids: Iterable[str], reporter: ProgressRep
 
 
 def _follow(client: SutroClient, job_id: str, reporter: ProgressReporter, stop: threading.Event) -> None:
-    for _ in range(MAX_REOPENS + 1):
+    empty = 0  # streams in a row that delivered nothing
+    while empty <= MAX_REOPENS:
+        got = False
         try:
             for update in client.stream_progress(job_id):
                 if stop.is_set():
                     return
+                got = True
                 reporter.stream(job_id, update)
             ended: Exception = EOFError("the stream ended")
         except Exception as exc:  # a stream never fails the wait
             ended = exc
+        empty = 0 if got else empty + 1
         if stop.is_set() or _gave_up(job_id, ended, reporter) or stop.wait(REOPEN_DELAY):
             return
 
@@ -93,13 +99,17 @@ async def following_async(config: SutroConfig, job_ids: Iterable[str], reporter:
 
 
 async def _follow_async(client: AsyncSutroClient, job_id: str, reporter: ProgressReporter) -> None:
-    for _ in range(MAX_REOPENS + 1):
+    empty = 0  # streams in a row that delivered nothing
+    while empty <= MAX_REOPENS:
+        got = False
         try:
             async for update in client.stream_progress(job_id):
+                got = True
                 reporter.stream(job_id, update)
             ended: Exception = EOFError("the stream ended")
         except Exception as exc:  # a stream never fails the wait (cancellation is not an Exception)
             ended = exc
+        empty = 0 if got else empty + 1
         if _gave_up(job_id, ended, reporter):
             return
         await asyncio.sleep(REOPEN_DELAY)

@@ -23,7 +23,7 @@ from tests.airflow.harness import (
 )
 from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, migrated_home, seed_tickets
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 __all__ = ["migrated_home"]  # the session fixture, shared with the other e2e module
 
 DAG_ID, RUN_ID = "sutro_e2e_progress", "progress_1"
@@ -53,7 +53,7 @@ def test_progress_lines_in_the_task_log_and_the_trigger_log(migrated_home: Path,
     server.admin.set_faults([{"kind": "hold_job", "count": 2}])
 
     with Standalone(home, env) as airflow:
-        airflow.wait_ready([DAG_ID])
+        airflow.wait_ready([DAG_ID], timeout=600)  # a loaded machine starts airflow slowly
         run_cli_parallel([["dags", "unpause", DAG_ID], ["dags", "trigger", DAG_ID, "--run-id", RUN_ID]], env)
 
         def both_waiting() -> dict[str, str] | None:

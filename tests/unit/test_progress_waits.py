@@ -110,3 +110,24 @@ def test_a_refused_stream_is_given_up_and_the_wait_goes_on(sutro_clean: Any, mon
     assert result.outcome == "success"
     assert sutro_clean.admin.stats()["faults_injected"].get("status") == 1, sutro_clean.admin.stats()
     assert lines[-1].startswith(f"Sutro job {job_id} RUNNING -> SUCCEEDED: 3 / 3 rows (100.0%)")
+
+
+def test_a_dropped_stream_is_opened_again(sutro_clean: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams that end after their first line (an idle timeout, a proxy) are reopened: the
+    rows done keep coming for the whole wait."""
+    monkeypatch.setattr(progress_stream, "REOPEN_DELAY", 0.05)
+    job_id = held_job(sutro_clean)
+    sutro_clean.admin.set_faults([{"kind": "stream_drop", "endpoint": "stream-job-progress", "count": 5}],
+                                 append=True)
+    lines: list[str] = []
+    reporter = ProgressReporter([job_id], lines.append, interval=0.3)
+    timer = release_later(sutro_clean, job_id)
+    with SutroClient(api_url=sutro_clean.url, api_key=sutro_clean.api_key) as client:
+        result = wait_for_jobs(client, [job_id], poll_interval=0.2, max_poll_interval=1, deadline=time.time() + 60,
+                               progress=reporter, progress_stream=True)
+    timer.join()
+    assert result.outcome == "success"
+    stats = sutro_clean.admin.stats()
+    assert stats["faults_injected"].get("stream_drop") == 5, stats  # more drops than MAX_REOPENS, all reopened
+    assert stats["requests"]["stream-job-progress"] >= 6, stats
+    assert any("0 / 3 rows (0.0%)" in line for line in lines), lines
