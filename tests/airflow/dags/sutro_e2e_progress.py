@@ -22,5 +22,5 @@ with DAG(dag_id="sutro_e2e_progress", schedule=None, start_date=datetime(2026, 1
             deferrable=deferrable,
             poll_interval=0.5,
             max_poll_interval=0.5,
-            progress_interval="{{ 1 }}",  # templated
+            progress_interval="{{ 0.4 }}",  # templated
         )
