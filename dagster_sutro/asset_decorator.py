@@ -46,7 +46,8 @@ from dagster import AssetExecutionContext
 
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
-from sutro_providers.function_spec import InputField
+from dagster_sutro.metadata import declared_column_schema, definition_metadata
+from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.options import EnrichmentOptions
 
@@ -105,6 +106,7 @@ def sutro_function_asset(
     owners: Sequence[str] | None = None,
     kinds: set[str] | None = None,
     progress_interval: float | None = None,
+    function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
 
@@ -137,6 +139,12 @@ def sutro_function_asset(
         progress_interval: seconds between progress lines in the run's event log while
             the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
             every status change); default: the resource's ``progress_interval`` (60).
+        function_spec: the Function's spec, when known before any run (a
+            :class:`~sutro_providers.function_spec.FunctionSpec` or its dict): the asset
+            definition then carries the result columns' lineage and descriptions (and
+            the whole column schema when the upstream declares its own). Default
+            ``None``: lineage from ``input_fields`` alone; every materialization carries
+            the full lineage and descriptions either way.
 
     Returns:
         The :class:`dagster.AssetsDefinition`.
@@ -156,7 +164,12 @@ def sutro_function_asset(
     checks = checks if checks is not None else SutroChecks()
     if partitions_def is not None and backfill_policy is None:
         backfill_policy = dg.BackfillPolicy.single_run()
-    asset_metadata: dict[str, Any] = {"sutro/function": function, **(metadata or {})}
+    spec = FunctionSpec.model_validate(function_spec) if isinstance(function_spec, Mapping) else function_spec
+    asset_metadata: dict[str, Any] = {
+        **definition_metadata(function, upstream_key, spec=spec, input_fields=enrichment.input_fields,
+                              upstream_schema=declared_column_schema(upstream), prefix=enrichment.output_prefix),
+        "sutro/function": function, **(metadata or {}),
+    }
     if partition_expr:
         asset_metadata["partition_expr"] = partition_expr
 
