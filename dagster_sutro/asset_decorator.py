@@ -110,6 +110,7 @@ def sutro_function_asset(
     kinds: set[str] | None = None,
     incremental: bool | None = None,
     cache_version: str | None = None,
+    progress_interval: float | None = None,
     function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
@@ -145,6 +146,9 @@ def sutro_function_asset(
             also ``options={"incremental": True}``. The asset's ``code_version`` then
             follows the Function, ``cache_version`` and the sampling parameters.
         cache_version: part of the cache key (change it to stop reusing results).
+        progress_interval: seconds between progress lines in the run's event log while
+            the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
+            every status change); default: the resource's ``progress_interval`` (60).
         function_spec: the Function's spec, when known before any run (a
             :class:`~sutro_providers.function_spec.FunctionSpec` or its dict): the asset
             definition then carries the result columns' lineage and descriptions (and
@@ -157,6 +161,9 @@ def sutro_function_asset(
     """
     if output_format not in OUTPUT_FORMATS:
         raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    if progress_interval is not None:
+        given = options.model_dump(exclude_unset=True) if isinstance(options, EnrichmentOptions) else dict(options or {})
+        options = {**given, "progress_interval": progress_interval}
     enrichment = build_options(function, input_fields, options)
     extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version)) if v is not None}
     if extra:

@@ -6,8 +6,11 @@ partition range) and the run's *root* run id, then calls the core's run,
 the run safe to retry (the ledger, reattaching, reconciling a lost submission,
 verifying every row) lives in the core; this module only maps it to Dagster:
 
-* the job ids and links are logged once the jobs exist; progress of each poll
-  goes to ``context.log`` (on a status change, or at most every ``log_every`` seconds);
+* the job ids and links are logged once the jobs exist; while waiting, the core's
+  progress lines (:mod:`sutro_providers.waiting.progress_report`: rows done / total,
+  percent, elapsed, ETA, tokens, cost) go to ``context.log.info``, so to the run's
+  event log: at every status change and at most (and, as a heartbeat, at least)
+  every ``progress_interval`` seconds;
 * a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
   ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
 * core errors become :class:`dagster.Failure` with the job ids and links as
@@ -30,7 +33,6 @@ Example (normally called through :meth:`SutroResource.enrich`)::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,7 +58,6 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.waiting.polling import JobProgress
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
@@ -115,29 +116,6 @@ def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
         partition = f"{keys.start}...{keys.end}"
     run = context.run
     return identity_of(context.asset_key, partition, run.root_run_id or run.run_id)
-
-
-class ProgressLogger:
-    """A progress callback that logs each job's status changes, and otherwise at
-    most every ``log_every`` seconds."""
-
-    def __init__(self, log: Any, log_every: float = 30.0) -> None:
-        self.log = log
-        self.log_every = log_every
-        self._last: dict[str, tuple[str, float]] = {}
-
-    def __call__(self, progress: JobProgress) -> None:
-        status = str(getattr(progress.status, "value", progress.status))
-        now = time.monotonic()
-        previous = self._last.get(progress.job_id)
-        if previous is not None and previous[0] == status and now - previous[1] < self.log_every:
-            return
-        self._last[progress.job_id] = (status, now)
-        tokens = ""
-        if progress.input_tokens is not None or progress.output_tokens is not None:
-            tokens = f", tokens in/out {progress.input_tokens or 0}/{progress.output_tokens or 0}"
-        rows = f", {progress.num_rows} rows" if progress.num_rows is not None else ""
-        self.log.info(f"Sutro job {progress.job_id}: {status}{rows}{tokens}")
 
 
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
@@ -226,7 +204,7 @@ def run_enrichment(
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
-                                  on_progress=ProgressLogger(log), materialize=True)
+                                  progress_log=log.info, materialize=True)
             manifest, table = result.manifest, result.table  # an empty input: an empty table of the enriched columns
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)

@@ -33,7 +33,13 @@ from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
 from dagster_sutro.staging_resource import StagingResource
 from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, EnrichmentOptions, StagingLocation
+from sutro_providers.options import (
+    MAX_POLL_INTERVAL,
+    POLL_INTERVAL,
+    PROGRESS_INTERVAL,
+    EnrichmentOptions,
+    StagingLocation,
+)
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
@@ -76,6 +82,11 @@ class SutroResource(StagingResource):
     max_retry_attempts: int = Field(default=6, description="Attempts of each retryable API read (job creation is never retried blindly).")
     poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between job status polls, in seconds.")
     max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls (the interval grows 1.5x per poll).")
+    progress_interval: float = Field(
+        default=PROGRESS_INTERVAL, gt=0,
+        description="Seconds between progress lines (rows done / total, percent, ETA, tokens, cost) in the run's "
+        "event log while waiting; a line also at every status change. An asset's own progress_interval wins.",
+    )
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs before failing; none waits forever.")
     cancel_on_timeout: bool = Field(default=True, description="Cancel the jobs when wait_timeout passes.")
     cancel_on_termination: bool = Field(
@@ -117,6 +128,7 @@ class SutroResource(StagingResource):
         defaults = {
             "poll_interval": self.poll_interval,
             "max_poll_interval": max(self.max_poll_interval, self.poll_interval),
+            "progress_interval": self.progress_interval,
             "timeout": self.wait_timeout,
             "cancel_on_timeout": self.cancel_on_timeout,
         }

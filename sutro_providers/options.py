@@ -38,6 +38,8 @@ MAX_POLL_INTERVAL = 60.0
 """Longest interval between two polls, in seconds."""
 MAX_CONSECUTIVE_POLL_ERRORS = 5
 """Failed polls in a row tolerated (after the client's own retries) before a wait gives up."""
+PROGRESS_INTERVAL = 60.0
+"""At most one progress line per this many seconds while waiting (status changes always get one)."""
 
 
 class EnrichmentOptions(BaseModel):
@@ -75,6 +77,13 @@ class EnrichmentOptions(BaseModel):
     :param output_uri: write the enriched table as Parquet here (fsspec URL).
     :param output_prefix: prefix for the result columns (avoid clashes with inputs).
     :param poll_interval: first poll interval in seconds (grows to ``max_poll_interval``).
+    :param progress_interval: a progress line (rows done / total, percent, elapsed,
+        ETA, tokens, cost) at most every this many seconds while waiting, and at every
+        status change; a heartbeat line comes every interval even when polls are
+        further apart (see :mod:`sutro_providers.waiting.progress_report`).
+    :param progress_stream: also read ``stream-job-progress`` while waiting (rows
+        done so far; one connection per job, at most ``MAX_STREAMS`` jobs); off: the
+        polls alone (total rows, status, tokens and cost once reported).
     :param timeout: seconds to wait for the jobs; ``cancel_on_timeout`` cancels them.
     :param keep_staged: keep the signed input shards after success (by default they
         are removed; the source snapshot is removed too when ``output_uri`` is set).
@@ -116,6 +125,8 @@ class EnrichmentOptions(BaseModel):
     poll_interval: float = Field(default=POLL_INTERVAL, gt=0)
     max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, gt=0)
     max_consecutive_poll_errors: int = Field(default=MAX_CONSECUTIVE_POLL_ERRORS, ge=0)
+    progress_interval: float = Field(default=PROGRESS_INTERVAL, gt=0)
+    progress_stream: bool = True
     timeout: float | None = Field(default=None, gt=0)
     cancel_on_timeout: bool = True
     keep_staged: bool = False

@@ -65,6 +65,7 @@ from sutro_providers.submission.ledger import Ledger, LedgerRecord, RecordReplac
 from sutro_providers.submission.submitter import EstimatePending, ShardSubmitter
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
+from sutro_providers.waiting.progress_report import ProgressReporter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -352,14 +353,20 @@ class EnrichmentPipeline:
         attempt = max((s.attempt for s in record.shards), default=-1) + 1
         return self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
 
-    def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
-        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`)."""
+    def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None,
+             progress_log: Callable[[str], None] | None = None) -> WaitResult:
+        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`).
+        ``progress_log`` gets the progress lines (``options.progress_interval``,
+        ``options.progress_stream``; :mod:`sutro_providers.waiting.progress_report`)."""
         record = self._require(identity)
+        job_ids = [s.job_id for s in record.shards if s.job_id]
+        progress = None if progress_log is None else ProgressReporter(job_ids, progress_log,
+                                                                      interval=options.progress_interval)
         return wait_for_jobs(
-            self.client, [s.job_id for s in record.shards if s.job_id],
+            self.client, job_ids,
             poll_interval=options.poll_interval, max_poll_interval=options.max_poll_interval,
             deadline=deadline_from(options.timeout), max_consecutive_errors=options.max_consecutive_poll_errors,
-            on_progress=on_progress,
+            on_progress=on_progress, progress=progress, progress_stream=options.progress_stream,
         )
 
     def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True,
@@ -479,11 +486,13 @@ class EnrichmentPipeline:
     # ---------------------------------------------------------------- one shot
     def run(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
             on_progress: ProgressCallback | None = None, on_submitted: Callable[[Manifest], None] | None = None,
-            materialize: bool = True, source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
+            materialize: bool = True, source_storage_options: dict[str, Any] | None = None,
+            progress_log: Callable[[str], None] | None = None) -> EnrichmentResult:
         """submit → wait → :meth:`check` → collect: the run every orchestrator drives.
 
         ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
-        the wait (publish job ids and links there); ``on_progress`` gets every poll. An
+        the wait (publish job ids and links there); ``on_progress`` gets every poll;
+        ``progress_log`` the progress lines of the wait (see :meth:`wait`). An
         empty input returns at once (``table``: :meth:`empty_table`); a completed run skips the
         wait (and the collect, when not ``materialize``). A failed wait raises a
         :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
@@ -493,7 +502,7 @@ class EnrichmentPipeline:
         if is_empty(manifest):  # nothing to wait for or collect: the enriched columns, no rows
             return EnrichmentResult(self.empty_table(source, options, source_storage_options), manifest)
         if manifest.state == "submitted":
-            self.check(self.wait(identity, options, on_progress), identity, options)
+            self.check(self.wait(identity, options, on_progress, progress_log), identity, options)
         return self.collect(identity, options, materialize=materialize, submitted=manifest)
 
 

@@ -26,6 +26,7 @@ from sutro_providers.options import (
     MAX_CONSECUTIVE_POLL_ERRORS,
     MAX_POLL_INTERVAL,
     POLL_INTERVAL,
+    PROGRESS_INTERVAL,
     EnrichmentOptions,
 )
 from sutro_providers.waiting.outcome import JobOutcome, outcome_of
@@ -145,6 +146,12 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param poll_interval: first poll interval, seconds (grows to ``max_poll_interval``).
     :param max_poll_interval: longest poll interval, seconds.
     :param max_consecutive_poll_errors: failed polls in a row tolerated.
+    :param progress_interval: seconds between progress lines in the task log (or, deferred,
+        the trigger log): rows done / total, percent, elapsed, ETA, tokens and cost so far;
+        a line also at every status change, and a heartbeat line every interval even when
+        ``max_poll_interval`` is longer (templated; default 60).
+    :param progress_stream: read the jobs' progress streams for rows done while waiting (one
+        connection per job, at most 8, on the worker or the triggerer); off: polls only.
     :param timeout: seconds to wait for the jobs from the moment they are submitted.
     :param cancel_on_timeout: cancel the jobs when ``timeout`` passes.
     :param deferrable: wait on the triggerer instead of the worker.
@@ -170,7 +177,7 @@ class SutroBatchFunctionOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "function_name", "input_uri", "input_data", "sql", "parameters", "output_uri",
         "destination_table", "partition_value", "staging_url", "description", "job_priority", "sampling_params",
-        "cache_version",
+        "cache_version", "progress_interval",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
@@ -208,6 +215,8 @@ class SutroBatchFunctionOperator(BaseOperator):
         poll_interval: float = POLL_INTERVAL,
         max_poll_interval: float = MAX_POLL_INTERVAL,
         max_consecutive_poll_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
+        progress_interval: float | str = PROGRESS_INTERVAL,
+        progress_stream: bool = True,
         timeout: float | None = None,
         cancel_on_timeout: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -250,6 +259,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.max_cost_usd, self.max_rows_per_job = max_cost_usd, max_rows_per_job
         self.poll_interval, self.max_poll_interval = poll_interval, max_poll_interval
         self.max_consecutive_poll_errors = max_consecutive_poll_errors
+        self.progress_interval, self.progress_stream = progress_interval, progress_stream
         self.timeout, self.cancel_on_timeout = timeout, cancel_on_timeout
         self.deferrable = deferrable
         self.wait_for_completion, self.cancel_on_kill, self.estimate_only = (
@@ -305,6 +315,7 @@ class SutroBatchFunctionOperator(BaseOperator):
             output_uri=output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
             poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
             max_consecutive_poll_errors=self.max_consecutive_poll_errors, timeout=self.effective_timeout(),
+            progress_interval=float(self.progress_interval), progress_stream=self.progress_stream,
             cancel_on_timeout=self.cancel_on_timeout, incremental=self.incremental,
             cache_version=self.cache_version, refresh=self.refresh, **self.extra_options,
         )
@@ -344,7 +355,7 @@ class SutroBatchFunctionOperator(BaseOperator):
             result = self.pipeline.run(
                 source, identity, options, source_storage_options=self._source_storage(),
                 on_submitted=lambda manifest: self._submitted(context, identity, manifest),
-                on_progress=lambda p: self.log.info("Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows),
+                progress_log=self.log.info,
                 materialize=False,
             )
             return self._land(context, identity, result)
@@ -408,6 +419,7 @@ class SutroBatchFunctionOperator(BaseOperator):
                 job_ids=manifest.job_ids, sutro_conn_id=self.sutro_conn_id, deadline=deadline_from(options.timeout),
                 poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
                 max_consecutive_errors=self.max_consecutive_poll_errors, cancel_on_kill=self.cancel_on_kill,
+                progress_interval=options.progress_interval, progress_stream=options.progress_stream,
             ),
             method_name="execute_complete",
         )
