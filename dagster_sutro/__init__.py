@@ -3,10 +3,13 @@
 * :class:`SutroResource`: connection, staging and waiting settings (``get_client()``,
   ``get_pipeline()``, ``enrich()``);
 * :func:`sutro_function_asset`: an asset that enriches an upstream table;
+* :class:`SutroEnrichment` (one Function x table), :class:`DagsterSutroTranslator`
+  (its asset spec), :func:`build_sutro_assets_definitions` / :func:`sutro_assets`:
+  the assets of several Functions and tables at once, subsettable;
 * :class:`SutroChecks`: row parity, low-confidence share and cost checks;
 * :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
   :class:`SutroDuckDBIOManager`: where enriched tables land;
-* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``).
+* :class:`SutroFunctionComponent`: the same assets configured in YAML (``dg``).
 
 Example::
 
@@ -23,8 +26,11 @@ Example::
 """
 
 from dagster_sutro.asset_decorator import sutro_function_asset
+from dagster_sutro.assets import build_sutro_assets_definitions, sutro_assets
 from dagster_sutro.checks import SutroChecks, cost_bounds_checks
+from dagster_sutro.code_version import function_code_version
 from dagster_sutro.components import SutroFunctionComponent
+from dagster_sutro.enrichment import SutroEnrichment
 from dagster_sutro.io_managers import (
     ConfigurableSutroParquetIOManager,
     SutroDuckDBIOManager,
@@ -33,16 +39,22 @@ from dagster_sutro.io_managers import (
 )
 from dagster_sutro.metadata import SutroMetadataSet
 from dagster_sutro.resources import SutroResource
+from dagster_sutro.translator import DagsterSutroTranslator
 
 __all__ = [
     "ConfigurableSutroParquetIOManager",
+    "DagsterSutroTranslator",
     "SutroChecks",
     "SutroDuckDBIOManager",
     "SutroDuckDBTypeHandler",
+    "SutroEnrichment",
     "SutroFunctionComponent",
     "SutroMetadataSet",
     "SutroParquetIOManager",
     "SutroResource",
+    "build_sutro_assets_definitions",
     "cost_bounds_checks",
+    "function_code_version",
+    "sutro_assets",
     "sutro_function_asset",
 ]

@@ -105,7 +105,7 @@ def identity_of(asset_key: dg.AssetKey | str | Sequence[str], partition: str | N
     return RunIdentity.dagster(key.to_user_string(), partition, root_run_id)
 
 
-def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
+def run_identity(context: dg.AssetExecutionContext, asset_key: dg.AssetKey | None = None) -> RunIdentity:
     """:func:`identity_of` the asset being materialized: the same for every
     re-execution and step retry of the run that first materialized it."""
     partition: str | None = None
@@ -115,7 +115,7 @@ def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
         keys = context.partition_key_range
         partition = f"{keys.start}...{keys.end}"
     run = context.run
-    return identity_of(context.asset_key, partition, run.root_run_id or run.run_id)
+    return identity_of(asset_key or context.asset_key, partition, run.root_run_id or run.run_id)
 
 
 class ProgressLogger:
@@ -174,14 +174,20 @@ def run_enrichment(
     output_format: OutputFormat = "polars",
     checks: SutroChecks | None = None,
     stream: bool = False,
+    asset_key: dg.AssetKey | None = None,
+    output_name: str | None = None,
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
     """Enrich ``source`` for the asset being materialized; see the module docstring.
     ``stream``: the output is a :class:`~dagster_sutro.streams.ParquetTable` (the
-    enriched Parquet, never loaded whole) instead of a frame."""
+    enriched Parquet, never loaded whole) instead of a frame. ``asset_key`` and
+    ``output_name``: which asset of a multi-asset this run is (default: the step's
+    only asset and output)."""
     from sutro_providers.pipeline import is_empty
 
     options = resource.apply_defaults(options)
-    identity = run_identity(context)
+    asset_key = asset_key or context.asset_key
+    output_name = output_name or "result"
+    identity = run_identity(context, asset_key)
     source = combine_partitions(source)
     log = context.log
     origin = resource.client_config().origin
@@ -219,8 +225,10 @@ def run_enrichment(
     if table is None:  # stream: the enriched Parquet, described by its footer
         parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
                                     options.batch_size)
-        yield dg.Output(parquet, metadata={**metadata, **table_metadata(parquet)})
+        yield dg.Output(parquet, output_name=output_name, metadata={**metadata, **table_metadata(parquet)})
     else:
-        yield dg.Output(from_arrow(table, output_format), metadata=metadata)
+        yield dg.Output(from_arrow(table, output_format), output_name=output_name, metadata=metadata)
     if checks is not None:
-        yield from checks.evaluate(manifest, table, context.asset_key)
+        selected = context.selected_asset_check_keys
+        yield from (r for r in checks.evaluate(manifest, table, asset_key)
+                    if dg.AssetCheckKey(asset_key, r.check_name) in selected)
