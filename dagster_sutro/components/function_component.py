@@ -52,7 +52,7 @@ from typing import Annotated, Any, Literal
 
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from dagster_sutro.assets import DEFAULT_RESOURCE_KEY, build_sutro_assets_definitions
 from dagster_sutro.checks import SutroChecks
@@ -132,6 +132,11 @@ class SutroEnrichmentAttributes(dg.Model, dg.Resolvable):
     checks: SutroChecks = Field(default_factory=SutroChecks, description="Asset checks of the enriched table.")
     output_format: Literal["polars", "pandas", "arrow"] = Field(default="polars", description="Table type given to the IO manager.")
     stream: bool = Field(default=False, description="Stream the upstream and hand the IO manager the enriched Parquet.")
+
+    @field_validator("code_version", "cache_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value  # "1" resolves to 1 in templates
 
 
 class SutroFunctionEntry(SutroEnrichmentAttributes):
