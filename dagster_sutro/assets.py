@@ -133,8 +133,8 @@ def run_selected(resource: EnrichmentSettings, context: dg.AssetExecutionContext
         raise failures[0][1]
     if failures:
         metadata: dict[str, Any] = {}
-        for key, failure in failures:
-            metadata.update({f"{key.to_user_string()}: {k}": v for k, v in failure.metadata.items()})
+        for key, failed in failures:
+            metadata.update({f"{key.to_user_string()}: {k}": v for k, v in failed.metadata.items()})
         raise dg.Failure(
             description="; ".join(f"{k.to_user_string()}: {f.description}" for k, f in failures),
             metadata=metadata,

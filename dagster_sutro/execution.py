@@ -231,4 +231,4 @@ def run_enrichment(
     if checks is not None:
         selected = context.selected_asset_check_keys
         yield from (r for r in checks.evaluate(manifest, table, asset_key)
-                    if dg.AssetCheckKey(asset_key, r.check_name) in selected)
+                    if dg.AssetCheckKey(asset_key, r.check_name or "") in selected)

@@ -66,6 +66,10 @@ def test_every_partitions_type() -> None:
         assert component.build_asset().partitions_def == expected, partitions
     with pytest.raises(Exception, match="partition_keys"):
         SutroFunctionComponent.resolve_from_dict({**base, "partitions": {"type": "static"}})
+    # the schema dg check yaml validates against: a misspelt field is an error
+    with pytest.raises(ValueError, match="partition_kyes"):
+        SutroFunctionComponent.model().model_validate({"functions": [base], "partitions": {
+            "type": "static", "partition_kyes": ["eu"]}})
 
 
 def test_several_functions_translation_and_code_version(sutro_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
