@@ -13,18 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sutro_providers.version import PACKAGE_NAME, package_version
+
 INTEGRATION = "Sutro"
 OPPER = "Opper"
-PACKAGE_NAME = "sutro-providers"
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(PACKAGE_NAME)
-    except Exception:  # not installed (running from a checkout)
-        return "0.1.0"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -37,7 +29,7 @@ def get_provider_info() -> dict[str, Any]:
             "deferrable batch operator, trigger, sensor, real-time Function operator; "
             "`Opper <https://opper.ai/>`__ functions over the same tables, one call per row.\n"
         ),
-        "versions": [_version()],
+        "versions": [package_version()],
         "integrations": [
             {
                 "integration-name": INTEGRATION,

@@ -9,7 +9,12 @@
 * :class:`SutroChecks`: row parity, low-confidence share and cost checks;
 * :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
   :class:`SutroDuckDBIOManager`: where enriched tables land;
-* :class:`SutroFunctionComponent`: the same assets configured in YAML (``dg``).
+* :class:`SutroFunctionComponent`: the same assets configured in YAML (``dg``);
+* :func:`build_sutro_jobs_sensor`: observations of Sutro jobs finished outside Dagster.
+
+Importing the package registers ``dagster-sutro`` with the package version in
+Dagster's library registry (``DagsterLibraryRegistry``), as Dagster's own
+integrations do.
 
 Example::
 
@@ -25,6 +30,8 @@ Example::
     )
 """
 
+from dagster_shared.libraries import DagsterLibraryRegistry
+
 from dagster_sutro.asset_decorator import sutro_function_asset
 from dagster_sutro.assets import build_sutro_assets_definitions, sutro_assets
 from dagster_sutro.checks import SutroChecks, cost_bounds_checks
@@ -39,7 +46,12 @@ from dagster_sutro.io_managers import (
 )
 from dagster_sutro.metadata import SutroMetadataSet
 from dagster_sutro.resources import SutroResource
+from dagster_sutro.sensors import build_sutro_jobs_sensor
 from dagster_sutro.translator import DagsterSutroTranslator
+from sutro_providers.version import __version__
+
+LIBRARY_NAME = "dagster-sutro"
+DagsterLibraryRegistry.register(LIBRARY_NAME, __version__, is_dagster_package=False)
 
 __all__ = [
     "ConfigurableSutroParquetIOManager",
@@ -52,7 +64,9 @@ __all__ = [
     "SutroMetadataSet",
     "SutroParquetIOManager",
     "SutroResource",
+    "__version__",
     "build_sutro_assets_definitions",
+    "build_sutro_jobs_sensor",
     "cost_bounds_checks",
     "function_code_version",
     "sutro_assets",

@@ -48,7 +48,7 @@ from dagster_sutro.checks import SutroChecks
 from dagster_sutro.enrichment import SutroEnrichment, build_options, key_of
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.translator import DagsterSutroTranslator, default_asset_name
-from sutro_providers.function_spec import InputField
+from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.options import EnrichmentOptions
 
 __all__ = ["DEFAULT_RESOURCE_KEY", "UPSTREAM_INPUT", "build_options", "sutro_function_asset"]
@@ -85,6 +85,7 @@ def sutro_function_asset(
     automation_condition: dg.AutomationCondition | None = None,
     code_version: str | None = None,
     translator: DagsterSutroTranslator | None = None,
+    function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
 
@@ -114,6 +115,12 @@ def sutro_function_asset(
             :class:`~dagster_sutro.streams.ParquetTable` (both do: a Parquet copy, or a
             DuckDB insert from the Arrow stream). Default ``False``: frames.
         resource_key: the key of the :class:`SutroResource`.
+        function_spec: the Function's spec, when known before any run (a
+            :class:`~sutro_providers.function_spec.FunctionSpec` or its dict): the asset
+            definition then carries the result columns' lineage and descriptions (and
+            the whole column schema when the upstream declares its own). Default
+            ``None``: lineage from ``input_fields`` alone; every materialization carries
+            the full lineage and descriptions either way.
         automation_condition: when Dagster materializes the asset on its own.
         code_version: the asset's code version (e.g. :func:`~dagster_sutro.function_code_version`).
         translator: makes the asset spec (default :class:`~dagster_sutro.DagsterSutroTranslator`).
@@ -129,12 +136,13 @@ def sutro_function_asset(
         prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
         key = dg.AssetKey([*prefix, name or default_asset_name(upstream_key, function)])
     enrichment = SutroEnrichment(
-        function=function, upstream=upstream_key, key=key, description=description, group_name=group_name,
+        function=function, upstream=upstream, key=key, description=description, group_name=group_name,
         tags=dict(tags or {}), owners=list(owners or ()), kinds=set(kinds) if kinds else None,
         metadata=dict(metadata or {}), automation_condition=automation_condition, code_version=code_version,
         partitions_def=partitions_def, partition_mapping=partition_mapping, partition_expr=partition_expr,
         io_manager_key=io_manager_key, input_fields=input_fields, options=options,
         checks=checks if checks is not None else SutroChecks(), output_format=output_format, stream=stream,
+        function_spec=function_spec,
     )
     (asset,) = build_sutro_assets_definitions(
         [enrichment], translator=translator, name=key_of(key).to_python_identifier(), backfill_policy=backfill_policy,

@@ -37,6 +37,7 @@ import dagster as dg
 
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
+from dagster_sutro.metadata import declared_column_schema
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.options import EnrichmentOptions
 
@@ -91,8 +92,11 @@ class SutroEnrichment:
         output_format: ``polars``, ``pandas`` or ``arrow``: the type handed to the IO manager.
         stream: stream the upstream and hand the IO manager the enriched Parquet
             (see :func:`~dagster_sutro.sutro_function_asset`).
-        function_spec: the Function's published spec, when known (the Component fetches it):
-            the translator adds its description.
+        function_spec: the Function's spec (or its dict), when known before any run (the
+            Component reads the published one): the translator adds its description, and the
+            definition metadata the result columns' lineage and descriptions.
+        upstream_schema: the upstream's declared ``dagster/column_schema`` (default: read
+            from ``upstream`` when it is an asset or spec).
     """
 
     function: str
@@ -115,14 +119,19 @@ class SutroEnrichment:
     checks: SutroChecks = field(default_factory=SutroChecks)
     output_format: OutputFormat = "polars"
     stream: bool = False
-    function_spec: FunctionSpec | None = None
+    function_spec: FunctionSpec | Mapping[str, Any] | None = None
+    upstream_schema: dg.TableSchema | None = None
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
             raise dg.DagsterInvalidDefinitionError(
                 f"output_format must be one of {OUTPUT_FORMATS}, not {self.output_format!r}")
         set_ = object.__setattr__  # frozen: normalise once, here
+        if self.upstream_schema is None:
+            set_(self, "upstream_schema", declared_column_schema(self.upstream))
         set_(self, "upstream", key_of(self.upstream))
+        if isinstance(self.function_spec, Mapping):
+            set_(self, "function_spec", FunctionSpec.model_validate(self.function_spec))
         if self.key is not None:
             set_(self, "key", key_of(self.key))
         set_(self, "options", build_options(self.function, self.input_fields, self.options))
@@ -133,6 +142,11 @@ class SutroEnrichment:
     def upstream_key(self) -> dg.AssetKey:
         assert isinstance(self.upstream, dg.AssetKey)
         return self.upstream
+
+    @property
+    def spec(self) -> FunctionSpec | None:
+        assert self.function_spec is None or isinstance(self.function_spec, FunctionSpec)
+        return self.function_spec
 
     @property
     def enrichment_options(self) -> EnrichmentOptions:

@@ -36,9 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
-from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow
-from dagster_sutro.io_managers import table_metadata
-from dagster_sutro.metadata import build_metadata, job_links
+from dagster_sutro.frames import OutputFormat, column_names, combine_partitions, from_arrow
+from dagster_sutro.metadata import EnrichedColumns, build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.sutro import SutroClient
@@ -165,6 +164,27 @@ def _on_interrupt(resource: EnrichmentSettings, pipeline: EnrichmentPipeline, id
     log.warning(f"run terminated: cancelled Sutro job(s) {', '.join(cancelled) or '(none running)'}")
 
 
+def enriched_columns(context: dg.AssetExecutionContext, pipeline: EnrichmentPipeline, options: EnrichmentOptions,
+                     source: Any, asset_key: dg.AssetKey | None = None) -> EnrichedColumns | None:
+    """What the column lineage of this run's table derives from: the Function's input
+    fields (declared, else its published spec's), the asset's one upstream asset and
+    the source's columns. ``None`` when the input fields are not known (or when
+    finding them fails: metadata never fails the asset)."""
+    try:
+        spec = pipeline.function_spec(options.function)  # cached: the run read it already
+        fields = options.input_fields if options.input_fields is not None else (spec.inputs if spec else None)
+        if not fields:
+            return None
+        deps = context.assets_def.asset_deps.get(asset_key or context.asset_key, set())
+        names = column_names(source)
+        return EnrichedColumns(options.function, spec, tuple(f.name for f in fields),
+                               next(iter(deps)) if len(deps) == 1 else None,
+                               frozenset(names) if names is not None else None, options.output_prefix)
+    except Exception as exc:
+        context.log.warning(f"no column lineage for this run: {type(exc).__name__}: {exc}")
+        return None
+
+
 def run_enrichment(
     resource: EnrichmentSettings,
     context: dg.AssetExecutionContext,
@@ -219,15 +239,16 @@ def run_enrichment(
             raise
         except SutroError as exc:
             raise _failure(exc, submitted[-1] if submitted else None, resource) from exc
-    metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
+        columns = enriched_columns(context, pipeline, options, source, asset_key)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    if table is None:  # stream: the enriched Parquet, described by its footer
-        parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
-                                    options.batch_size)
-        yield dg.Output(parquet, output_name=output_name, metadata={**metadata, **table_metadata(parquet)})
-    else:
-        yield dg.Output(from_arrow(table, output_format), output_name=output_name, metadata=metadata)
+    # stream: the enriched Parquet, described by its footer
+    described = table if table is not None else ParquetTable.open(
+        manifest.output_uri or options.output_uri or "", options.output_storage_options, options.batch_size)
+    metadata = build_metadata(manifest, described, origin=origin, job_url_template=resource.job_url_template,
+                              columns=columns, log=log)
+    yield dg.Output(described if table is None else from_arrow(table, output_format),
+                    output_name=output_name, metadata=metadata)
     if checks is not None:
         selected = context.selected_asset_check_keys
         yield from (r for r in checks.evaluate(manifest, table, asset_key)

@@ -37,6 +37,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_sutro.enrichment import SutroEnrichment
+from dagster_sutro.metadata import definition_metadata
 
 FUNCTION_METADATA_KEY = "sutro/function"
 DEFAULT_IO_MANAGER_KEY = "io_manager"
@@ -60,7 +61,7 @@ class DagsterSutroTranslator:
         if enrichment.description:
             return enrichment.description
         text = f"`{enrichment.upstream_key.to_user_string()}` enriched by the Sutro Function `{enrichment.function}`."
-        spec = enrichment.function_spec
+        spec = enrichment.spec
         if spec is not None and spec.description:
             text += f"\n\n{spec.description}"
         return text
@@ -80,7 +81,15 @@ class DagsterSutroTranslator:
         return {"sutro", "pyarrow" if enrichment.output_format == "arrow" else enrichment.output_format}
 
     def get_metadata(self, enrichment: SutroEnrichment) -> Mapping[str, Any]:
-        metadata: dict[str, Any] = {FUNCTION_METADATA_KEY: enrichment.function}
+        """``sutro/function``, ``partition_expr``, the column lineage / schema known before
+        any run (:func:`dagster_sutro.metadata.definition_metadata`), then the enrichment's."""
+        options = enrichment.enrichment_options
+        metadata: dict[str, Any] = {
+            **definition_metadata(enrichment.function, enrichment.upstream_key, spec=enrichment.spec,
+                                  input_fields=options.input_fields, upstream_schema=enrichment.upstream_schema,
+                                  prefix=options.output_prefix),
+            FUNCTION_METADATA_KEY: enrichment.function,
+        }
         if enrichment.partition_expr:
             metadata["partition_expr"] = enrichment.partition_expr
         metadata.update(enrichment.metadata)
