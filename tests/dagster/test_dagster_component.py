@@ -14,6 +14,7 @@ from dagster_sutro import SutroFunctionComponent, SutroResource
 from tests.dagster.conftest import DAY, EXAMPLE_DIR, job_names
 
 EXAMPLE_SOURCES = EXAMPLE_DIR / "sutro_example" / "defs" / "sources.py"
+MORE_SOURCES = EXAMPLE_DIR / "sutro_example" / "defs" / "more_sources.py"
 EXAMPLE_YAML = EXAMPLE_DIR / "sutro_example" / "defs" / "tickets_triaged" / "defs.yaml"
 ENRICHED_YAML = EXAMPLE_DIR / "sutro_example" / "defs" / "enriched" / "defs.yaml"
 TRIAGED = dg.AssetKey(["support", "tickets_triaged"])
@@ -22,9 +23,12 @@ BACKLOG_SENTIMENT = dg.AssetKey(["support", "backlog_sentiment"])
 LEADS_ENRICHED = dg.AssetKey(["sales", "leads_enriched"])
 
 
-def add_source_table(defs_folder: Path) -> None:
-    """The upstream table and the warehouse IO manager: the example project's own defs module."""
+def add_source_table(defs_folder: Path, *, more: bool = False) -> None:
+    """The upstream table and the warehouse IO manager: the example project's own defs module
+    (``more``: and the leads and backlog tables of ``enriched/defs.yaml``)."""
     (defs_folder / "sources.py").write_text(EXAMPLE_SOURCES.read_text())
+    if more:
+        (defs_folder / "more_sources.py").write_text(MORE_SOURCES.read_text())
 
 
 def test_scaffolded_component_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +86,7 @@ def test_several_functions_translation_and_code_version(sutro_env: Any, monkeypa
     contents = yaml.safe_load(ENRICHED_YAML.read_text())
     with create_defs_folder_sandbox() as sandbox:
         path = sandbox.scaffold_component(component_cls=SutroFunctionComponent, defs_yaml_contents=contents)
-        add_source_table(sandbox.defs_folder_path)
+        add_source_table(sandbox.defs_folder_path, more=True)
         with sandbox.build_component_tree() as tree:
             component = tree.load_component(path)
             assert isinstance(component, SutroFunctionComponent)

@@ -22,6 +22,7 @@ from dagster_sutro import (
 from sutro_providers.function_spec import load_function_spec
 from tests.dagster.conftest import EXAMPLE_DIR
 
+pytestmark = pytest.mark.timeout(900)  # several runs each on a shared 2-core machine
 TRIAGED = dg.AssetKey(["support", "backlog_triaged"])
 SENTIMENT = dg.AssetKey(["support", "backlog_sentiment"])
 LEADS = dg.AssetKey(["sales", "leads_enriched"])
