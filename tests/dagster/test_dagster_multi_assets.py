@@ -40,6 +40,13 @@ def enrichments() -> list[SutroEnrichment]:
     ]
 
 
+@pytest.fixture
+def sutro_resource(make_resource: Any) -> SutroResource:
+    """The test resource with a 60 s read timeout: on a loaded machine the first
+    batch-inference of a fresh server can take longer than the default 10 s."""
+    return make_resource(read_timeout=60)
+
+
 def models_of_jobs(resource: SutroResource) -> list[str]:
     """The Function of every batch job on the server (cost estimates excluded)."""
     with resource.get_client() as client:
