@@ -3,10 +3,13 @@
 * :class:`SutroResource`: connection, staging and waiting settings (``get_client()``,
   ``get_pipeline()``, ``enrich()``);
 * :func:`sutro_function_asset`: an asset that enriches an upstream table;
+* :class:`SutroEnrichment` (one Function x table), :class:`DagsterSutroTranslator`
+  (its asset spec), :func:`build_sutro_assets_definitions` / :func:`sutro_assets`:
+  the assets of several Functions and tables at once, subsettable;
 * :class:`SutroChecks`: row parity, low-confidence share and cost checks;
 * :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
   :class:`SutroDuckDBIOManager`: where enriched tables land;
-* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``);
+* :class:`SutroFunctionComponent`: the same assets configured in YAML (``dg``);
 * :class:`OpperResource`, :func:`opper_function_asset` and
   :class:`OpperFunctionComponent`: the same asset with the rows answered by Opper
   (one call per row; :mod:`dagster_sutro.opper`);
@@ -33,8 +36,11 @@ Example::
 from dagster_shared.libraries import DagsterLibraryRegistry
 
 from dagster_sutro.asset_decorator import sutro_function_asset
+from dagster_sutro.assets import build_sutro_assets_definitions, sutro_assets
 from dagster_sutro.checks import SutroChecks, cost_bounds_checks
+from dagster_sutro.code_version import function_code_version
 from dagster_sutro.components import OpperFunctionComponent, SutroFunctionComponent
+from dagster_sutro.enrichment import SutroEnrichment
 from dagster_sutro.io_managers import (
     ConfigurableSutroParquetIOManager,
     SutroDuckDBIOManager,
@@ -45,6 +51,7 @@ from dagster_sutro.metadata import SutroMetadataSet
 from dagster_sutro.opper import OpperMetadataSet, OpperResource, opper_function_asset
 from dagster_sutro.resources import SutroResource
 from dagster_sutro.sensors import build_sutro_jobs_sensor
+from dagster_sutro.translator import DagsterSutroTranslator
 from sutro_providers.version import __version__
 
 LIBRARY_NAME = "dagster-sutro"
@@ -52,19 +59,24 @@ DagsterLibraryRegistry.register(LIBRARY_NAME, __version__, is_dagster_package=Fa
 
 __all__ = [
     "ConfigurableSutroParquetIOManager",
+    "DagsterSutroTranslator",
     "OpperFunctionComponent",
     "OpperMetadataSet",
     "OpperResource",
     "SutroChecks",
     "SutroDuckDBIOManager",
     "SutroDuckDBTypeHandler",
+    "SutroEnrichment",
     "SutroFunctionComponent",
     "SutroMetadataSet",
     "SutroParquetIOManager",
     "SutroResource",
     "__version__",
+    "build_sutro_assets_definitions",
     "build_sutro_jobs_sensor",
     "cost_bounds_checks",
+    "function_code_version",
     "opper_function_asset",
+    "sutro_assets",
     "sutro_function_asset",
 ]

@@ -42,43 +42,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext
 
+from dagster_sutro.assets import DEFAULT_RESOURCE_KEY, UPSTREAM_INPUT, build_sutro_assets_definitions
 from dagster_sutro.checks import SutroChecks
-from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
-from dagster_sutro.metadata import declared_column_schema, definition_metadata
+from dagster_sutro.enrichment import SutroEnrichment, build_options, key_of
+from dagster_sutro.frames import OutputFormat
+from dagster_sutro.translator import DagsterSutroTranslator, default_asset_name
 from sutro_providers.function_spec import FunctionSpec, InputField
-from sutro_providers.incremental.keys import code_version
-from sutro_providers.inputs.sources import SourceReader
+from sutro_providers.incremental.keys import code_version as incremental_code_version
 from sutro_providers.options import EnrichmentOptions
 
-UPSTREAM_INPUT = "upstream"
-DEFAULT_RESOURCE_KEY = "sutro"
-
-
-def _key_of(value: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec) -> dg.AssetKey:
-    if isinstance(value, dg.AssetsDefinition):
-        return value.key
-    if isinstance(value, dg.AssetSpec):
-        return value.key
-    if isinstance(value, str):
-        return dg.AssetKey.from_user_string(value)
-    return dg.AssetKey.from_coercible(value)
-
-
-def build_options(function: str, input_fields: Sequence[InputField | Mapping[str, Any]] | None,
-                  options: EnrichmentOptions | Mapping[str, Any] | None) -> EnrichmentOptions:
-    """Validate the asset's enrichment options at definition time (a typo fails the code location load).
-    Options of another backend (an :class:`EnrichmentOptions` subclass such as ``OpperOptions``) keep their type."""
-    kind = type(options) if isinstance(options, EnrichmentOptions) else EnrichmentOptions
-    if isinstance(options, EnrichmentOptions):
-        data = options.model_dump(exclude_unset=True)
-    else:
-        data = dict(options or {})
-    data["function"] = function
-    if input_fields is not None:
-        data["input_fields"] = [InputField.model_validate(f) if isinstance(f, Mapping) else f for f in input_fields]
-    return kind(**data)
+__all__ = ["DEFAULT_RESOURCE_KEY", "UPSTREAM_INPUT", "build_options", "sutro_function_asset"]
+_key_of = key_of
 
 
 def sutro_function_asset(
@@ -108,10 +83,13 @@ def sutro_function_asset(
     tags: Mapping[str, str] | None = None,
     owners: Sequence[str] | None = None,
     kinds: set[str] | None = None,
+    automation_condition: dg.AutomationCondition | None = None,
+    code_version: str | None = None,
+    translator: DagsterSutroTranslator | None = None,
+    function_spec: FunctionSpec | Mapping[str, Any] | None = None,
     incremental: bool | None = None,
     cache_version: str | None = None,
     progress_interval: float | None = None,
-    function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
 
@@ -143,8 +121,8 @@ def sutro_function_asset(
         resource_key: the key of the :class:`SutroResource`.
         incremental: submit only rows without a cached result (a partition materialized
             twice over the same rows pays once; see :mod:`sutro_providers.incremental`);
-            also ``options={"incremental": True}``. The asset's ``code_version`` then
-            follows the Function, ``cache_version`` and the sampling parameters.
+            also ``options={"incremental": True}``. Without an explicit ``code_version``
+            the asset's then follows the Function, ``cache_version`` and the sampling parameters.
         cache_version: part of the cache key (change it to stop reusing results).
         progress_interval: seconds between progress lines in the run's event log while
             the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
@@ -155,67 +133,41 @@ def sutro_function_asset(
             the whole column schema when the upstream declares its own). Default
             ``None``: lineage from ``input_fields`` alone; every materialization carries
             the full lineage and descriptions either way.
+        automation_condition: when Dagster materializes the asset on its own.
+        code_version: the asset's code version (e.g. :func:`~dagster_sutro.function_code_version`).
+        translator: makes the asset spec (default :class:`~dagster_sutro.DagsterSutroTranslator`).
+
+    This is the one-enrichment case of :func:`~dagster_sutro.build_sutro_assets_definitions`
+    (same translator, same step).
 
     Returns:
         The :class:`dagster.AssetsDefinition`.
     """
-    if output_format not in OUTPUT_FORMATS:
-        raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
-    if progress_interval is not None:
-        given = options.model_dump(exclude_unset=True) if isinstance(options, EnrichmentOptions) else dict(options or {})
-        options = {**given, "progress_interval": progress_interval}
-    enrichment = build_options(function, input_fields, options)
-    extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version)) if v is not None}
-    if extra:
-        enrichment = EnrichmentOptions(**{**enrichment.model_dump(exclude_unset=True), **extra})
-    upstream_key = _key_of(upstream)
-    if key is not None:
-        asset_key = _key_of(key)
-    else:
+    upstream_key = key_of(upstream)
+    if key is None:
         prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
-        asset_key = dg.AssetKey([*prefix, name or f"{upstream_key.path[-1]}_{function.replace('-', '_').replace('.', '_')}"])
-    checks = checks if checks is not None else SutroChecks()
-    if partitions_def is not None and backfill_policy is None:
-        backfill_policy = dg.BackfillPolicy.single_run()
-    spec = FunctionSpec.model_validate(function_spec) if isinstance(function_spec, Mapping) else function_spec
-    asset_metadata: dict[str, Any] = {
-        **definition_metadata(function, upstream_key, spec=spec, input_fields=enrichment.input_fields,
-                              upstream_schema=declared_column_schema(upstream), prefix=enrichment.output_prefix),
-        "sutro/function": function, **(metadata or {}),
-    }
-    if partition_expr:
-        asset_metadata["partition_expr"] = partition_expr
-
-    decorate = dg.asset(
-        key=asset_key,
-        ins={UPSTREAM_INPUT: dg.AssetIn(key=upstream_key, partition_mapping=partition_mapping)},
-        description=description or f"`{upstream_key.to_user_string()}` enriched by the Sutro Function `{function}`.",
-        group_name=group_name,
-        partitions_def=partitions_def,
-        backfill_policy=backfill_policy,
-        retry_policy=retry_policy,
-        pool=pool,
-        op_tags=op_tags,
-        io_manager_key=io_manager_key,
-        required_resource_keys={resource_key},
-        check_specs=checks.specs(asset_key),
-        metadata=asset_metadata,
-        tags=dict(tags or {}),
-        owners=list(owners) if owners else None,
-        kinds=set(kinds) if kinds else {"sutro", output_format if output_format != "arrow" else "pyarrow"},
-        code_version=(code_version(function, enrichment.cache_version, enrichment.sampling_params)
-                      if enrichment.incremental else None),
+        key = dg.AssetKey([*prefix, name or default_asset_name(upstream_key, function)])
+    extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version),
+                               ("progress_interval", progress_interval)) if v is not None}
+    if extra and isinstance(options, EnrichmentOptions):  # another backend's options keep their type
+        options = type(options)(**{**options.model_dump(exclude_unset=True), **extra})
+    elif extra:
+        options = {**dict(options or {}), **extra}
+    if code_version is None:
+        built = build_options(function, input_fields, options)
+        if built.incremental:
+            code_version = incremental_code_version(function, built.cache_version, built.sampling_params)
+    enrichment = SutroEnrichment(
+        function=function, upstream=upstream, key=key, description=description, group_name=group_name,
+        tags=dict(tags or {}), owners=list(owners or ()), kinds=set(kinds) if kinds else None,
+        metadata=dict(metadata or {}), automation_condition=automation_condition, code_version=code_version,
+        partitions_def=partitions_def, partition_mapping=partition_mapping, partition_expr=partition_expr,
+        io_manager_key=io_manager_key, input_fields=input_fields, options=options,
+        checks=checks if checks is not None else SutroChecks(), output_format=output_format, stream=stream,
+        function_spec=function_spec,
     )
-    def body(context: AssetExecutionContext, upstream: Any) -> Any:
-        yield from getattr(context.resources, resource_key).enrich(
-            context, upstream, options=enrichment, output_format=output_format, checks=checks, stream=stream
-        )
-
-    if stream:
-        def _sutro_asset(context: AssetExecutionContext, upstream: SourceReader):  # noqa: ANN202
-            yield from body(context, upstream)
-    else:
-        def _sutro_asset(context: AssetExecutionContext, upstream: Any):  # type: ignore[misc]  # noqa: ANN202
-            yield from body(context, upstream)
-
-    return decorate(_sutro_asset)
+    (asset,) = build_sutro_assets_definitions(
+        [enrichment], translator=translator, name=key_of(key).to_python_identifier(), backfill_policy=backfill_policy,
+        retry_policy=retry_policy, pool=pool, op_tags=op_tags, resource_key=resource_key,
+    )
+    return asset

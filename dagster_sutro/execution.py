@@ -105,7 +105,7 @@ def identity_of(asset_key: dg.AssetKey | str | Sequence[str], partition: str | N
     return RunIdentity.dagster(key.to_user_string(), partition, root_run_id)
 
 
-def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
+def run_identity(context: dg.AssetExecutionContext, asset_key: dg.AssetKey | None = None) -> RunIdentity:
     """:func:`identity_of` the asset being materialized: the same for every
     re-execution and step retry of the run that first materialized it."""
     partition: str | None = None
@@ -115,7 +115,7 @@ def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
         keys = context.partition_key_range
         partition = f"{keys.start}...{keys.end}"
     run = context.run
-    return identity_of(context.asset_key, partition, run.root_run_id or run.run_id)
+    return identity_of(asset_key or context.asset_key, partition, run.root_run_id or run.run_id)
 
 
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
@@ -143,7 +143,7 @@ def _on_interrupt(resource: EnrichmentSettings, pipeline: EnrichmentPipeline, id
 
 
 def enriched_columns(context: dg.AssetExecutionContext, pipeline: EnrichmentPipeline, options: EnrichmentOptions,
-                     source: Any) -> EnrichedColumns | None:
+                     source: Any, asset_key: dg.AssetKey | None = None) -> EnrichedColumns | None:
     """What the column lineage of this run's table derives from: the Function's input
     fields (declared, else its published spec's), the asset's one upstream asset and
     the source's columns. ``None`` when the input fields are not known (or when
@@ -153,7 +153,7 @@ def enriched_columns(context: dg.AssetExecutionContext, pipeline: EnrichmentPipe
         fields = options.input_fields if options.input_fields is not None else (spec.inputs if spec else None)
         if not fields:
             return None
-        deps = context.assets_def.asset_deps.get(context.asset_key, set())
+        deps = context.assets_def.asset_deps.get(asset_key or context.asset_key, set())
         names = column_names(source)
         return EnrichedColumns(options.function, spec, tuple(f.name for f in fields),
                                next(iter(deps)) if len(deps) == 1 else None,
@@ -172,14 +172,20 @@ def run_enrichment(
     output_format: OutputFormat = "polars",
     checks: SutroChecks | None = None,
     stream: bool = False,
+    asset_key: dg.AssetKey | None = None,
+    output_name: str | None = None,
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
     """Enrich ``source`` for the asset being materialized; see the module docstring.
     ``stream``: the output is a :class:`~dagster_sutro.streams.ParquetTable` (the
-    enriched Parquet, never loaded whole) instead of a frame."""
+    enriched Parquet, never loaded whole) instead of a frame. ``asset_key`` and
+    ``output_name``: which asset of a multi-asset this run is (default: the step's
+    only asset and output)."""
     from sutro_providers.pipeline import is_empty
 
     options = resource.apply_defaults(options)
-    identity = run_identity(context)
+    asset_key = asset_key or context.asset_key
+    output_name = output_name or "result"
+    identity = run_identity(context, asset_key)
     source = combine_partitions(source)
     log = context.log
     origin = resource.client_config().origin
@@ -211,13 +217,14 @@ def run_enrichment(
             raise
         except SutroError as exc:
             raise _failure(exc, submitted[-1] if submitted else None, resource) from exc
-        columns = enriched_columns(context, pipeline, options, source)
+        columns = enriched_columns(context, pipeline, options, source, asset_key)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
     described = described_table(manifest, table, options)
     metadata = build_metadata(manifest, described, origin=origin, job_url_template=resource.job_url_template,
                               columns=columns, log=log)
-    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks)
+    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks,
+                                  asset_key=asset_key, output_name=output_name)
 
 
 def described_table(manifest: Manifest, table: Any, options: EnrichmentOptions) -> Any:
@@ -230,11 +237,17 @@ def described_table(manifest: Manifest, table: Any, options: EnrichmentOptions) 
 
 
 def enrichment_outputs(context: dg.AssetExecutionContext, manifest: Manifest, table: Any, described: Any,
-                       metadata: dict[str, Any], output_format: OutputFormat,
-                       checks: SutroChecks | None) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+                       metadata: dict[str, Any], output_format: OutputFormat, checks: SutroChecks | None, *,
+                       asset_key: dg.AssetKey | None = None,
+                       output_name: str = "result") -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
     """The :class:`dagster.Output` of a finished run (the frame, or the
-    :func:`described_table` of a stream) and its check results: the end of every
-    backend's asset step."""
-    yield dg.Output(described if table is None else from_arrow(table, output_format), metadata=metadata)
+    :func:`described_table` of a stream) and its selected check results: the end of
+    every backend's asset step. ``asset_key``/``output_name``: which asset of a
+    multi-asset (default: the step's only one)."""
+    asset_key = asset_key or context.asset_key
+    yield dg.Output(described if table is None else from_arrow(table, output_format),
+                    output_name=output_name, metadata=metadata)
     if checks is not None:
-        yield from checks.evaluate(manifest, table, context.asset_key)
+        selected = context.selected_asset_check_keys
+        yield from (r for r in checks.evaluate(manifest, table, asset_key)
+                    if dg.AssetCheckKey(asset_key, r.check_name or "") in selected)

@@ -131,12 +131,14 @@ class OpperResource(StagingResource):
         output_format: OutputFormat = "polars",
         checks: SutroChecks | None = None,
         stream: bool = False,
+        asset_key: dg.AssetKey | None = None,
+        output_name: str | None = None,
     ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
         """Run the Opper function of ``options`` over ``source`` for the asset being
         materialized and yield its :class:`dagster.Output` and check results (see the
         module docstring); the counterpart of :meth:`SutroResource.enrich`."""
         yield from run_opper_enrichment(self, context, source, options=options, output_format=output_format,
-                                        checks=checks, stream=stream)
+                                        checks=checks, stream=stream, asset_key=asset_key, output_name=output_name)
 
 
 class RowProgressLogger:
@@ -197,12 +199,16 @@ def run_opper_enrichment(
     output_format: OutputFormat = "polars",
     checks: SutroChecks | None = None,
     stream: bool = False,
+    asset_key: dg.AssetKey | None = None,
+    output_name: str | None = None,
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
-    """Enrich ``source`` through Opper for the asset being materialized. Core errors
+    """Enrich ``source`` through Opper for the asset being materialized (``asset_key`` /
+    ``output_name``: which asset of a multi-asset, default the step's only one). Core errors
     become :class:`dagster.Failure` (``ALLOW_RETRIES`` of :mod:`dagster_sutro.execution`
     says which allow a step retry: failed rows do, a retry calls only those); a
     terminated run keeps what was answered."""
-    identity = run_identity(context)
+    asset_key = asset_key or context.asset_key
+    identity = run_identity(context, asset_key)
     source = combine_partitions(source)
     log = context.log
     pipeline = resource.get_pipeline()
@@ -227,7 +233,8 @@ def run_opper_enrichment(
     log.info(f"Opper run done: {manifest.rows_out} rows, {manifest.rows_failed} failed, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}, "
              f"trace span {manifest.trace_span_id}")
-    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks)
+    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks,
+                                  asset_key=asset_key, output_name=output_name or "result")
 
 
 def build_opper_options(

@@ -145,6 +145,8 @@ class SutroResource(StagingResource):
         output_format: OutputFormat = "polars",
         checks: SutroChecks | None = None,
         stream: bool = False,
+        asset_key: dg.AssetKey | None = None,
+        output_name: str | None = None,
     ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
         """Run ``options.function`` over ``source`` for the asset being materialized and
         yield its :class:`dagster.Output` (enriched table + metadata) and check results.
@@ -153,9 +155,18 @@ class SutroResource(StagingResource):
         or a step retry reattaches to the jobs an earlier attempt paid for. ``stream``:
         the output is the enriched Parquet as a :class:`~dagster_sutro.streams.ParquetTable`
         (for ``source``, pass a :class:`~sutro_providers.inputs.sources.SourceReader`).
+        ``asset_key`` / ``output_name``: the asset and output of a multi-asset this run is for.
         """
         yield from run_enrichment(self, context, source, options=options, output_format=output_format, checks=checks,
-                                  stream=stream)
+                                  stream=stream, asset_key=asset_key, output_name=output_name)
+
+    def enrich_assets(self, context: dg.AssetExecutionContext, source: Any) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+        """Inside a :func:`~dagster_sutro.sutro_assets` function: run the enrichment of each
+        selected asset of the multi-asset over ``source`` (its loaded upstream table), one
+        core run per asset, and yield their outputs and check results."""
+        from dagster_sutro.assets import run_selected
+
+        yield from run_selected(self, context, source)
 
     def cancel_run(self, asset_key: dg.AssetKey | str | Sequence[str], partition: str | None,
                    root_run_id: str) -> list[str]:

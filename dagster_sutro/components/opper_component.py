@@ -41,7 +41,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_sutro.checks import SutroChecks
-from dagster_sutro.components.function_component import SutroDailyPartitions
+from dagster_sutro.components.partitions import SutroPartitions
 from dagster_sutro.opper import DEFAULT_OPPER_RESOURCE_KEY, OpperResource, opper_function_asset
 from sutro_providers.opper.config import DEFAULT_BASE_URL
 
@@ -118,7 +118,8 @@ class OpperFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
     on_row_error: Literal["fail", "record"] | None = Field(default=None, description="A row failing after its tries: fail (default) or record.")
     description: str | None = Field(default=None, description="Description of the enriched asset.")
     group_name: str | None = Field(default=None, description="Asset group.")
-    partitions: SutroDailyPartitions | None = Field(default=None, description="Daily partitions; none: unpartitioned.")
+    partitions: SutroPartitions | None = Field(
+        default=None, description="Partitions (type: static, daily (default), hourly, weekly, monthly, time_window, dynamic); none: unpartitioned.")
     partition_expr: str | None = Field(default=None, description="Output column IO managers partition by (e.g. created_at).")
     options: dict[str, Any] = Field(
         default_factory=dict, description="More OpperOptions: max_row_attempts, id_column, output_prefix, on_input_change, ...")

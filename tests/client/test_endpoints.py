@@ -148,7 +148,7 @@ def test_run_function_classification_and_extraction(sutro: Any) -> None:
 def test_functions_auth_and_quotas(sutro: Any) -> None:
     specs = sutro.list_functions()
     assert all(isinstance(s, FunctionSpec) for s in specs)
-    assert {s.name for s in specs} == {"ticket-triage", "lead-extractor"}
+    assert {s.name for s in specs} == {"ticket-triage", "lead-extractor", "ticket-sentiment"}
     spec = sutro.get_function("ticket-triage")
     assert spec.kind == "classification" and set(spec.labels or []) == TRIAGE_LABELS
     assert sutro.auth_check() is True

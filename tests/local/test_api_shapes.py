@@ -159,7 +159,7 @@ def test_cost_estimate_job(api: httpx.Client) -> None:
 
 def test_functions_registry(api: httpx.Client) -> None:
     names = [f["name"] for f in api.get("/v1/functions").json()["functions"]]
-    assert sorted(names) == ["lead-extractor", "ticket-triage"]
+    assert sorted(names) == ["lead-extractor", "ticket-sentiment", "ticket-triage"]
     spec = api.get("/v1/functions/ticket-triage").json()["function"]
     assert spec["labels"][0] == "billing" and spec["inputs"][0]["name"] == "subject"
     assert_error(api.get("/v1/functions/nope"), 404, "function_not_found")
