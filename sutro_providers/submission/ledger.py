@@ -30,6 +30,7 @@ estimates, re-planned shards and a resubmission after an input change write too.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -41,6 +42,7 @@ from sutro_providers.manifest import Manifest
 from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
 
+log = logging.getLogger("sutro_providers.submission.ledger")
 CONFLICT_RETRIES = 20  # ledger writes lost to other attempts before giving up
 
 
@@ -144,6 +146,8 @@ class Ledger:
                 self.save(record)
                 return
             except LedgerWriteConflict:
+                log.info("the run ledger %s changed since it was read (another attempt wrote it); reading it again",
+                         self.path)
                 self.refresh(record)
         raise SutroConcurrentAttemptError(f"gave up writing the run ledger {self.path} after {CONFLICT_RETRIES} conflicts")
 

@@ -251,3 +251,96 @@ def test_tasks_test_killed_while_deferred_resumes_into_the_same_job(migrated_hom
     assert sutro_clean.admin.job_count() == 1  # the killed attempt's job, reattached
     out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/resume_1.parquet", filesystem=sutro_s3_server.filesystem())
     assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
+
+
+def _ledger(s3: Any, bucket: str, identity: RunIdentity) -> dict[str, Any] | None:
+    from sutro_providers.options import StagingLocation
+    from sutro_providers.staging.area import StagingArea
+
+    area = StagingArea(StagingLocation(url=f"s3://{bucket}/staging", storage_options=s3.storage_options))
+    path = area.ledger_path(identity)
+    return json.loads(area.fs.cat_file(path)) if area.fs.exists(path) else None
+
+
+def _claimed_without_job(ledger: dict[str, Any] | None) -> bool:
+    return bool(ledger) and any(s["state"] == "intent" and s["holder"] and not s["job_id"] for s in ledger["shards"])
+
+
+@pytest.mark.parametrize("on_concurrent_attempt", ["wait", "fail"])
+def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
+                                                          sutro_s3_server: Any, sutro_s3_bucket: str,
+                                                          on_concurrent_attempt: str) -> None:
+    """Two `airflow tasks test` processes of the same task instance (dag, task, run id)
+    at once, the second started while the first holds the claim on the job's creation
+    (its create call is slowed down by the server): ONE job on the server. The second
+    waits for the first's job id and reattaches (both complete, same job, same rows),
+    or with on_concurrent_attempt='fail' fails at once naming the other attempt."""
+    from sutro_providers.client.sutro import SutroClient
+
+    warehouse = tmp_path / "warehouse.db"
+    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
+    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_twice.py"])
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+    env["AIRFLOW_CONN_SUTRO_DEFAULT"] = sutro_conn_env(sutro_clean, sutro_s3_server, sutro_s3_bucket,
+                                                      timeouts={"read": 240})
+    env["SUTRO_E2E_ON_CONCURRENT_ATTEMPT"] = on_concurrent_attempt
+    run_cli(["dags", "reserialize"], env)
+    run_cli(["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"], env)  # no scheduler: it stays queued
+    identity = RunIdentity.airflow("sutro_e2e_twice", "triage", "twice_1", -1)
+    # the first create call takes 60 s (the claim is held all along); the job it creates stays RUNNING until released
+    sutro_clean.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 60_000, "count": 1},
+                                  {"kind": "hold_job", "count": 1}])
+    command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_twice", "triage", "twice_1"]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str) -> None:
+        with (home / f"{name}.log").open("wb") as out:
+            procs[name] = subprocess.Popen(command, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+
+    def log(name: str) -> str:
+        return (home / f"{name}.log").read_text(errors="replace")
+
+    def alive() -> None:
+        for name, proc in procs.items():
+            if proc.poll() is not None and not (name == "second" and on_concurrent_attempt == "fail"):
+                raise AssertionError(f"{name} exited {proc.returncode}:\n{log(name)[-4000:]}")
+
+    try:
+        start("first")
+        wait_for("the first attempt's claim", lambda: _claimed_without_job(_ledger(sutro_s3_server, sutro_s3_bucket,
+                                                                                    identity)),
+                 timeout=240, interval=0.5, alive=alive)
+        start("second")  # while the first is inside its (slow) paid call
+        if on_concurrent_attempt == "fail":
+            procs["second"].wait(240)
+            assert procs["second"].returncode != 0, log("second")[-4000:]
+            assert "another attempt of run" in log("second") and "holder" in log("second"), log("second")[-4000:]
+            assert sutro_clean.admin.job_count() == 0  # the second paid nothing; the first is still in its call
+        else:
+            wait_for("the second attempt to wait for the first's job",
+                     lambda: "is creating its job; waiting for its job id" in log("second"),
+                     timeout=240, interval=0.5, alive=alive)
+        waiting = [n for n in procs if procs[n].poll() is None]
+        wait_for("the running attempts to defer", lambda: all("running trigger in line" in log(n) for n in waiting),
+                 timeout=240, interval=0.5, alive=alive)
+        with SutroClient(sutro_clean.url, sutro_clean.api_key) as client:
+            (job,) = list(client.iter_jobs())  # one job, whoever created it
+        sutro_clean.admin.release(job.job_id)
+        for name in waiting:
+            procs[name].wait(300)
+            assert procs[name].returncode == 0, log(name)[-4000:]
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the groups this test started
+                proc.wait(30)
+    assert sutro_clean.admin.job_count() == 1
+    if on_concurrent_attempt == "wait":
+        assert f"reattaching to job {job.job_id}" in log("second"), log("second")[-4000:]
+    for name in waiting:
+        assert job.job_id in log(name)
+    assert "Traceback" not in log("first"), log("first")[-4000:]
+    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/twice_1.parquet", filesystem=sutro_s3_server.filesystem())
+    assert out.column("id").to_pylist() == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
+    assert_no_secrets(log("first") + log("second"), sutro_clean.api_key, "the task logs")
