@@ -8,6 +8,13 @@ or fails fast (``"fail"``). A claim lapses when its lease runs out, at once when
 its holder ran on this host and its process is gone (a SIGKILLed worker), or when
 the holder releases it after a failed call; the next attempt then reconciles by
 the shard's job name before it creates anything.
+
+A holder that was paused past its lease (a zombie: SIGSTOP, a long GC pause, a
+frozen VM) must not pay once it wakes up: right before the paid call, a claim older
+than half its lease is renewed by a conditional write, which finds the shard taken
+when another attempt moved on. What remains is a pause after that check and before
+the request reaches the server longer than the whole lease; the job it then creates
+is cancelled once the holder sees another job recorded first.
 """
 
 from __future__ import annotations

@@ -270,11 +270,14 @@ def _claimed_without_job(ledger: dict[str, Any] | None) -> bool:
 def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
                                                           sutro_s3_server: Any, sutro_s3_bucket: str,
                                                           on_concurrent_attempt: str) -> None:
-    """Two `airflow tasks test` processes of the same task instance (dag, task, run id)
-    at once, the second started while the first holds the claim on the job's creation
-    (its create call is slowed down by the server): ONE job on the server. The second
-    waits for the first's job id and reattaches (both complete, same job, same rows),
-    or with on_concurrent_attempt='fail' fails at once naming the other attempt."""
+    """A task process that looks dead but is not, and its replacement, both running the
+    operator: `airflow tasks test` A holds the claim on the shard's job while its create
+    call is slow (the server delays it 240 s); the task instance is cleared (what the
+    scheduler does when it gives up on a worker: Airflow then lets another process start
+    the task instance, which it refuses while A's try is marked running), and
+    `airflow tasks test` B runs it. ONE job on the server: B waits for A's job id and
+    reattaches, completing the task instance on that job, or with
+    on_concurrent_attempt='fail' fails at once naming the holder."""
     from sutro_providers.client.sutro import SutroClient
 
     warehouse = tmp_path / "warehouse.db"
@@ -282,14 +285,13 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
     home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_twice.py"])
     env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
     env["AIRFLOW_CONN_SUTRO_DEFAULT"] = sutro_conn_env(sutro_clean, sutro_s3_server, sutro_s3_bucket,
-                                                      timeouts={"read": 240})
+                                                      timeouts={"read": 400})
     env["SUTRO_E2E_ON_CONCURRENT_ATTEMPT"] = on_concurrent_attempt
     run_cli(["dags", "reserialize"], env)
     run_cli(["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"], env)  # no scheduler: it stays queued
     identity = RunIdentity.airflow("sutro_e2e_twice", "triage", "twice_1", -1)
-    # the first create call takes 60 s (the claim is held all along); the job it creates stays RUNNING until released
-    sutro_clean.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 60_000, "count": 1},
-                                  {"kind": "hold_job", "count": 1}])
+    sutro_clean.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 240_000, "count": 1},
+                                  {"kind": "hold_job", "count": 1}])  # the job stays RUNNING until released
     command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_twice", "triage", "twice_1"]
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -303,44 +305,47 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
 
     def alive() -> None:
         for name, proc in procs.items():
-            if proc.poll() is not None and not (name == "second" and on_concurrent_attempt == "fail"):
+            if proc.poll() is not None and not (name == "b" and on_concurrent_attempt == "fail"):
                 raise AssertionError(f"{name} exited {proc.returncode}:\n{log(name)[-4000:]}")
 
     try:
-        start("first")
-        wait_for("the first attempt's claim", lambda: _claimed_without_job(_ledger(sutro_s3_server, sutro_s3_bucket,
-                                                                                    identity)),
-                 timeout=240, interval=0.5, alive=alive)
-        start("second")  # while the first is inside its (slow) paid call
+        start("a")
+        wait_for("A's claim on the shard", lambda: _claimed_without_job(_ledger(sutro_s3_server, sutro_s3_bucket,
+                                                                                 identity)),
+                 timeout=300, interval=0.5, alive=alive)
+        run_cli(["tasks", "clear", "sutro_e2e_twice", "-t", "triage", "-y"], env)  # A's try is given up on
+        start("b")
         if on_concurrent_attempt == "fail":
-            procs["second"].wait(240)
-            assert procs["second"].returncode != 0, log("second")[-4000:]
-            assert "another attempt of run" in log("second") and "holder" in log("second"), log("second")[-4000:]
-            assert sutro_clean.admin.job_count() == 0  # the second paid nothing; the first is still in its call
+            procs["b"].wait(240)
+            assert procs["b"].returncode != 0, log("b")[-4000:]
+            assert "another attempt of run" in log("b") and "holder" in log("b"), log("b")[-4000:]
+            assert sutro_clean.admin.job_count() == 0  # B paid nothing; A is still inside its call
         else:
-            wait_for("the second attempt to wait for the first's job",
-                     lambda: "is creating its job; waiting for its job id" in log("second"),
-                     timeout=240, interval=0.5, alive=alive)
-        waiting = [n for n in procs if procs[n].poll() is None]
-        wait_for("the running attempts to defer", lambda: all("running trigger in line" in log(n) for n in waiting),
-                 timeout=240, interval=0.5, alive=alive)
+            wait_for("B to wait for A's job", lambda: "is creating its job; waiting for its job id" in log("b"),
+                     timeout=300, interval=0.5, alive=alive)
+            assert sutro_clean.admin.job_count() == 0
+        wait_for("A's job", lambda: sutro_clean.admin.job_count() == 1, timeout=300, interval=0.5, alive=alive)
         with SutroClient(sutro_clean.url, sutro_clean.api_key) as client:
-            (job,) = list(client.iter_jobs())  # one job, whoever created it
+            (job,) = list(client.iter_jobs())
+        if on_concurrent_attempt == "wait":
+            wait_for("B to defer on A's job", lambda: "running trigger in line" in log("b"), timeout=300,
+                     interval=0.5, alive=alive)
         sutro_clean.admin.release(job.job_id)
-        for name in waiting:
-            procs[name].wait(300)
-            assert procs[name].returncode == 0, log(name)[-4000:]
+        if on_concurrent_attempt == "wait":
+            procs["b"].wait(300)
+            assert procs["b"].returncode == 0, log("b")[-4000:]
+            assert query(home, "SELECT state FROM task_instance WHERE dag_id = 'sutro_e2e_twice'") == [("success",)]
+        procs["a"].wait(300)  # the given-up try finishes its own work (Airflow may refuse its state reports)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)  # the groups this test started
                 proc.wait(30)
-    assert sutro_clean.admin.job_count() == 1
+    assert sutro_clean.admin.job_count() == 1  # one paid job for the two task processes
+    assert f"submitted job {job.job_id}" in log("a")
+    assert "submitted job" not in log("b")
     if on_concurrent_attempt == "wait":
-        assert f"reattaching to job {job.job_id}" in log("second"), log("second")[-4000:]
-    for name in waiting:
-        assert job.job_id in log(name)
-    assert "Traceback" not in log("first"), log("first")[-4000:]
+        assert f"reattaching to job {job.job_id}" in log("b"), log("b")[-4000:]
     out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/twice_1.parquet", filesystem=sutro_s3_server.filesystem())
     assert out.column("id").to_pylist() == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
-    assert_no_secrets(log("first") + log("second"), sutro_clean.api_key, "the task logs")
+    assert_no_secrets(log("a") + log("b"), sutro_clean.api_key, "the task logs")

@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--restart-every", type=int, default=50, help="restart the server every N finished runs (0: never)")
     parser.add_argument("--max-attempts", type=int, default=4, help="orchestrator tries per run")
-    parser.add_argument("--overlap-every", type=int, default=4,
-                        help="of every N core runs, one each is concurrent, zombie and ledger_conflict (0: none)")
+    parser.add_argument("--overlap-every", type=int, default=2,
+                        help="one core run in N gets an overlap fault: concurrent, zombie, ledger_conflict in turn (0: none)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", type=Path, help="also write the JSON report to this file")
     parser.add_argument("-v", "--verbose", action="store_true")

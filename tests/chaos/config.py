@@ -14,8 +14,8 @@ The fault mix (per the reliability issue), as local-server rules
 * every ``restart_every``-th finished run restarts the server with jobs in flight;
 * every Airflow run's trigger is abandoned mid-wait and re-created from
   ``serialize()`` (a triggerer restart);
-* overlapping attempts (:mod:`tests.chaos.overlap`), on the core path's runs in
-  turn (every ``overlap_every``-th core run is a plain one): ``concurrent``
+* overlapping attempts (:mod:`tests.chaos.overlap`) on one core run in
+  ``overlap_every``, the three kinds in turn: ``concurrent``
   (2 to ``max_parallel`` attempts at once, each in its own process), ``zombie``
   (an attempt paused with SIGSTOP past its ``zombie_lease``-second claim, then
   resumed after another attempt ran) and ``ledger_conflict`` (a foreign writer
@@ -54,7 +54,7 @@ class ChaosConfig:
     trigger_restart_after: float = 0.05
     function: str = "ticket-triage"
     run_timeout: float = 120.0
-    overlap_every: int = 4  # of every 4 core runs: one plain, one of each overlap fault (0: no overlap faults)
+    overlap_every: int = 2  # one core run in 2 gets an overlap fault, the faults in turn (0: none)
     max_parallel: int = 8
     zombie_lease: float = 2.0
     ledger_rewrite_every: float = 0.05
@@ -125,9 +125,9 @@ def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
             not_ready=config.not_ready_every > 0 and index % config.not_ready_every == 0,
         ))
         if path == "core":
-            turn = core_runs % config.overlap_every if config.overlap_every else 0
+            if config.overlap_every and core_runs % config.overlap_every == 1 % config.overlap_every:
+                fault = OVERLAP_FAULTS[(core_runs // config.overlap_every) % len(OVERLAP_FAULTS)]
+                specs[-1].fault = fault
+                specs[-1].parallel = overlap.randint(2, config.max_parallel) if fault == "concurrent" else 1
             core_runs += 1
-            if 0 < turn <= len(OVERLAP_FAULTS):
-                specs[-1].fault = OVERLAP_FAULTS[turn - 1]
-                specs[-1].parallel = overlap.randint(2, config.max_parallel) if turn == 1 else 1
     return specs
