@@ -266,6 +266,7 @@ def _claimed_without_job(ledger: dict[str, Any] | None) -> bool:
     return bool(ledger) and any(s["state"] == "intent" and s["holder"] and not s["job_id"] for s in ledger["shards"])
 
 
+@pytest.mark.timeout(1200)  # two task processes, one held 240 s inside its create call
 @pytest.mark.parametrize("on_concurrent_attempt", ["wait", "fail"])
 def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
                                                           sutro_s3_server: Any, sutro_s3_bucket: str,

@@ -1,6 +1,7 @@
 """Two re-executions of one failed Dagster run started at the same time, each in its
 own process (same root run id, so the same run identity for the Sutro step): one
-job on the local server; the second waits for the first's job id and reattaches."""
+job on the local server; the one that does not hold the claim waits for the holder's
+job id and reattaches, and both materialize the same rows."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_two_reexecutions_at_once_pay_once(sutro_env: Any, sutro_s3_server: Any,
     area = StagingArea(StagingLocation(url=f"s3://{sutro_s3_bucket}/staging",
                                        storage_options=sutro_s3_server.storage_options))
     ledger = area.ledger_path(identity_of(TRIAGED, DAY, root))
-    # the first create call takes 60 s (its claim held all along); its job stays RUNNING until released
+    # the first create call takes 60 s (its claim held all along; triage_job's read timeout is 180 s); its job
+    # stays RUNNING until released
     sutro_env.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 60_000, "count": 1},
                                 {"kind": "hold_job", "count": 1}])
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -90,14 +92,18 @@ def test_two_reexecutions_at_once_pay_once(sutro_env: Any, sutro_s3_server: Any,
             time.sleep(0.5)
 
     try:
-        start("first")
-        wait_for("the first re-execution's claim", lambda: _claimed_without_job(area, ledger))
-        start("second")  # while the first is inside its (slow) paid call
-        wait_for("the second to wait for the first's job", lambda: "waiting for its job id" in log("second"))
+        start("a")
+        start("b")
+        wait_for("a claim on the shard", lambda: _claimed_without_job(area, ledger))
+        waiting: list[str] = []
+        wait_for("the other re-execution to wait for the claim holder's job",
+                 lambda: waiting.extend(n for n in procs if "waiting for its job id" in log(n)) or waiting)
+        (other,) = set(waiting)
+        assert sutro_env.admin.job_count() == 0  # the holder is still inside its (slow) paid call
         wait_for("the job", lambda: sutro_env.admin.job_count() == 1)
         with SutroClient(sutro_env.url, sutro_env.api_key) as client:
             (job,) = list(client.iter_jobs())
-        wait_for("the second to reattach", lambda: f"reattaching to job {job.job_id}" in log("second"))
+        wait_for("the other to reattach", lambda: f"reattaching to job {job.job_id}" in log(other))
         sutro_env.admin.release(job.job_id)
         for name, proc in procs.items():
             proc.wait(300)
@@ -108,6 +114,8 @@ def test_two_reexecutions_at_once_pay_once(sutro_env: Any, sutro_s3_server: Any,
                 os.killpg(proc.pid, signal.SIGKILL)  # the groups this test started
                 proc.wait(30)
     assert sutro_env.admin.job_count() == 1  # one paid job for the two re-executions
+    (holder,) = [n for n in procs if n != other]
+    assert f"submitted job {job.job_id}" in log(holder) and "submitted job" not in log(other)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         runs = [r for r in instance.get_runs() if r.run_id != root]
         assert len(runs) == 2 and all(r.root_run_id == root for r in runs)

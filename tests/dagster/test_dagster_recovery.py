@@ -31,7 +31,7 @@ def triage_job() -> dg.JobDefinition:
         api_url=dg.EnvVar("SUTRO_API_URL"), api_key=dg.EnvVar("SUTRO_API_KEY"),
         staging_url=dg.EnvVar("TEST_STAGING_URL"), s3_endpoint_url=dg.EnvVar("TEST_S3_ENDPOINT"),
         aws_access_key_id="testing", aws_secret_access_key="testing", aws_region_name="us-east-1",
-        poll_interval=0.2, max_poll_interval=0.5,
+        poll_interval=0.2, max_poll_interval=0.5, read_timeout=180,  # test_dagster_concurrent delays a create call
     )
     job = dg.define_asset_job("triage", selection=[support_tickets.key, TRIAGED], executor_def=dg.in_process_executor)
     defs = dg.Definitions(assets=[support_tickets, triaged], jobs=[job], resources={

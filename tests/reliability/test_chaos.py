@@ -69,6 +69,7 @@ def test_audit_catches_a_shard_paid_twice(env: Any) -> None:
     assert audit["duplicate_jobs"] == 2 and audit["double_submits"] == 1
 
 
+@pytest.mark.timeout(600)  # 3 runs, 5 processes besides this one: slow on a loaded machine
 def test_overlap_faults_keep_every_invariant(sutro_s3_server: Any) -> None:
     """One core run each with 3 attempts at once (processes), a zombie (SIGSTOP past its
     claim's lease, SIGCONT after another attempt ran) and a foreign ledger writer."""
