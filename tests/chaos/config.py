@@ -58,6 +58,7 @@ class ChaosConfig:
     max_parallel: int = 8
     zombie_lease: float = 2.0
     ledger_rewrite_every: float = 0.05
+    attempt_deadline: float = 1800.0  # an attempt in a process of its own that runs longer is a hung one
 
     def fault_rules(self, epoch: int) -> list[dict[str, Any]]:
         """The standing rules; ``epoch`` (bumped on every server restart) re-seeds them."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tests.chaos.env import ChaosEnv
 
 REPO = Path(__file__).resolve().parents[2]
+log = logging.getLogger("tests.chaos")
 LEDGER_LOGGER = "sutro_providers.submission.ledger"
 
 
@@ -56,8 +57,12 @@ def _request(env: ChaosEnv, spec: RunSpec, *, pause_after_claim: bool = False) -
     })
 
 
+def _log_path(env: ChaosEnv, spec: RunSpec, tag: str) -> Path:
+    return env.log_dir / f"run-{spec.index:04d}-{tag}.log"
+
+
 def _start(env: ChaosEnv, spec: RunSpec, tag: str, **kw: Any) -> subprocess.Popen[str]:
-    log_path = env.log_dir / f"run-{spec.index:04d}-{tag}.log"
+    log_path = _log_path(env, spec, tag)
     proc = subprocess.Popen([sys.executable, "-m", "tests.chaos.attempt"], cwd=REPO, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_path.open("w"))
     assert proc.stdin is not None
@@ -67,27 +72,33 @@ def _start(env: ChaosEnv, spec: RunSpec, tag: str, **kw: Any) -> subprocess.Pope
     return proc
 
 
-def _reply(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+def _reply(proc: subprocess.Popen[str], timeout: float, log_path: Path) -> dict[str, Any]:
+    """The attempt's reply; a hung or crashed attempt is an unclear failure, logged with its
+    log's tail (a hung one first dumps its threads' stacks there: faulthandler on SIGUSR1)."""
+    reply: dict[str, Any]
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)  # its stacks into its log (faulthandler)
+        proc.send_signal(signal.SIGUSR1)
         time.sleep(1)
         proc.kill()  # this runner's own child
         proc.communicate()
-        return {"ok": False, "error": f"attempt process did not finish within {timeout:.0f} s", "unclear": True}
-    lines = [line for line in (out or "").splitlines() if line.startswith("{")]
-    if not lines:
-        return {"ok": False, "error": f"attempt process exited {proc.returncode} without a reply", "unclear": True}
-    reply: dict[str, Any] = json.loads(lines[-1])
+        reply = {"ok": False, "error": f"attempt process did not finish within {timeout:.0f} s", "unclear": True}
+    else:
+        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
+        reply = json.loads(lines[-1]) if lines else {
+            "ok": False, "error": f"attempt process exited {proc.returncode} without a reply", "unclear": True}
+    if not reply.get("ok"):
+        log.warning("attempt %s failed: %s\n%s", log_path.name, reply.get("error"), log_path.read_text()[-3000:])
     return reply
 
 
 def run_concurrent(env: ChaosEnv, spec: RunSpec) -> Outcome:
     procs = [_start(env, spec, f"p{i}") for i in range(spec.parallel)]
     outcome = Outcome(attempts=len(procs))
-    deadline = time.monotonic() + env.config.run_timeout * 3  # for all of them: they run side by side
-    outcome.parallel = [_reply(p, max(1.0, deadline - time.monotonic())) for p in procs]
+    deadline = time.monotonic() + env.config.attempt_deadline  # for all of them: they run side by side
+    outcome.parallel = [_reply(p, max(1.0, deadline - time.monotonic()), _log_path(env, spec, f"p{i}"))
+                        for i, p in enumerate(procs)]
     outcome.faults["concurrent_runs"] += 1
     outcome.faults["concurrent_processes"] += len(procs)
     if any(r["ok"] for r in outcome.parallel):
@@ -111,7 +122,7 @@ def _stopped(pid: int) -> bool:
 
 def run_zombie(env: ChaosEnv, spec: RunSpec) -> Outcome:
     zombie = _start(env, spec, "zombie", pause_after_claim=True)
-    deadline = time.monotonic() + env.config.run_timeout
+    deadline = time.monotonic() + env.config.attempt_deadline
     while not _stopped(zombie.pid) and zombie.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     paused = _stopped(zombie.pid)
@@ -120,7 +131,7 @@ def run_zombie(env: ChaosEnv, spec: RunSpec) -> Outcome:
     outcome = run_core(env, spec, claim_lease_seconds=env.config.zombie_lease)  # the attempt that takes over
     if paused:
         zombie.send_signal(signal.SIGCONT)  # the zombie wakes up
-    reply = _reply(zombie, env.config.run_timeout * 3)
+    reply = _reply(zombie, env.config.attempt_deadline, _log_path(env, spec, "zombie"))
     outcome.attempts += 1
     outcome.parallel = [reply]
     outcome.faults["zombies_paused"] += paused
