@@ -205,7 +205,7 @@ class ShardSubmitter:
         try:
             job_id = self._create(record, record.shards[index])
         except SutroValidationError:
-            self._mark(record, index, "planned", holder=None, claimed_until=None)  # refused outright: no job exists
+            self._unclaim(record, index, "planned")  # refused outright: no job exists
             raise
         except BaseException:
             self._release(record, index)
@@ -241,11 +241,21 @@ class ShardSubmitter:
                 log.warning("shard %d: could not cancel the extra job %s (%s)", index, job_id, exc)
         return winner
 
+    def _unclaim(self, record: LedgerRecord, index: int, state: Any) -> None:
+        """Give up this attempt's claim (``state``: ``planned`` or ``intent``), unless
+        another attempt took the shard meanwhile (this one was paused past its lease):
+        then the shard stays as that attempt left it."""
+        def change(fresh: LedgerRecord) -> None:
+            shard = fresh.shards[index]
+            if shard.holder == self.holder and not shard.job_id:
+                shard.state, shard.holder, shard.claimed_until, shard.updated_at = state, None, None, utc_now()
+        self.update(record, change)
+
     def _release(self, record: LedgerRecord, index: int) -> None:
         """After a failed create the job may exist: keep ``intent`` (the next attempt
         reconciles by name) but let the next attempt in at once. Best effort."""
         try:
-            self._mark(record, index, "intent", holder=None, claimed_until=None)
+            self._unclaim(record, index, "intent")
         except Exception as exc:  # the original error matters more
             log.warning("shard %d: could not release the claim (%s); it lapses with its lease", index, exc)
 
