@@ -162,12 +162,16 @@ class Ledger:
         for name in type(record).model_fields:
             setattr(record, name, getattr(fresh, name))
 
-    def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
+    def mark(self, record: LedgerRecord, index: int, state: ShardState, *,
+             only_if: Callable[[ShardRecord], bool] | None = None, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once
-        (through :meth:`update`). The write that records the run's last job id also
-        records the run as submitted."""
+        (through :meth:`update`); with ``only_if``, only when it holds for the shard as
+        last read. The write that records the run's last job id also records the run
+        as submitted."""
         def change(fresh: LedgerRecord) -> None:
             shard = fresh.shards[index]
+            if only_if is not None and not only_if(shard):
+                return
             for key, value in changes.items():
                 setattr(shard, key, value)
             shard.state = state

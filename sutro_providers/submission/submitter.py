@@ -220,18 +220,11 @@ class ShardSubmitter:
         job stays the shard's, this one is cancelled, and the other's id is returned."""
         winner = job_id
 
-        def change(fresh: LedgerRecord) -> None:
+        def first_job(shard: ShardRecord) -> bool:
             nonlocal winner
-            shard = fresh.shards[index]
-            if shard.job_id and shard.job_id != job_id:
-                winner = shard.job_id
-                return
-            winner = job_id
-            shard.state, shard.job_id, shard.holder, shard.claimed_until = "submitted", job_id, None, None
-            shard.updated_at = utc_now()
-            if all(s.job_id for s in fresh.shards):
-                fresh.phase = "submitted"
-        self.update(record, change)
+            winner = shard.job_id if shard.job_id and shard.job_id != job_id else job_id
+            return winner == job_id
+        self._mark(record, index, "submitted", only_if=first_job, job_id=job_id, holder=None, claimed_until=None)
         if winner != job_id:
             log.error("shard %d: another attempt recorded job %s while this attempt created job %s (its claim "
                       "lapsed during the call); cancelling %s and continuing on %s", index, winner, job_id, job_id, winner)
