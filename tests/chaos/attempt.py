@@ -17,9 +17,10 @@ from __future__ import annotations
 import faulthandler
 import json
 import logging
-import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 
@@ -34,7 +35,11 @@ def _pause_after_first_claim() -> None:
         won = claim(self, record, index)
         if won and not paused:
             paused = True
-            os.kill(os.getpid(), signal.SIGSTOP)  # the parent resumes it with SIGCONT
+            # the parent resumes it with SIGCONT; the stop of a process with several threads is not
+            # immediate (this thread ran on into its paid call before it took effect): send it to this
+            # thread and sleep, so that nothing runs on before the stop
+            signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+            time.sleep(0.5)
         return won
 
     ShardSubmitter._claim = claim_then_stop  # type: ignore[method-assign]
