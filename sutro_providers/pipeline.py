@@ -50,6 +50,7 @@ from sutro_providers.errors import (
     SutroInputError,
     SutroLedgerConflictError,
     SutroNotFoundError,
+    SutroStagingError,
 )
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
@@ -399,6 +400,16 @@ class EnrichmentPipeline:
                      if options.incremental else Collector(self.client, self.area, identity, record, options, spec))
         try:
             table, rows_out = collector.land(materialize)
+        except (SutroError, OSError) as exc:
+            done = ledger.load()  # an overlapping attempt may have completed the run and removed its files
+            if done is not None and done.phase == "completed" and done.manifest is not None:
+                log.info("another attempt of run %s completed it while this one collected; using its result",
+                         identity.short)
+                return self._completed(done.manifest, options, materialize)
+            if isinstance(exc, OSError):
+                raise SutroStagingError(f"cannot read the staged files of run {identity.describe()}: "
+                                        f"{type(exc).__name__}: {exc}") from exc
+            raise
         finally:
             collector.close()
         input_tokens, output_tokens, cost = job_usage(collector.jobs)

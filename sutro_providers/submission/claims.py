@@ -9,6 +9,13 @@ its holder ran on this host and its process is gone (a SIGKILLed worker), or whe
 the holder releases it after a failed call; the next attempt then reconciles by
 the shard's job name before it creates anything.
 
+A holder that was paused past its lease (a zombie: SIGSTOP, a long GC pause, a
+frozen VM) must not pay once it wakes up: right before the paid call, a claim older
+than half its lease is renewed by a conditional write, which finds the shard taken
+when another attempt moved on. What remains is a pause after that check and before
+the request reaches the server longer than the whole lease; the job it then creates
+is cancelled once the holder sees another job recorded first.
+
 The Opper run (:mod:`sutro_providers.opper_rows.run_record`) holds the same kind of
 claim on its whole call phase (:func:`claim_in_force`): one attempt calls the rows
 of a run at a time.

@@ -29,6 +29,7 @@ estimates, re-planned shards and a resubmission after an input change write too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -102,12 +103,16 @@ class Ledger(RecordFile[LedgerRecord]):
     def same_staging(self, fresh: LedgerRecord, record: LedgerRecord) -> bool:
         return fresh.stage_id == record.stage_id and len(fresh.shards) == len(record.shards)
 
-    def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
+    def mark(self, record: LedgerRecord, index: int, state: ShardState, *,
+             only_if: Callable[[ShardRecord], bool] | None = None, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once
-        (through :meth:`update`). The write that records the run's last job id also
-        records the run as submitted."""
+        (through :meth:`update`); with ``only_if``, only when it holds for the shard as
+        last read. The write that records the run's last job id also records the run
+        as submitted."""
         def change(fresh: LedgerRecord) -> None:
             shard = fresh.shards[index]
+            if only_if is not None and not only_if(shard):
+                return
             for key, value in changes.items():
                 setattr(shard, key, value)
             shard.state = state

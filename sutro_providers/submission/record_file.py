@@ -15,6 +15,7 @@ a change until it lands. Each write replaces the whole (small) object atomically
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -24,6 +25,8 @@ from pydantic import BaseModel
 from sutro_providers.errors import SutroConcurrentAttemptError, SutroError
 from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
+
+log = logging.getLogger("sutro_providers.submission.ledger")  # one logger for the run files' writes
 
 CONFLICT_RETRIES = 20  # writes lost to other attempts before giving up
 
@@ -85,6 +88,8 @@ class RecordFile(Generic[R]):
                 self.save(record)
                 return
             except LedgerWriteConflict:
+                log.info("the %s %s changed since it was read (another attempt wrote it); reading it again",
+                         self.what, self.path)
                 self.refresh(record)
         raise SutroConcurrentAttemptError(f"gave up writing the {self.what} {self.path} after {CONFLICT_RETRIES} conflicts")
 

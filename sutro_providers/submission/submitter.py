@@ -30,6 +30,7 @@ from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import (
     SutroConcurrentAttemptError,
     SutroCostLimitError,
+    SutroError,
     SutroSubmissionOutcomeUnknownError,
     SutroValidationError,
 )
@@ -38,7 +39,7 @@ from sutro_providers.money import usd
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.claims import held_by_other, new_holder
-from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord
+from sutro_providers.submission.ledger import Ledger, LedgerRecord, ShardRecord, utc_now
 from sutro_providers.waiting.polling import wait_for_jobs
 
 log = logging.getLogger("sutro_providers.submission.submitter")
@@ -148,8 +149,8 @@ class ShardSubmitter:
         with ThreadPoolExecutor(max_workers=self.options.max_concurrent_jobs) as pool:
             for future in [pool.submit(self.ensure_submitted, record, index) for index in pending]:
                 future.result()
-        if record.phase != "submitted":  # e.g. every shard reattached: nothing was written yet
-            self.update(record, lambda fresh: setattr(fresh, "phase", "submitted"))
+        if record.phase in ("staging", "staged"):  # e.g. every shard reattached: nothing was written yet
+            self.update(record, _mark_run_submitted)
 
     def ensure_submitted(self, record: LedgerRecord, index: int) -> str:
         """The shard's job id: reattached, found by name, or created under this
@@ -178,7 +179,10 @@ class ShardSubmitter:
                     continue
             if not self._claim(record, index):
                 continue
-            return self._create_claimed(record, index)
+            job_id = self._create_claimed(record, index)
+            if job_id is None:  # the claim lapsed before the paid call and another attempt moved on
+                continue
+            return job_id
 
     def _claim(self, record: LedgerRecord, index: int) -> bool:
         """Record ``intent`` with this attempt as holder; False when another attempt
@@ -195,24 +199,81 @@ class ShardSubmitter:
         self.update(record, change)
         return not lost
 
-    def _create_claimed(self, record: LedgerRecord, index: int) -> str:
+    def _confirm_claim(self, record: LedgerRecord, index: int) -> bool:
+        """Right before the paid call: is the claim still this attempt's? Within the
+        first half of its lease (the usual case: it was written a moment ago) it is.
+        Later (this process was paused or slow: a zombie) the lease is renewed by a
+        conditional write, which fails when another attempt took the shard meanwhile."""
+        shard = record.shards[index]
+        lease = self.options.claim_lease_seconds
+        if shard.holder == self.holder and shard.claimed_until is not None and time.time() < shard.claimed_until - lease / 2:
+            return True
+        lost = False
+
+        def change(fresh: LedgerRecord) -> None:
+            nonlocal lost
+            current = fresh.shards[index]
+            lost = bool(current.job_id) or current.holder != self.holder
+            if not lost:
+                current.claimed_until = time.time() + lease
+        self.update(record, change)
+        if lost:
+            log.warning("shard %d: this attempt's claim lapsed before its job was created (paused past the %.0f s "
+                        "lease?) and another attempt took the shard; not submitting", index, lease)
+        return not lost
+
+    def _create_claimed(self, record: LedgerRecord, index: int) -> str | None:
+        """Create the shard's job under this attempt's claim; ``None`` (nothing paid)
+        when the claim turned out lost just before the call."""
+        if not self._confirm_claim(record, index):
+            return None
         try:
             job_id = self._create(record, record.shards[index])
         except SutroValidationError:
-            self._mark(record, index, "planned", holder=None, claimed_until=None)  # refused outright: no job exists
+            self._unclaim(record, index, "planned")  # refused outright: no job exists
             raise
         except BaseException:
             self._release(record, index)
             raise
-        self._mark(record, index, "submitted", job_id=job_id, holder=None, claimed_until=None)
+        winner = self._record_created(record, index, job_id)
         log.info("shard %d: submitted job %s (%d rows)", index, job_id, record.shards[index].rows)
-        return job_id
+        return winner
+
+    def _record_created(self, record: LedgerRecord, index: int, job_id: str) -> str:
+        """Record ``job_id`` as the shard's job, unless another attempt recorded one
+        first (this attempt lost its claim while its call was in flight): then that
+        job stays the shard's, this one is cancelled, and the other's id is returned."""
+        winner = job_id
+
+        def first_job(shard: ShardRecord) -> bool:
+            nonlocal winner
+            winner = shard.job_id if shard.job_id and shard.job_id != job_id else job_id
+            return winner == job_id
+        self._mark(record, index, "submitted", only_if=first_job, job_id=job_id, holder=None, claimed_until=None)
+        if winner != job_id:
+            log.error("shard %d: another attempt recorded job %s while this attempt created job %s (its claim "
+                      "lapsed during the call); cancelling %s and continuing on %s", index, winner, job_id, job_id, winner)
+            try:
+                self.client.cancel_job(job_id)
+            except SutroError as exc:
+                log.warning("shard %d: could not cancel the extra job %s (%s)", index, job_id, exc)
+        return winner
+
+    def _unclaim(self, record: LedgerRecord, index: int, state: Any) -> None:
+        """Give up this attempt's claim (``state``: ``planned`` or ``intent``), unless
+        another attempt took the shard meanwhile (this one was paused past its lease):
+        then the shard stays as that attempt left it."""
+        def change(fresh: LedgerRecord) -> None:
+            shard = fresh.shards[index]
+            if shard.holder == self.holder and not shard.job_id:
+                shard.state, shard.holder, shard.claimed_until, shard.updated_at = state, None, None, utc_now()
+        self.update(record, change)
 
     def _release(self, record: LedgerRecord, index: int) -> None:
         """After a failed create the job may exist: keep ``intent`` (the next attempt
         reconciles by name) but let the next attempt in at once. Best effort."""
         try:
-            self._mark(record, index, "intent", holder=None, claimed_until=None)
+            self._unclaim(record, index, "intent")
         except Exception as exc:  # the original error matters more
             log.warning("shard %d: could not release the claim (%s); it lapses with its lease", index, exc)
 
@@ -267,3 +328,9 @@ class ShardSubmitter:
     def _find(self, name: str) -> JobRecord | None:
         jobs = self.client.find_jobs_by_name(name)
         return jobs[0] if jobs else None  # newest first
+
+
+def _mark_run_submitted(fresh: LedgerRecord) -> None:
+    """Never moves a run back: an overlapping attempt may have completed it meanwhile."""
+    if fresh.phase in ("staging", "staged"):
+        fresh.phase = "submitted"

@@ -251,3 +251,102 @@ def test_tasks_test_killed_while_deferred_resumes_into_the_same_job(migrated_hom
     assert sutro_clean.admin.job_count() == 1  # the killed attempt's job, reattached
     out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/resume_1.parquet", filesystem=sutro_s3_server.filesystem())
     assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
+
+
+def _ledger(s3: Any, bucket: str, identity: RunIdentity) -> dict[str, Any] | None:
+    from sutro_providers.options import StagingLocation
+    from sutro_providers.staging.area import StagingArea
+
+    area = StagingArea(StagingLocation(url=f"s3://{bucket}/staging", storage_options=s3.storage_options))
+    path = area.ledger_path(identity)
+    return json.loads(area.fs.cat_file(path)) if area.fs.exists(path) else None
+
+
+def _claimed_without_job(ledger: dict[str, Any] | None) -> bool:
+    return bool(ledger) and any(s["state"] == "intent" and s["holder"] and not s["job_id"] for s in ledger["shards"])
+
+
+@pytest.mark.timeout(1200)  # two task processes, one held 240 s inside its create call
+@pytest.mark.parametrize("on_concurrent_attempt", ["wait", "fail"])
+def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
+                                                          sutro_s3_server: Any, sutro_s3_bucket: str,
+                                                          on_concurrent_attempt: str) -> None:
+    """A task process that looks dead but is not, and its replacement, both running the
+    operator: `airflow tasks test` A holds the claim on the shard's job while its create
+    call is slow (the server delays it 240 s); the task instance is cleared (what the
+    scheduler does when it gives up on a worker: Airflow then lets another process start
+    the task instance, which it refuses while A's try is marked running), and
+    `airflow tasks test` B runs it. ONE job on the server: B waits for A's job id and
+    reattaches, completing the task instance on that job, or with
+    on_concurrent_attempt='fail' fails at once naming the holder."""
+    from sutro_providers.client.sutro import SutroClient
+
+    warehouse = tmp_path / "warehouse.db"
+    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
+    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_twice.py"])
+    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+    env["AIRFLOW_CONN_SUTRO_DEFAULT"] = sutro_conn_env(sutro_clean, sutro_s3_server, sutro_s3_bucket,
+                                                      timeouts={"read": 400})
+    env["SUTRO_E2E_ON_CONCURRENT_ATTEMPT"] = on_concurrent_attempt
+    run_cli(["dags", "reserialize"], env)
+    run_cli(["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"], env)  # no scheduler: it stays queued
+    identity = RunIdentity.airflow("sutro_e2e_twice", "triage", "twice_1", -1)
+    sutro_clean.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 240_000, "count": 1},
+                                  {"kind": "hold_job", "count": 1}])  # the job stays RUNNING until released
+    command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_twice", "triage", "twice_1"]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str) -> None:
+        with (home / f"{name}.log").open("wb") as out:
+            procs[name] = subprocess.Popen(command, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+
+    def log(name: str) -> str:
+        return (home / f"{name}.log").read_text(errors="replace")
+
+    def alive() -> None:
+        for name, proc in procs.items():
+            if proc.poll() is not None and not (name == "b" and on_concurrent_attempt == "fail"):
+                raise AssertionError(f"{name} exited {proc.returncode}:\n{log(name)[-4000:]}")
+
+    try:
+        start("a")
+        wait_for("A's claim on the shard", lambda: _claimed_without_job(_ledger(sutro_s3_server, sutro_s3_bucket,
+                                                                                 identity)),
+                 timeout=300, interval=0.5, alive=alive)
+        run_cli(["tasks", "clear", "sutro_e2e_twice", "-t", "triage", "-y"], env)  # A's try is given up on
+        start("b")
+        if on_concurrent_attempt == "fail":
+            procs["b"].wait(240)
+            assert procs["b"].returncode != 0, log("b")[-4000:]
+            assert "another attempt of run" in log("b") and "holder" in log("b"), log("b")[-4000:]
+            assert sutro_clean.admin.job_count() == 0  # B paid nothing; A is still inside its call
+        else:
+            wait_for("B to wait for A's job", lambda: "is creating its job; waiting for its job id" in log("b"),
+                     timeout=300, interval=0.5, alive=alive)
+            assert sutro_clean.admin.job_count() == 0
+        wait_for("A's job", lambda: sutro_clean.admin.job_count() == 1, timeout=300, interval=0.5, alive=alive)
+        with SutroClient(sutro_clean.url, sutro_clean.api_key) as client:
+            (job,) = list(client.iter_jobs())
+        if on_concurrent_attempt == "wait":
+            wait_for("B to defer on A's job", lambda: "running trigger in line" in log("b"), timeout=300,
+                     interval=0.5, alive=alive)
+        sutro_clean.admin.release(job.job_id)
+        if on_concurrent_attempt == "wait":
+            procs["b"].wait(300)
+            assert procs["b"].returncode == 0, log("b")[-4000:]
+            assert query(home, "SELECT state FROM task_instance WHERE dag_id = 'sutro_e2e_twice'") == [("success",)]
+        procs["a"].wait(300)  # the given-up try finishes its own work (Airflow may refuse its state reports)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the groups this test started
+                proc.wait(30)
+    assert sutro_clean.admin.job_count() == 1  # one paid job for the two task processes
+    assert f"submitted job {job.job_id}" in log("a")
+    assert "submitted job" not in log("b")
+    if on_concurrent_attempt == "wait":
+        assert f"reattaching to job {job.job_id}" in log("b"), log("b")[-4000:]
+    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/twice_1.parquet", filesystem=sutro_s3_server.filesystem())
+    assert out.column("id").to_pylist() == [1, 2, 3, 4, 5] and out.column("label").null_count == 0
+    assert_no_secrets(log("a") + log("b"), sutro_clean.api_key, "the task logs")

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--restart-every", type=int, default=50, help="restart the server every N finished runs (0: never)")
     parser.add_argument("--max-attempts", type=int, default=4, help="orchestrator tries per run")
+    parser.add_argument("--overlap-every", type=int, default=2,
+                        help="one core run in N gets an overlap fault: concurrent, zombie, ledger_conflict in turn (0: none)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", type=Path, help="also write the JSON report to this file")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -29,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "httpcore", "botocore", "s3fs", "werkzeug"):  # request logs carry signed URLs
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = ChaosConfig(runs=args.runs, seed=args.seed, paths=tuple(p.strip() for p in args.paths.split(",") if p.strip()),
-                         concurrency=args.concurrency, restart_every=args.restart_every, max_attempts=args.max_attempts)
+                         concurrency=args.concurrency, restart_every=args.restart_every, max_attempts=args.max_attempts,
+                         overlap_every=args.overlap_every)
     with contextlib.redirect_stdout(sys.stderr):  # orchestrator logs go to stderr; stdout is the report
         report = run_chaos(config)
     print(report.to_json() if args.json else report.to_text())

@@ -13,7 +13,13 @@ The fault mix (per the reliability issue), as local-server rules
 * ``stream_drop_rate`` of progress streams end after their first line;
 * every ``restart_every``-th finished run restarts the server with jobs in flight;
 * every Airflow run's trigger is abandoned mid-wait and re-created from
-  ``serialize()`` (a triggerer restart).
+  ``serialize()`` (a triggerer restart);
+* overlapping attempts (:mod:`tests.chaos.overlap`) on one core run in
+  ``overlap_every``, the three kinds in turn: ``concurrent``
+  (2 to ``max_parallel`` attempts at once, each in its own process), ``zombie``
+  (an attempt paused with SIGSTOP past its ``zombie_lease``-second claim, then
+  resumed after another attempt ran) and ``ledger_conflict`` (a foreign writer
+  rewriting the run's ledger every ``ledger_rewrite_every`` seconds).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 from sutro_providers.identity import RunIdentity
 
 PATHS = ("core", "realtime", "airflow", "dagster")
+OVERLAP_FAULTS = ("concurrent", "zombie", "ledger_conflict")
 READ_STATUSES = (500, 502, 503, 524)
 
 
@@ -47,6 +54,11 @@ class ChaosConfig:
     trigger_restart_after: float = 0.05
     function: str = "ticket-triage"
     run_timeout: float = 120.0
+    overlap_every: int = 2  # one core run in 2 gets an overlap fault, the faults in turn (0: none)
+    max_parallel: int = 8
+    zombie_lease: float = 2.0
+    ledger_rewrite_every: float = 0.05
+    attempt_deadline: float = 1800.0  # an attempt in a process of its own that runs longer is a hung one
 
     def fault_rules(self, epoch: int) -> list[dict[str, Any]]:
         """The standing rules; ``epoch`` (bumped on every server restart) re-seeds them."""
@@ -81,6 +93,8 @@ class RunSpec:
     id_column: str | None
     max_rows_per_job: int | None
     not_ready: bool
+    fault: str | None = None  # an overlap fault (OVERLAP_FAULTS) or None
+    parallel: int = 1  # attempts at once, for ``concurrent``
     identity: RunIdentity = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +110,9 @@ def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
     from tests.chaos.data import tickets
 
     rng = random.Random(config.seed)
+    overlap = random.Random(config.seed + 1)  # its own stream: the plain runs stay what they were
     specs = []
+    core_runs = 0
     for index in range(config.runs):
         path = paths[index % len(paths)]
         n = rng.randint(config.min_rows, config.max_rows)
@@ -109,4 +125,10 @@ def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
             max_rows_per_job=max(1, n // 2 + 1) if split else None,
             not_ready=config.not_ready_every > 0 and index % config.not_ready_every == 0,
         ))
+        if path == "core":
+            if config.overlap_every and core_runs % config.overlap_every == 1 % config.overlap_every:
+                fault = OVERLAP_FAULTS[(core_runs // config.overlap_every) % len(OVERLAP_FAULTS)]
+                specs[-1].fault = fault
+                specs[-1].parallel = overlap.randint(2, config.max_parallel) if fault == "concurrent" else 1
+            core_runs += 1
     return specs

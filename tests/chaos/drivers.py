@@ -19,6 +19,7 @@ import asyncio
 import importlib
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ class Outcome:
     clear_error: bool = True
     streams_dropped: int = 0
     trigger_restarts: int = 0
+    parallel: list[dict[str, Any]] = field(default_factory=list)  # replies of attempts run in processes of their own
+    faults: Counter[str] = field(default_factory=Counter)  # overlap faults injected into this run
 
 
 def _options(env: ChaosEnv, spec: RunSpec, **extra: Any) -> EnrichmentOptions:
@@ -89,9 +92,9 @@ def _watch_progress(pipeline: EnrichmentPipeline, job_id: str) -> bool:
     return not status.is_terminal
 
 
-def run_core(env: ChaosEnv, spec: RunSpec) -> Outcome:
+def run_core(env: ChaosEnv, spec: RunSpec, **extra: Any) -> Outcome:
     outcome = Outcome()
-    options = _options(env, spec)
+    options = _options(env, spec, **extra)
 
     def once() -> None:
         with env.client() as client:

@@ -46,6 +46,8 @@ class ChaosEnv:
         self.injected: Counter[str] = Counter()
         self.restarts = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-chaos-")
+        self.log_dir = Path(self._tmp.name) / "attempts"  # stderr of attempts run in processes of their own
+        self.log_dir.mkdir()
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> ChaosEnv:

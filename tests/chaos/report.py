@@ -29,6 +29,9 @@ class RunCheck:
     extra_rows: int = 0
     out_of_order: bool = False
     unlabelled_rows: int = 0
+    faults: dict[str, int] = field(default_factory=dict)  # overlap faults injected into this run
+    attempt_errors: int = 0  # attempts in processes of their own that ended with an error
+    unclear_attempt_errors: int = 0
 
 
 @dataclass
@@ -43,6 +46,9 @@ class ChaosReport:
     attempts: int
     failures_by_error: dict[str, int]
     faults_injected: dict[str, int]
+    overlap_faults: dict[str, int]
+    ledger_conflicts_seen: int
+    attempt_errors: int
     server_restarts: int
     trigger_restarts: int
     streams_dropped_seen: int
@@ -64,14 +70,19 @@ class ChaosReport:
     @classmethod
     def build(cls, config: ChaosConfig, paths: tuple[str, ...], missing: dict[str, str], checks: list[RunCheck],
               injected: dict[str, int], jobs: dict[str, Any], audit: dict[str, int], restarts: int,
-              seconds: float) -> ChaosReport:
+              seconds: float, ledger_conflicts_seen: int = 0) -> ChaosReport:
         failed = [c for c in checks if not c.ok]
         errors: Counter[str] = Counter(e for c in checks for e in c.errors)
+        overlap: Counter[str] = Counter()
+        for c in checks:
+            overlap.update(c.faults)
         return cls(
             seed=config.seed, runs=len(checks), runs_by_path=dict(Counter(c.path for c in checks)),
             paths_missing=missing, succeeded=len(checks) - len(failed), failed=len(failed),
             retried_runs=sum(1 for c in checks if c.attempts > 1), attempts=sum(c.attempts for c in checks),
             failures_by_error=dict(errors.most_common()), faults_injected=dict(sorted(injected.items())),
+            overlap_faults=dict(sorted(overlap.items())), ledger_conflicts_seen=ledger_conflicts_seen,
+            attempt_errors=sum(c.attempt_errors for c in checks),
             server_restarts=restarts, trigger_restarts=sum(c.trigger_restarts for c in checks),
             streams_dropped_seen=sum(c.streams_dropped for c in checks),
             jobs={"total": jobs.get("total", 0), "by_status": jobs.get("by_status", {}), "named": audit["jobs_named"]},
@@ -81,7 +92,7 @@ class ChaosReport:
             extra_rows=sum(c.extra_rows for c in checks), out_of_order_runs=sum(c.out_of_order for c in checks),
             unlabelled_rows=sum(c.unlabelled_rows for c in checks),
             partial_outputs=sum(c.partial_output for c in checks),
-            unclear_errors=sum(1 for c in failed if not c.clear_error),
+            unclear_errors=sum(1 for c in failed if not c.clear_error) + sum(c.unclear_attempt_errors for c in checks),
             rows_enriched=sum(c.rows for c in checks if c.ok), seconds=round(seconds, 1),
             failed_runs=[{"index": c.index, "path": c.path, "attempts": c.attempts, "error": c.final_error}
                          for c in failed],
@@ -105,6 +116,9 @@ class ChaosReport:
             f"  runs                     {self.runs} ({by_path})",
             f"  succeeded / failed       {self.succeeded} / {self.failed} (retried runs {self.retried_runs}, attempts {self.attempts})",
             f"  faults injected          {sum(self.faults_injected.values())}: {faults}",
+            f"  overlap faults           {', '.join(f'{k} {v}' for k, v in self.overlap_faults.items()) or 'none'}",
+            f"  ledger writes lost/redone {self.ledger_conflicts_seen} (conditional-write conflicts met by attempts)",
+            f"  attempts ended in error  {self.attempt_errors} (of those run in processes of their own)",
             f"  server restarts          {self.server_restarts}",
             f"  trigger re-creations     {self.trigger_restarts}",
             f"  progress streams dropped {self.streams_dropped_seen} (seen by the core path)",

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from tests.chaos.config import PATHS, ChaosConfig, RunSpec, plan_runs
 from tests.chaos.drivers import DRIVERS, Outcome
 from tests.chaos.env import ChaosEnv
+from tests.chaos.overlap import CONFLICTS, OVERLAP_DRIVERS
 from tests.chaos.report import ChaosReport, RunCheck
 
 log = logging.getLogger("tests.chaos")
@@ -57,6 +58,8 @@ def check_run(env: ChaosEnv, spec: RunSpec, outcome: Outcome) -> RunCheck:
                      attempts=outcome.attempts, errors=outcome.errors, final_error=outcome.final_error,
                      clear_error=outcome.clear_error, streams_dropped=outcome.streams_dropped,
                      trigger_restarts=outcome.trigger_restarts)
+    check.faults = dict(outcome.faults)
+    check_attempt_replies(check, spec, outcome.parallel)
     exists = fs.exists(path)
     if not outcome.ok:
         check.partial_output = bool(exists)
@@ -74,6 +77,23 @@ def check_run(env: ChaosEnv, spec: RunSpec, outcome: Outcome) -> RunCheck:
     check.out_of_order = got != want and not check.lost_rows and not check.duplicated_rows
     check.unlabelled_rows = table["label"].null_count if "label" in table.column_names else len(got)
     return check
+
+
+def check_attempt_replies(check: RunCheck, spec: RunSpec, replies: list[dict[str, Any]]) -> None:
+    """Each attempt that ran in a process of its own returned the complete table, in
+    order and labelled, or a clear error (one of the package's, with a message)."""
+    want = spec.ids
+    for reply in replies:
+        if not reply.get("ok"):
+            check.attempt_errors += 1
+            check.unclear_attempt_errors += bool(reply.get("unclear")) or len(str(reply.get("error", "")).strip()) < 10
+            continue
+        got = reply["ids"]
+        check.lost_rows += len(set(want) - set(got))
+        check.duplicated_rows += len(got) - len(set(got))
+        check.extra_rows += len(set(got) - set(want))
+        check.out_of_order = check.out_of_order or (got != want and set(got) == set(want) and len(got) == len(want))
+        check.unlabelled_rows += reply["null_labels"]
 
 
 def job_audit(env: ChaosEnv) -> dict[str, int]:
@@ -113,6 +133,7 @@ class ChaosRunner:
             raise RuntimeError(f"no run path is available: {missing}")
         specs = plan_runs(self.config, paths)
         started = time.monotonic()
+        conflicts_before = CONFLICTS.seen
         checks: list[RunCheck] = []
         next_restart = self.config.restart_every or None
         with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="chaos") as pool:
@@ -123,7 +144,8 @@ class ChaosRunner:
                     spec = queue.pop(0)
                     if spec.not_ready:
                         self.env.add_not_ready()
-                    pending[pool.submit(DRIVERS[spec.path], self.env, spec)] = spec
+                    driver = OVERLAP_DRIVERS[spec.fault] if spec.fault else DRIVERS[spec.path]
+                    pending[pool.submit(driver, self.env, spec)] = spec
                 done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
                     spec = pending.pop(future)
@@ -135,8 +157,9 @@ class ChaosRunner:
                     self.env.restart_server()
                     next_restart += self.config.restart_every
         injected, jobs = self.env.final_counts()
+        conflicts_seen = CONFLICTS.seen - conflicts_before
         return ChaosReport.build(self.config, paths, missing, checks, dict(injected), jobs, job_audit(self.env),
-                                 self.env.restarts, time.monotonic() - started)
+                                 self.env.restarts, time.monotonic() - started, conflicts_seen)
 
 
 def run_chaos(config: ChaosConfig, server: Any = None, s3: Any = None) -> ChaosReport:

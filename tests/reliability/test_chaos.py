@@ -67,3 +67,18 @@ def test_audit_catches_a_shard_paid_twice(env: Any) -> None:
             time.sleep(0.1)
     audit = job_audit(env)
     assert audit["duplicate_jobs"] == 2 and audit["double_submits"] == 1
+
+
+@pytest.mark.timeout(600)  # 3 runs, 5 processes besides this one: slow on a loaded machine
+def test_overlap_faults_keep_every_invariant(sutro_s3_server: Any) -> None:
+    """One core run each with 3 attempts at once (processes), a zombie (SIGSTOP past its
+    claim's lease, SIGCONT after another attempt ran) and a foreign ledger writer."""
+    config = ChaosConfig(runs=3, seed=3, paths=("core",), concurrency=3, restart_every=0, min_rows=10, max_rows=60,
+                         overlap_every=1, max_parallel=3, not_ready_every=0)
+    assert [s.fault for s in plan_runs(config, ("core",))] == ["concurrent", "zombie", "ledger_conflict"]
+    report = run_chaos(config, s3=sutro_s3_server)
+    print(report.to_text())
+    assert report.overlap_faults["concurrent_runs"] == 1 and report.overlap_faults["zombies_paused"] == 1
+    assert report.overlap_faults["ledger_foreign_writes"] > 0
+    assert report.duplicate_jobs == 0 and report.double_submits == 0
+    assert report.passed, report.to_text()
