@@ -14,7 +14,8 @@ ROWS = [{"ticket_id": f"t{i:04d}", "subject": f"Subject {i}", "body": f"Body of 
 SHARDS = 3
 
 
-def _attempt(url: str, key: str, storage: dict[str, Any], bucket: str, case: str, barrier: Any, queue: Any) -> None:
+def _attempt(url: str, key: str, storage: dict[str, Any], bucket: str, case: str, mode: str, barrier: Any,
+             queue: Any) -> None:
     from sutro_providers import SutroClient
     from sutro_providers.errors import SutroError
     from sutro_providers.identity import RunIdentity
@@ -24,7 +25,8 @@ def _attempt(url: str, key: str, storage: dict[str, Any], bucket: str, case: str
     with SutroClient(url, key) as client:
         pipeline = EnrichmentPipeline(client, StagingLocation(url=f"s3://{bucket}/sutro", storage_options=storage))
         options = EnrichmentOptions(function="ticket-triage", id_column="ticket_id", max_rows_per_job=len(ROWS) // SHARDS,
-                                    poll_interval=0.2, max_poll_interval=0.5, timeout=240)
+                                    poll_interval=0.2, max_poll_interval=0.5, timeout=240,
+                                    on_concurrent_attempt=mode)
         barrier.wait(120)
         try:
             result = pipeline.run(ROWS, RunIdentity.of("concurrent", case=case), options)
@@ -37,13 +39,17 @@ def _attempt(url: str, key: str, storage: dict[str, Any], bucket: str, case: str
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("attempts", [2, 4, 8])
+@pytest.mark.parametrize(("attempts", "mode"), [(2, "wait"), (4, "wait"), (8, "wait"), (4, "fail")])
 def test_overlapping_attempts_create_one_job_per_shard(
-    attempts: int, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str
+    attempts: int, mode: str, sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str
 ) -> None:
+    """``wait``: the attempts that find a shard claimed wait for its job and reattach;
+    ``fail``: they stop at once with an error naming the other attempt. Either way one
+    job per shard, and at least one attempt returns the whole table."""
     ctx = multiprocessing.get_context("spawn")
     queue, barrier = ctx.Queue(), ctx.Barrier(attempts)
-    args = (sutro_clean.url, sutro_clean.api_key, sutro_s3_server.storage_options, sutro_s3_bucket, f"n{attempts}")
+    args = (sutro_clean.url, sutro_clean.api_key, sutro_s3_server.storage_options, sutro_s3_bucket,
+            f"n{attempts}-{mode}", mode)
     procs = [ctx.Process(target=_attempt, args=(*args, barrier, queue)) for _ in range(attempts)]
     for p in procs:
         p.start()
