@@ -109,6 +109,9 @@ def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, 
         SUTRO_E2E_REALTIME_INPUT=realtime_input,
         AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(ol / "event")}),
         AIRFLOW__OPENLINEAGE__NAMESPACE="e2e",
+        # On a loaded machine the api-server answers a task's start late; the 5 s default
+        # timeout fails the try before the task runs (retries absorb what remains).
+        AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
     )
     dags = ["sutro_e2e_mapped", "sutro_e2e_assets_producer", "sutro_e2e_assets_consumer"]
 
@@ -130,11 +133,14 @@ def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, 
         assert runs == dict.fromkeys(dags, "success"), (tries, airflow.tail())
 
     # A mapped @task.sutro over 3 tiers: 3 jobs; map index 1 killed after submitting on
-    # try 1, succeeded on try 2 reattached to its job (no 4th job).
+    # its first try that reached the submit, succeeded on the next one reattached to its
+    # job (no 4th job).
     mapped = [t for t in tries if t[0] == "sutro_e2e_mapped"]
-    assert mapped == [("sutro_e2e_mapped", "tickets", 0, "success", 1), ("sutro_e2e_mapped", "tickets", 1, "success", 2),
-                      ("sutro_e2e_mapped", "tickets", 2, "success", 1)], mapped
-    assert "e2e: killing map index 1" in all_log_text(home / "logs" / "dag_id=sutro_e2e_mapped")
+    assert [(m[2], m[3]) for m in mapped] == [(0, "success"), (1, "success"), (2, "success")], mapped
+    assert mapped[1][4] >= 2, mapped  # map index 1 was retried
+    logs = home / "logs" / "dag_id=sutro_e2e_mapped" / "run_id=mapped_1" / "task_id=tickets" / "map_index=1"
+    killed = [p.name for p in sorted(logs.glob("attempt=*.log")) if "e2e: killing map index 1" in p.read_text()]
+    assert len(killed) == 1 and killed[0] != f"attempt={mapped[1][4]}.log", (killed, mapped)
     assert jobs_by_prefix(sutro_clean, "sutro_e2e_mapped", "tickets", "mapped_1", range(3)) == [1, 1, 1]
     assert sutro_clean.admin.job_count() == 4  # 3 mapped + the producer's (the real-time task makes none)
     fs = sutro_s3_server.filesystem()

@@ -5,7 +5,7 @@ real-time task (``input_uri`` from SUTRO_E2E_REALTIME_INPUT) for OpenLineage."""
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetAlias, task
@@ -30,6 +30,8 @@ with DAG(dag_id="sutro_e2e_assets_producer", schedule=None, start_date=datetime(
         deferrable=True,
         poll_interval=0.5,
         max_poll_interval=1,
+        retries=2,  # a try can fail before it runs on a loaded machine; a retry reattaches
+        retry_delay=timedelta(seconds=1),
     )
     SutroRunFunctionOperator(
         task_id="realtime",
@@ -37,6 +39,8 @@ with DAG(dag_id="sutro_e2e_assets_producer", schedule=None, start_date=datetime(
         input_uri=os.environ.get("SUTRO_E2E_REALTIME_INPUT", "/nonexistent.parquet"),
         output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/assets/realtime-{{ ds }}.parquet",
         return_rows=False,
+        retries=2,
+        retry_delay=timedelta(seconds=1),
     )
 
 
