@@ -36,7 +36,7 @@ from tests.airflow.harness import (
 )
 from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, seed_tickets
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 EXAMPLE = REPO / "example_dags" / "airflow" / "sutro_taskflow_tiers.py"
 TIERS = ["free", "pro", "enterprise"]
@@ -90,6 +90,16 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
         assert table.column("label").null_count == 0
     assert pq.read_table(f"{sutro_s3_bucket}/staging/enriched/tiers/2026-11-20/1.parquet",
                          filesystem=fs).num_rows == 2  # the two pro tickets of the day
+    # Each map index's file is an asset event through the alias, and the report DAG
+    # scheduled on the alias is queued (`dags test` runs no scheduler to start it).
+    events = query(home, "SELECT a.uri, e.source_map_index, al.name FROM asset_event e "
+                         "JOIN asset a ON a.id = e.asset_id JOIN asset_alias_asset_event ae ON ae.event_id = e.id "
+                         "JOIN asset_alias al ON al.id = ae.alias_id WHERE e.source_dag_id = 'sutro_taskflow_tiers' "
+                         "ORDER BY e.source_map_index")
+    alias = "sutro/sutro_taskflow_tiers/tickets_of_tier"
+    assert events == [(f"s3://{sutro_s3_bucket}/staging/enriched/tiers/2026-11-20/{i}.parquet", i, alias)
+                      for i in range(3)], events
+    assert {d for (d,) in query(home, "SELECT target_dag_id FROM asset_dag_run_queue")} == {"sutro_triage_report"}
     assert_no_secrets(proc.stdout + proc.stderr, sutro_clean.api_key, "the `airflow dags test` output")
 
 
@@ -112,6 +122,8 @@ def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, 
         # On a loaded machine the api-server answers a task's start late; the 5 s default
         # timeout fails the try before the task runs (retries absorb what remains).
         AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
+        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="300",  # a task parses its DAG file first (30 s by default)
+        AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT="300",
     )
     dags = ["sutro_e2e_mapped", "sutro_e2e_assets_producer", "sutro_e2e_assets_consumer"]
 
@@ -127,7 +139,7 @@ def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, 
             done = len(runs) == 3 and all(state in {"success", "failed"} for state in runs.values())
             return runs if done else None
 
-        runs = wait_for("the three runs to finish", finished, timeout=420, interval=2, alive=airflow.check_alive)
+        runs = wait_for("the three runs to finish", finished, timeout=1200, interval=2, alive=airflow.check_alive)
         tries = query(home, "SELECT dag_id, task_id, map_index, state, try_number FROM task_instance "
                             "ORDER BY dag_id, task_id, map_index")
         assert runs == dict.fromkeys(dags, "success"), (tries, airflow.tail())
