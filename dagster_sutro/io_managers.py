@@ -265,7 +265,6 @@ class ConfigurableSutroParquetIOManager(dg.ConfigurableIOManagerFactory):
     default_format: OutputFormat = Field(
         default="polars", description="How unannotated inputs are loaded: polars, pandas or arrow."
     )
-
     def create_io_manager(self, context: dg.InitResourceContext) -> SutroParquetIOManager:
         from upath import UPath
 
@@ -280,13 +279,18 @@ class SutroDuckDBTypeHandler(DbTypeHandler):
     as the input annotation asks (``default_format`` when unannotated). Empty
     outputs still create the table, so downstream reads never miss it."""
 
-    def __init__(self, default_format: OutputFormat = "polars") -> None:
+    def __init__(self, default_format: OutputFormat = "polars", insert_memory_limit: str | None = None,
+                 configured_memory_limit: str | None = None) -> None:
         self.default_format: OutputFormat = default_format
+        self.insert_memory_limit = insert_memory_limit
+        self.configured_memory_limit = configured_memory_limit  # connection_config's, restored after the insert
 
     def handle_output(self, context: dg.OutputContext, table_slice: TableSlice, obj: Any, connection: Any) -> dict[str, Any]:
         # a streaming asset's ParquetTable is inserted batch by batch (DuckDB reads the Arrow stream)
         table = obj if isinstance(obj, ParquetTable) else to_arrow(obj)
         name = f"{table_slice.schema}.{table_slice.table}"
+        if self.insert_memory_limit is not None:
+            connection.execute("set memory_limit = ?", [self.insert_memory_limit])
         try:
             connection.execute(f"create schema if not exists {table_slice.schema}")
             connection.register("__sutro_output", table.schema.empty_table())
@@ -296,6 +300,10 @@ class SutroDuckDBTypeHandler(DbTypeHandler):
             connection.execute(f"insert into {name} by name select * from __sutro_output")
         finally:
             connection.unregister("__sutro_output")
+            if self.insert_memory_limit is not None and self.configured_memory_limit is not None:
+                connection.execute("set memory_limit = ?", [self.configured_memory_limit])
+            elif self.insert_memory_limit is not None:
+                connection.execute("reset memory_limit")
         return table_metadata(table)
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> Any:
@@ -332,6 +340,14 @@ class SutroDuckDBIOManager(DuckDBIOManager):
     default_format: OutputFormat = Field(
         default="polars", description="How unannotated inputs are loaded: polars, pandas or arrow."
     )
+    insert_memory_limit: str | None = Field(
+        default="256MB",
+        description=(
+            "DuckDB memory_limit while an output is inserted (restored afterwards); DuckDB spills "
+            "beyond it to its temp directory. Bounds a 10M-row streaming insert (DuckDB's own default "
+            "is 80% of RAM: +620 MiB for 10M enriched rows). None keeps the connection's setting."
+        ),
+    )
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -342,7 +358,8 @@ class SutroDuckDBIOManager(DuckDBIOManager):
             db_client=DuckDbClient(),
             database=self.database,
             schema=self.schema_,
-            type_handlers=[SutroDuckDBTypeHandler(self.default_format)],
+            type_handlers=[SutroDuckDBTypeHandler(
+                self.default_format, self.insert_memory_limit, (self.connection_config or {}).get("memory_limit"))],
             default_load_type=pa.Table,  # unannotated inputs: the handler converts to default_format
             io_manager_name="SutroDuckDBIOManager",
         )

@@ -23,25 +23,33 @@ DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "text": "
                 "json": "JSON", "binary": "BLOB"}
 
 
-class SqliteLoader(DbapiLoader):
-    """A SQLite file (``database.uri``: its path)."""
-
-    types = SQLITE_TYPES
+class FileLoader(DbapiLoader):
+    """A database in one local file (``database.uri``: its path), ``?`` placeholders."""
 
     def __init__(self, database: Database) -> None:
         if database.uri is None:
-            raise ValueError("SqliteLoader needs the database file path as uri")
+            raise ValueError(f"{type(self).__name__} needs the database file path as uri")
         super().__init__(database)
+
+    @property
+    def path(self) -> str:
+        assert self.database.uri is not None
+        return self.database.uri
 
     @property
     def placeholder(self) -> str:
         return "?"
 
+
+class SqliteLoader(FileLoader):
+    """A SQLite file (``database.uri``: its path)."""
+
+    types = SQLITE_TYPES
+
     def connect(self) -> Any:
         import sqlite3
 
-        assert self.database.uri is not None
-        return sqlite3.connect(self.database.uri, isolation_level=None, timeout=60)
+        return sqlite3.connect(self.path, isolation_level=None, timeout=60)
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -66,25 +74,15 @@ class SqliteLoader(DbapiLoader):
         return loaded
 
 
-class DuckDBLoader(DbapiLoader):
+class DuckDBLoader(FileLoader):
     """A DuckDB file (``database.uri``: its path)."""
 
     types = DUCKDB_TYPES
 
-    def __init__(self, database: Database) -> None:
-        if database.uri is None:
-            raise ValueError("DuckDBLoader needs the database file path as uri")
-        super().__init__(database)
-
-    @property
-    def placeholder(self) -> str:
-        return "?"
-
     def connect(self) -> Any:
         import duckdb
 
-        assert self.database.uri is not None
-        return duckdb.connect(self.database.uri)
+        return duckdb.connect(self.path)
 
     def begin(self, conn: Any) -> None:
         conn.begin()

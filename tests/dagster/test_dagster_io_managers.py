@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from dagster_sutro import ConfigurableSutroParquetIOManager, SutroDuckDBIOManager
 
@@ -164,3 +165,37 @@ def test_unpartitioned_round_trip_every_type(tmp_path: Path, instance: Any) -> N
                                 resources={"io_manager": io, "mem": dg.InMemoryIOManager()})
         assert [result.output_for_node(n) for n in ("as_polars", "as_pandas", "as_arrow")] == [3, 3, 3]
         assert result.output_for_node("loaded") == {"default": "pandas"}
+
+
+class _Recording:
+    """A real DuckDB connection that also records what the handler executes, and the
+    memory limit in force when the insert runs."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.limit_at_insert: str | None = None
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("insert into"):
+            self.limit_at_insert = self.connection.execute("select current_setting('memory_limit')").fetchone()[0]
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+@pytest.mark.parametrize("configured", [None, "3GB"])
+def test_duckdb_insert_runs_under_the_insert_memory_limit_and_restores_it(tmp_path: Path,
+                                                                         configured: str | None) -> None:
+    from dagster._core.storage.db_io_manager import TableSlice
+
+    from dagster_sutro.io_managers import SutroDuckDBTypeHandler
+
+    with duckdb.connect(str(tmp_path / "w.duckdb"), config={"memory_limit": configured} if configured else {}) as con:
+        before = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        recording = _Recording(con)
+        handler = SutroDuckDBTypeHandler("arrow", "64MB", configured)
+        handler.handle_output(None, TableSlice(table="t", schema="s"), pa.table({"n": [1, 2, 3]}), recording)  # type: ignore[arg-type]
+        assert recording.limit_at_insert == "61.0 MiB"  # DuckDB shows 64 MB in MiB
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == before
+        assert con.execute("select count(*) from s.t").fetchone() == (3,)

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
+from tests.airflow.dags.e2e_common import DEFERRED_TRIAGE
 
 
 class CrashAfterSubmit(SutroBatchFunctionOperator):
@@ -25,16 +26,4 @@ class CrashAfterSubmit(SutroBatchFunctionOperator):
 
 
 with DAG(dag_id="sutro_e2e_crash", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
-    CrashAfterSubmit(
-        task_id="triage",
-        function_name="ticket-triage",
-        sql="SELECT id, subject, body, customer_tier FROM support_tickets ORDER BY id",
-        conn_id="sutro_source_db",
-        id_column="id",
-        output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/e2e/{{ run_id }}.parquet",
-        deferrable=True,
-        poll_interval=0.5,
-        max_poll_interval=1,
-        retries=1,
-        retry_delay=timedelta(seconds=1),
-    )
+    CrashAfterSubmit(**DEFERRED_TRIAGE, retries=1, retry_delay=timedelta(seconds=1))

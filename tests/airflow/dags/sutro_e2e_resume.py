@@ -12,16 +12,7 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
+from tests.airflow.dags.e2e_common import DEFERRED_TRIAGE
 
 with DAG(dag_id="sutro_e2e_resume", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
-    SutroBatchFunctionOperator(
-        task_id="triage",
-        function_name="ticket-triage",
-        sql="SELECT id, subject, body, customer_tier FROM support_tickets ORDER BY id",
-        conn_id="sutro_source_db",
-        id_column="id",
-        output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/e2e/{{ run_id }}.parquet",
-        deferrable=True,
-        poll_interval=0.5,
-        max_poll_interval=1,
-    )
+    SutroBatchFunctionOperator(**DEFERRED_TRIAGE)
