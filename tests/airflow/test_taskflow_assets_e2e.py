@@ -9,7 +9,9 @@ OpenLineage provider's listener writing its events through the file transport.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 EXAMPLE = REPO / "example_dags" / "airflow" / "sutro_taskflow_tiers.py"
 TIERS = ["free", "pro", "enterprise"]
+
+
+@pytest.fixture(scope="module")
+def sutro_server(sutro_functions_dir: Path | None) -> Iterator[Any]:
+    """The plugin's local server, given minutes to start: these runs share a loaded machine."""
+    from sutro_providers.local.server import LocalSutroServer
+
+    with LocalSutroServer(sutro_functions_dir, api_key="sk_local_test_" + secrets.token_hex(12),
+                          start_timeout=400) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
