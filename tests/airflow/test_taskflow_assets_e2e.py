@@ -88,7 +88,7 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
     home = prepare_home(migrated, tmp_path / "home", [EXAMPLE])
     env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
 
-    proc = run_cli(["dags", "test", "sutro_taskflow_tiers", "2026-11-21"], env, timeout=400)
+    proc = run_cli(["dags", "test", "sutro_taskflow_tiers", "2026-11-21"], env, timeout=1200)
     (run_id,) = query(home, "SELECT run_id FROM dag_run WHERE dag_id = 'sutro_taskflow_tiers'")[0]
     states = query(home, "SELECT map_index, state FROM task_instance WHERE dag_id = 'sutro_taskflow_tiers' "
                          "ORDER BY map_index")
