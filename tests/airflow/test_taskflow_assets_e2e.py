@@ -102,8 +102,7 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
         assert table.column("label").null_count == 0
     assert pq.read_table(f"{sutro_s3_bucket}/staging/enriched/tiers/2026-11-20/1.parquet",
                          filesystem=fs).num_rows == 2  # the two pro tickets of the day
-    # Each map index's file is an asset event through the alias, and the report DAG
-    # scheduled on the alias is queued (`dags test` runs no scheduler to start it).
+    # Each map index's file is an asset event through the alias.
     events = query(home, "SELECT a.uri, e.source_map_index, al.name FROM asset_event e "
                          "JOIN asset a ON a.id = e.asset_id JOIN asset_alias_asset_event ae ON ae.event_id = e.id "
                          "JOIN asset_alias al ON al.id = ae.alias_id WHERE e.source_dag_id = 'sutro_taskflow_tiers' "
@@ -111,7 +110,9 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
     alias = "sutro/sutro_taskflow_tiers/tickets_of_tier"
     assert events == [(f"s3://{sutro_s3_bucket}/staging/enriched/tiers/2026-11-20/{i}.parquet", i, alias)
                       for i in range(3)], events
-    assert {d for (d,) in query(home, "SELECT target_dag_id FROM asset_dag_run_queue")} == {"sutro_triage_report"}
+    # The report DAG is scheduled on that alias (paused at creation here, so nothing is queued for it).
+    assert query(home, "SELECT r.dag_id FROM dag_schedule_asset_alias_reference r JOIN asset_alias al "
+                       "ON al.id = r.alias_id WHERE al.name = ?", (alias,)) == [("sutro_triage_report",)]
     assert_no_secrets(proc.stdout + proc.stderr, sutro_clean.api_key, "the `airflow dags test` output")
 
 
@@ -199,8 +200,8 @@ def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, 
     assert source["name"] == "support_tickets"
     assert [f["name"] for f in source["facets"]["schema"]["fields"]] == ["id", "subject", "body", "customer_tier"]
     outputs = {o["name"]: o for o in triage["outputs"]}
-    assert set(outputs) == {"assets/2026-11-21.parquet", "tickets_triaged"}
-    parquet = outputs["assets/2026-11-21.parquet"]["facets"]
+    assert set(outputs) == {"staging/assets/2026-11-21.parquet", "tickets_triaged"}
+    parquet = outputs["staging/assets/2026-11-21.parquet"]["facets"]
     assert [f["name"] for f in parquet["schema"]["fields"]] == [
         "id", "subject", "body", "customer_tier", "label", "confidence", "rationale", "sutro_skip_reason"]
     label = parquet["columnLineage"]["fields"]["label"]["inputFields"]
