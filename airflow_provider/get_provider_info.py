@@ -4,7 +4,7 @@ This module must stay import-light: Airflow calls it while discovering providers
 (``airflow providers list``, the connection form, every component start). It
 imports nothing from Airflow or from the rest of the package.
 
-The ``sutro`` connection type is declared with ``conn-fields`` and
+The ``sutro`` and ``opper`` connection types are declared with ``conn-fields`` and
 ``ui-field-behaviour`` so that Airflow 3.2+ builds the connection form without
 importing the hook.
 """
@@ -13,18 +13,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from sutro_providers.version import PACKAGE_NAME, package_version
+
 INTEGRATION = "Sutro"
 OPPER = "Opper"
-PACKAGE_NAME = "sutro-providers"
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
+def _field(label: str, description: str) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": ["string", "null"]}}
 
-        return version(PACKAGE_NAME)
-    except Exception:  # not installed (running from a checkout)
-        return "0.1.0"
+
+def _staging_fields(staging_description: str) -> dict[str, Any]:
+    """The staging extras of the ``sutro`` and ``opper`` connection forms (read by
+    :meth:`~airflow_provider.hooks.sutro.SutroHook.get_staging` for both)."""
+    return {
+        "staging_url": _field("Staging URL", staging_description),
+        "aws_conn_id": _field("AWS connection id", "Optional Airflow connection (type aws) whose login/password "
+                              "and extra endpoint_url / region_name are used to stage on S3"),
+        "s3_endpoint_url": _field("S3 endpoint URL", "S3-compatible endpoint (MinIO, moto, R2); empty for AWS"),
+        "storage_options": _field("Storage options (JSON)", "Extra fsspec storage options as a JSON object"),
+    }
+
+
+def _form(host_label: str, host_placeholder: str, key_placeholder: str) -> dict[str, Any]:
+    """Host and password relabelled as the API's URL and key; schema, port and login hidden."""
+    return {
+        "hidden-fields": ["schema", "port", "login"],
+        "relabeling": {"host": host_label, "password": "API key"},
+        "placeholders": {"host": host_placeholder, "password": key_placeholder,
+                         "extra": '{"staging_url": "s3://bucket/prefix"}'},
+    }
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -37,7 +55,7 @@ def get_provider_info() -> dict[str, Any]:
             "deferrable batch operator and ``@task.sutro``, trigger, sensor, real-time Function operator; "
             "`Opper <https://opper.ai/>`__ functions over the same tables, one call per row.\n"
         ),
-        "versions": [_version()],
+        "versions": [package_version()],
         "integrations": [
             {
                 "integration-name": INTEGRATION,
@@ -60,6 +78,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider.operators.batch",
                     "airflow_provider.operators.run_function",
+                    "airflow_provider.operators.collect",
                 ],
             },
             {"integration-name": OPPER, "python-modules": ["airflow_provider.operators.opper"]},
@@ -73,76 +92,19 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "sutro",
                 "hook-class-name": "airflow_provider.hooks.sutro.SutroHook",
                 "hook-name": "Sutro",
-                "conn-fields": {
-                    "staging_url": {
-                        "label": "Staging URL",
-                        "description": "Object-storage prefix where inputs are staged as Parquet "
-                        "and the run ledger is kept, e.g. s3://my-bucket/sutro",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "aws_conn_id": {
-                        "label": "AWS connection id",
-                        "description": "Optional Airflow connection (type aws) whose login/password "
-                        "and extra endpoint_url / region_name are used to stage on S3",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "s3_endpoint_url": {
-                        "label": "S3 endpoint URL",
-                        "description": "S3-compatible endpoint (MinIO, moto, R2); empty for AWS",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "storage_options": {
-                        "label": "Storage options (JSON)",
-                        "description": "Extra fsspec storage options as a JSON object",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"host": "API URL", "password": "API key"},
-                    "placeholders": {
-                        "host": "https://your-deployment.sutro.sh",
-                        "password": "sk_...",
-                        "extra": '{"staging_url": "s3://bucket/prefix"}',
-                    },
-                },
+                "conn-fields": _staging_fields(
+                    "Object-storage prefix where inputs are staged as Parquet and the run ledger is kept, "
+                    "e.g. s3://my-bucket/sutro"),
+                "ui-field-behaviour": _form("API URL", "https://your-deployment.sutro.sh", "sk_..."),
             },
             {
                 "connection-type": "opper",
                 "hook-class-name": "airflow_provider.hooks.opper.OpperHook",
                 "hook-name": "Opper",
-                "conn-fields": {
-                    "staging_url": {
-                        "label": "Staging URL",
-                        "description": "Where inputs are staged and the results journal is kept, "
-                        "e.g. s3://my-bucket/opper (any fsspec URL)",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "aws_conn_id": {
-                        "label": "AWS connection id",
-                        "description": "Optional Airflow connection (type aws) used to stage on S3",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "s3_endpoint_url": {
-                        "label": "S3 endpoint URL",
-                        "description": "S3-compatible endpoint (MinIO, moto, R2); empty for AWS",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "storage_options": {
-                        "label": "Storage options (JSON)",
-                        "description": "Extra fsspec storage options as a JSON object",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"host": "Base URL", "password": "API key"},
-                    "placeholders": {
-                        "host": "https://api.opper.ai",
-                        "password": "op-...",
-                        "extra": '{"staging_url": "s3://bucket/prefix"}',
-                    },
-                },
+                "conn-fields": _staging_fields(
+                    "Where inputs are staged and the results journal is kept, e.g. s3://my-bucket/opper "
+                    "(any fsspec URL)"),
+                "ui-field-behaviour": _form("Base URL", "https://api.opper.ai", "op-..."),
             }
         ],
     }

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -89,3 +90,13 @@ def write_rows(loader: Loader, table_name: str, uri: str | None, *, partition: s
     ``uri`` (``None``: no rows), batch by batch; returns the row count."""
     return land(loader, table_name, uri, partition=partition, partition_column=partition_column, columns=columns,
                 storage_options=storage_options, batch_size=batch_size)
+
+
+def land_partition(loader: Loader, table_name: str, uri: str | None, *, partition: str, partition_column: str,
+                   columns: list[str] | None, storage_options: dict[str, Any], batch_size: int,
+                   log: logging.Logger | Any) -> int:
+    """:func:`write_rows`, logged as the operators log a landed partition."""
+    rows = write_rows(loader, table_name, uri, partition=partition, partition_column=partition_column,
+                      columns=columns, storage_options=storage_options, batch_size=batch_size)
+    log.info("Replaced partition %s=%s of %s with %d enriched rows", partition_column, partition, table_name, rows)
+    return rows

@@ -62,7 +62,7 @@ def make_table(dsn: str, rows: int) -> None:
 
 def task(rows: int) -> dict[str, Any]:
     """The Airflow task: the operator's execute, PostgreSQL to PostgreSQL."""
-    import airflow_provider.operators.batch as batch
+    import airflow_provider.sql as batch  # the operators land through airflow_provider.sql.write_rows
     from airflow_provider.operators.batch import SutroBatchFunctionOperator
 
     load = {}

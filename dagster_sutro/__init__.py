@@ -6,7 +6,15 @@
 * :class:`SutroChecks`: row parity, low-confidence share and cost checks;
 * :class:`SutroParquetIOManager` / :class:`ConfigurableSutroParquetIOManager` and
   :class:`SutroDuckDBIOManager`: where enriched tables land;
-* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``).
+* :class:`SutroFunctionComponent`: the same asset configured in YAML (``dg``);
+* :class:`OpperResource`, :func:`opper_function_asset` and
+  :class:`OpperFunctionComponent`: the same asset with the rows answered by Opper
+  (one call per row; :mod:`dagster_sutro.opper`);
+* :func:`build_sutro_jobs_sensor`: observations of Sutro jobs finished outside Dagster.
+
+Importing the package registers ``dagster-sutro`` with the package version in
+Dagster's library registry (``DagsterLibraryRegistry``), as Dagster's own
+integrations do.
 
 Example::
 
@@ -22,9 +30,11 @@ Example::
     )
 """
 
+from dagster_shared.libraries import DagsterLibraryRegistry
+
 from dagster_sutro.asset_decorator import sutro_function_asset
 from dagster_sutro.checks import SutroChecks, cost_bounds_checks
-from dagster_sutro.components import SutroFunctionComponent
+from dagster_sutro.components import OpperFunctionComponent, SutroFunctionComponent
 from dagster_sutro.io_managers import (
     ConfigurableSutroParquetIOManager,
     SutroDuckDBIOManager,
@@ -32,10 +42,19 @@ from dagster_sutro.io_managers import (
     SutroParquetIOManager,
 )
 from dagster_sutro.metadata import SutroMetadataSet
+from dagster_sutro.opper import OpperMetadataSet, OpperResource, opper_function_asset
 from dagster_sutro.resources import SutroResource
+from dagster_sutro.sensors import build_sutro_jobs_sensor
+from sutro_providers.version import __version__
+
+LIBRARY_NAME = "dagster-sutro"
+DagsterLibraryRegistry.register(LIBRARY_NAME, __version__, is_dagster_package=False)
 
 __all__ = [
     "ConfigurableSutroParquetIOManager",
+    "OpperFunctionComponent",
+    "OpperMetadataSet",
+    "OpperResource",
     "SutroChecks",
     "SutroDuckDBIOManager",
     "SutroDuckDBTypeHandler",
@@ -43,6 +62,9 @@ __all__ = [
     "SutroMetadataSet",
     "SutroParquetIOManager",
     "SutroResource",
+    "__version__",
+    "build_sutro_jobs_sensor",
     "cost_bounds_checks",
+    "opper_function_asset",
     "sutro_function_asset",
 ]

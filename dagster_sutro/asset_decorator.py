@@ -46,7 +46,9 @@ from dagster import AssetExecutionContext
 
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
-from sutro_providers.function_spec import InputField
+from dagster_sutro.metadata import declared_column_schema, definition_metadata
+from sutro_providers.function_spec import FunctionSpec, InputField
+from sutro_providers.incremental.keys import code_version
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.options import EnrichmentOptions
 
@@ -66,7 +68,9 @@ def _key_of(value: dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.
 
 def build_options(function: str, input_fields: Sequence[InputField | Mapping[str, Any]] | None,
                   options: EnrichmentOptions | Mapping[str, Any] | None) -> EnrichmentOptions:
-    """Validate the asset's enrichment options at definition time (a typo fails the code location load)."""
+    """Validate the asset's enrichment options at definition time (a typo fails the code location load).
+    Options of another backend (an :class:`EnrichmentOptions` subclass such as ``OpperOptions``) keep their type."""
+    kind = type(options) if isinstance(options, EnrichmentOptions) else EnrichmentOptions
     if isinstance(options, EnrichmentOptions):
         data = options.model_dump(exclude_unset=True)
     else:
@@ -74,7 +78,7 @@ def build_options(function: str, input_fields: Sequence[InputField | Mapping[str
     data["function"] = function
     if input_fields is not None:
         data["input_fields"] = [InputField.model_validate(f) if isinstance(f, Mapping) else f for f in input_fields]
-    return EnrichmentOptions(**data)
+    return kind(**data)
 
 
 def sutro_function_asset(
@@ -104,6 +108,10 @@ def sutro_function_asset(
     tags: Mapping[str, str] | None = None,
     owners: Sequence[str] | None = None,
     kinds: set[str] | None = None,
+    incremental: bool | None = None,
+    cache_version: str | None = None,
+    progress_interval: float | None = None,
+    function_spec: FunctionSpec | Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset whose value is ``upstream`` enriched by the Sutro Function ``function``.
 
@@ -133,13 +141,33 @@ def sutro_function_asset(
             :class:`~dagster_sutro.streams.ParquetTable` (both do: a Parquet copy, or a
             DuckDB insert from the Arrow stream). Default ``False``: frames.
         resource_key: the key of the :class:`SutroResource`.
+        incremental: submit only rows without a cached result (a partition materialized
+            twice over the same rows pays once; see :mod:`sutro_providers.incremental`);
+            also ``options={"incremental": True}``. The asset's ``code_version`` then
+            follows the Function, ``cache_version`` and the sampling parameters.
+        cache_version: part of the cache key (change it to stop reusing results).
+        progress_interval: seconds between progress lines in the run's event log while
+            the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
+            every status change); default: the resource's ``progress_interval`` (60).
+        function_spec: the Function's spec, when known before any run (a
+            :class:`~sutro_providers.function_spec.FunctionSpec` or its dict): the asset
+            definition then carries the result columns' lineage and descriptions (and
+            the whole column schema when the upstream declares its own). Default
+            ``None``: lineage from ``input_fields`` alone; every materialization carries
+            the full lineage and descriptions either way.
 
     Returns:
         The :class:`dagster.AssetsDefinition`.
     """
     if output_format not in OUTPUT_FORMATS:
         raise dg.DagsterInvalidDefinitionError(f"output_format must be one of {OUTPUT_FORMATS}, not {output_format!r}")
+    if progress_interval is not None:
+        given = options.model_dump(exclude_unset=True) if isinstance(options, EnrichmentOptions) else dict(options or {})
+        options = {**given, "progress_interval": progress_interval}
     enrichment = build_options(function, input_fields, options)
+    extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version)) if v is not None}
+    if extra:
+        enrichment = EnrichmentOptions(**{**enrichment.model_dump(exclude_unset=True), **extra})
     upstream_key = _key_of(upstream)
     if key is not None:
         asset_key = _key_of(key)
@@ -149,7 +177,12 @@ def sutro_function_asset(
     checks = checks if checks is not None else SutroChecks()
     if partitions_def is not None and backfill_policy is None:
         backfill_policy = dg.BackfillPolicy.single_run()
-    asset_metadata: dict[str, Any] = {"sutro/function": function, **(metadata or {})}
+    spec = FunctionSpec.model_validate(function_spec) if isinstance(function_spec, Mapping) else function_spec
+    asset_metadata: dict[str, Any] = {
+        **definition_metadata(function, upstream_key, spec=spec, input_fields=enrichment.input_fields,
+                              upstream_schema=declared_column_schema(upstream), prefix=enrichment.output_prefix),
+        "sutro/function": function, **(metadata or {}),
+    }
     if partition_expr:
         asset_metadata["partition_expr"] = partition_expr
 
@@ -170,6 +203,8 @@ def sutro_function_asset(
         tags=dict(tags or {}),
         owners=list(owners) if owners else None,
         kinds=set(kinds) if kinds else {"sutro", output_format if output_format != "arrow" else "pyarrow"},
+        code_version=(code_version(function, enrichment.cache_version, enrichment.sampling_params)
+                      if enrichment.incremental else None),
     )
     def body(context: AssetExecutionContext, upstream: Any) -> Any:
         yield from getattr(context.resources, resource_key).enrich(

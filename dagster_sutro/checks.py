@@ -96,13 +96,18 @@ class SutroChecks(dg.Model, dg.Resolvable):
     def _row_parity(self, manifest: Manifest, table: pa.Table | None, key: dg.AssetKey) -> dg.AssetCheckResult:
         table_rows = table.num_rows if table is not None else manifest.rows_out
         enriched = manifest.rows_out - manifest.rows_skipped
+        failed = manifest.rows_failed  # per-row backends: answers that failed (kept without results, not skipped as invalid)
         passed = table_rows == manifest.rows_in and manifest.rows_out == manifest.rows_in and manifest.rows_skipped == 0
+        metadata = {"rows_in": manifest.rows_in, "rows_out": table_rows, "rows_enriched": enriched,
+                    "rows_skipped": manifest.rows_skipped}
+        if failed:
+            metadata["rows_failed"] = failed
         return dg.AssetCheckResult(
             check_name=ROW_PARITY, asset_key=key, passed=passed, severity=self._severity(self.row_parity_blocking),
             description=None if passed else (
-                f"{manifest.rows_in} input rows, {table_rows} output rows, {manifest.rows_skipped} skipped as invalid"),
-            metadata={"rows_in": manifest.rows_in, "rows_out": table_rows, "rows_enriched": enriched,
-                      "rows_skipped": manifest.rows_skipped},
+                f"{manifest.rows_in} input rows, {table_rows} output rows, "
+                f"{manifest.rows_skipped - failed} skipped as invalid" + (f", {failed} failed" if failed else "")),
+            metadata=metadata,
         )
 
     def _confidence(self, manifest: Manifest, key: dg.AssetKey, bound: float) -> dg.AssetCheckResult:

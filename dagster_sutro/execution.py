@@ -6,8 +6,11 @@ partition range) and the run's *root* run id, then calls the core's run,
 the run safe to retry (the ledger, reattaching, reconciling a lost submission,
 verifying every row) lives in the core; this module only maps it to Dagster:
 
-* the job ids and links are logged once the jobs exist; progress of each poll
-  goes to ``context.log`` (on a status change, or at most every ``log_every`` seconds);
+* the job ids and links are logged once the jobs exist; while waiting, the core's
+  progress lines (:mod:`sutro_providers.waiting.progress_report`: rows done / total,
+  percent, elapsed, ETA, tokens, cost) go to ``context.log.info``, so to the run's
+  event log: at every status change and at most (and, as a heartbeat, at least)
+  every ``progress_interval`` seconds;
 * a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
   ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
 * core errors become :class:`dagster.Failure` with the job ids and links as
@@ -30,15 +33,13 @@ Example (normally called through :meth:`SutroResource.enrich`)::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
-from dagster_sutro.frames import OutputFormat, combine_partitions, from_arrow
-from dagster_sutro.io_managers import table_metadata
-from dagster_sutro.metadata import build_metadata, job_links
+from dagster_sutro.frames import OutputFormat, column_names, combine_partitions, from_arrow
+from dagster_sutro.metadata import EnrichedColumns, build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.sutro import SutroClient
@@ -57,7 +58,6 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.waiting.polling import JobProgress
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
@@ -118,29 +118,6 @@ def run_identity(context: dg.AssetExecutionContext) -> RunIdentity:
     return identity_of(context.asset_key, partition, run.root_run_id or run.run_id)
 
 
-class ProgressLogger:
-    """A progress callback that logs each job's status changes, and otherwise at
-    most every ``log_every`` seconds."""
-
-    def __init__(self, log: Any, log_every: float = 30.0) -> None:
-        self.log = log
-        self.log_every = log_every
-        self._last: dict[str, tuple[str, float]] = {}
-
-    def __call__(self, progress: JobProgress) -> None:
-        status = str(getattr(progress.status, "value", progress.status))
-        now = time.monotonic()
-        previous = self._last.get(progress.job_id)
-        if previous is not None and previous[0] == status and now - previous[1] < self.log_every:
-            return
-        self._last[progress.job_id] = (status, now)
-        tokens = ""
-        if progress.input_tokens is not None or progress.output_tokens is not None:
-            tokens = f", tokens in/out {progress.input_tokens or 0}/{progress.output_tokens or 0}"
-        rows = f", {progress.num_rows} rows" if progress.num_rows is not None else ""
-        self.log.info(f"Sutro job {progress.job_id}: {status}{rows}{tokens}")
-
-
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
     metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
     if manifest is not None:
@@ -163,6 +140,27 @@ def _on_interrupt(resource: EnrichmentSettings, pipeline: EnrichmentPipeline, id
         log.error(f"run terminated, but cancelling its Sutro jobs failed: {type(exc).__name__}: {exc}")
         return
     log.warning(f"run terminated: cancelled Sutro job(s) {', '.join(cancelled) or '(none running)'}")
+
+
+def enriched_columns(context: dg.AssetExecutionContext, pipeline: EnrichmentPipeline, options: EnrichmentOptions,
+                     source: Any) -> EnrichedColumns | None:
+    """What the column lineage of this run's table derives from: the Function's input
+    fields (declared, else its published spec's), the asset's one upstream asset and
+    the source's columns. ``None`` when the input fields are not known (or when
+    finding them fails: metadata never fails the asset)."""
+    try:
+        spec = pipeline.function_spec(options.function)  # cached: the run read it already
+        fields = options.input_fields if options.input_fields is not None else (spec.inputs if spec else None)
+        if not fields:
+            return None
+        deps = context.assets_def.asset_deps.get(context.asset_key, set())
+        names = column_names(source)
+        return EnrichedColumns(options.function, spec, tuple(f.name for f in fields),
+                               next(iter(deps)) if len(deps) == 1 else None,
+                               frozenset(names) if names is not None else None, options.output_prefix)
+    except Exception as exc:
+        context.log.warning(f"no column lineage for this run: {type(exc).__name__}: {exc}")
+        return None
 
 
 def run_enrichment(
@@ -206,21 +204,37 @@ def run_enrichment(
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
-                                  on_progress=ProgressLogger(log), materialize=True)
+                                  progress_log=log.info, materialize=True)
             manifest, table = result.manifest, result.table  # an empty input: an empty table of the enriched columns
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)
             raise
         except SutroError as exc:
             raise _failure(exc, submitted[-1] if submitted else None, resource) from exc
-    metadata = build_metadata(manifest, table, origin=origin, job_url_template=resource.job_url_template, log=log)
+        columns = enriched_columns(context, pipeline, options, source)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    if table is None:  # stream: the enriched Parquet, described by its footer
-        parquet = ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
-                                    options.batch_size)
-        yield dg.Output(parquet, metadata={**metadata, **table_metadata(parquet)})
-    else:
-        yield dg.Output(from_arrow(table, output_format), metadata=metadata)
+    described = described_table(manifest, table, options)
+    metadata = build_metadata(manifest, described, origin=origin, job_url_template=resource.job_url_template,
+                              columns=columns, log=log)
+    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks)
+
+
+def described_table(manifest: Manifest, table: Any, options: EnrichmentOptions) -> Any:
+    """The enriched table, or for a stream (``table=None``) the enriched Parquet as a
+    :class:`ParquetTable` (described by its footer, never loaded)."""
+    if table is not None:
+        return table
+    return ParquetTable.open(manifest.output_uri or options.output_uri or "", options.output_storage_options,
+                             options.batch_size)
+
+
+def enrichment_outputs(context: dg.AssetExecutionContext, manifest: Manifest, table: Any, described: Any,
+                       metadata: dict[str, Any], output_format: OutputFormat,
+                       checks: SutroChecks | None) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+    """The :class:`dagster.Output` of a finished run (the frame, or the
+    :func:`described_table` of a stream) and its check results: the end of every
+    backend's asset step."""
+    yield dg.Output(described if table is None else from_arrow(table, output_format), metadata=metadata)
     if checks is not None:
         yield from checks.evaluate(manifest, table, context.asset_key)

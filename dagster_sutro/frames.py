@@ -52,6 +52,22 @@ def to_arrow(obj: Any) -> pa.Table:
     return to_table(obj)
 
 
+def column_names(obj: Any) -> list[str] | None:
+    """The column names of a table-like value without reading its rows (polars,
+    pandas, Arrow, a :class:`~sutro_providers.inputs.sources.SourceReader`); ``None``
+    for anything else (a path, a list of dicts)."""
+    if isinstance(obj, pa.Table | pa.RecordBatch):
+        return list(obj.schema.names)
+    schema = getattr(obj, "schema", None)
+    if isinstance(schema, pa.Schema):  # a SourceReader, a RecordBatchReader
+        return list(schema.names)
+    if is_polars(obj):
+        return [str(c) for c in obj.collect_schema().names()]
+    if is_pandas(obj):
+        return [str(c) for c in obj.columns]
+    return None
+
+
 def from_arrow(table: pa.Table, output_format: OutputFormat) -> Any:
     """Return ``table`` as a polars or pandas DataFrame, or unchanged for ``arrow``."""
     if output_format == "arrow":

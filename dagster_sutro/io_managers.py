@@ -35,7 +35,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -57,11 +57,31 @@ from sutro_providers.inputs.sql import open_sql
 if TYPE_CHECKING:
     from upath import UPath
 
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
 
-def table_metadata(table: pa.Table | ParquetTable) -> dict[str, Any]:
-    """Row count and column schema of ``table`` as standard Dagster table metadata."""
-    schema = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in table.schema])
+
+def table_metadata(table: pa.Table | ParquetTable, descriptions: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """Row count and column schema of ``table`` as standard Dagster table metadata;
+    ``descriptions``: column name -> description (see :func:`column_descriptions`)."""
+    described = descriptions or {}
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type), description=described.get(f.name))
+                                     for f in table.schema])
     return dict(TableMetadataSet(row_count=table.num_rows, column_schema=schema))
+
+
+def column_descriptions(context: dg.OutputContext | None) -> dict[str, str | None]:
+    """The column descriptions the asset gave its ``dagster/column_schema`` (on its
+    ``Output``, else on its definition), so the schema an IO manager writes from the
+    stored table keeps them (an IO manager's metadata replaces the output's). None
+    without a context."""
+    if context is None:
+        return {}
+    for metadata in (context.output_metadata, context.definition_metadata):
+        value = (metadata or {}).get(COLUMN_SCHEMA_KEY)
+        schema = getattr(value, "schema", value)
+        if isinstance(schema, dg.TableSchema):
+            return {c.name: c.description for c in schema.columns if c.description}
+    return {}
 
 
 def _wants_stream(context: dg.InputContext) -> bool:
@@ -204,7 +224,8 @@ class SutroParquetIOManager(dg.UPathIOManager):
         if isinstance(obj, ParquetTable):
             self._split_stream(obj, paths, context.asset_partitions_def, str(column))
             context.add_output_metadata(
-                {"path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)), **table_metadata(obj)})
+                {"path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)),
+                 **table_metadata(obj, column_descriptions(context))})
             return
         table = to_arrow(obj)
         parts = split_by_partition(table, list(paths), context.asset_partitions_def, str(column))
@@ -234,9 +255,7 @@ class SutroParquetIOManager(dg.UPathIOManager):
         if obj is None:
             return {}
         try:
-            if isinstance(obj, ParquetTable):
-                return table_metadata(obj)
-            return table_metadata(to_arrow(obj))
+            return table_metadata(obj if isinstance(obj, ParquetTable) else to_arrow(obj), column_descriptions(context))
         except Exception as exc:  # metadata must never fail the output
             context.log.warning(f"could not describe the output table: {exc}")
             return {}
@@ -304,7 +323,7 @@ class SutroDuckDBTypeHandler(DbTypeHandler):
                 connection.execute("set memory_limit = ?", [self.configured_memory_limit])
             elif self.insert_memory_limit is not None:
                 connection.execute("reset memory_limit")
-        return table_metadata(table)
+        return table_metadata(table, column_descriptions(context))
 
     def load_input(self, context: dg.InputContext, table_slice: TableSlice, connection: Any) -> Any:
         if _wants_stream(context):  # a streaming asset: Arrow batches from DuckDB, on a cursor of this connection

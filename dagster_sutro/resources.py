@@ -25,28 +25,33 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from dagster_sutro.execution import identity_of, run_enrichment
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.metadata import DEFAULT_JOB_URL_TEMPLATE
+from dagster_sutro.staging_resource import StagingResource
 from sutro_providers.client.config import RetryPolicy, SutroConfig, Timeouts
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, EnrichmentOptions, StagingLocation
-from sutro_providers.storage_settings import StorageSettings
+from sutro_providers.options import (
+    MAX_POLL_INTERVAL,
+    POLL_INTERVAL,
+    PROGRESS_INTERVAL,
+    EnrichmentOptions,
+    StagingLocation,
+)
 
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
     from sutro_providers.pipeline import EnrichmentPipeline
 
-class SutroResource(dg.ConfigurableResource):
+class SutroResource(StagingResource):
     """Connection to a Sutro deployment plus where inputs are staged.
 
     Secrets come from the environment: ``api_key=dg.EnvVar("SUTRO_API_KEY")``.
     S3 settings are either the ``s3_*``/``aws_*`` fields or a nested dagster-aws
     :class:`~dagster_aws.s3.S3Resource` (``s3=``), whose endpoint, region and
-    credentials are used for staging.
+    credentials are used for staging (:class:`~dagster_sutro.staging_resource.StagingResource`).
 
     Example::
 
@@ -69,17 +74,6 @@ class SutroResource(dg.ConfigurableResource):
         description="fsspec URL (e.g. s3://bucket/prefix) where inputs are staged as Parquet and the run ledger is kept. "
         "Sutro reads the staged files through pre-signed URLs."
     )
-    s3: S3Resource | None = Field(
-        default=None, description="Optional dagster-aws S3Resource whose endpoint, region and credentials are used for staging."
-    )
-    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto, R2...).")
-    aws_access_key_id: str | None = Field(default=None, description="AWS access key id for staging (default: the AWS credential chain).")
-    aws_secret_access_key: str | None = Field(default=None, description="AWS secret access key for staging.")
-    aws_session_token: str | None = Field(default=None, description="AWS session token for staging.")
-    aws_region_name: str | None = Field(default=None, description="AWS region of the staging bucket.")
-    storage_options: dict[str, Any] = Field(
-        default_factory=dict, description="Extra fsspec storage options for the staging location (merged last)."
-    )
     signed_url_expiry: int = Field(
         default=7 * 24 * 3600, description="Seconds the pre-signed input URLs stay valid; must cover queueing and running."
     )
@@ -88,6 +82,11 @@ class SutroResource(dg.ConfigurableResource):
     max_retry_attempts: int = Field(default=6, description="Attempts of each retryable API read (job creation is never retried blindly).")
     poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between job status polls, in seconds.")
     max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls (the interval grows 1.5x per poll).")
+    progress_interval: float = Field(
+        default=PROGRESS_INTERVAL, gt=0,
+        description="Seconds between progress lines (rows done / total, percent, ETA, tokens, cost) in the run's "
+        "event log while waiting; a line also at every status change. An asset's own progress_interval wins.",
+    )
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs before failing; none waits forever.")
     cancel_on_timeout: bool = Field(default=True, description="Cancel the jobs when wait_timeout passes.")
     cancel_on_termination: bool = Field(
@@ -115,35 +114,8 @@ class SutroResource(dg.ConfigurableResource):
         """A new :class:`SutroClient` (close it, or use it as a context manager)."""
         return SutroClient(config=self.client_config())
 
-    def storage_settings(self) -> StorageSettings:
-        """The ``s3_*``/``aws_*`` fields and ``storage_options``, filled from the nested
-        S3Resource (endpoint, region, credentials, profile)."""
-        settings = StorageSettings(
-            key=self.aws_access_key_id,
-            secret=self.aws_secret_access_key,
-            token=self.aws_session_token,
-            endpoint_url=self.s3_endpoint_url,
-            region_name=self.aws_region_name,
-            extra=self.storage_options,
-        )
-        if (s3 := self.s3) is not None:
-            settings = settings.fill(StorageSettings(
-                key=s3.aws_access_key_id,
-                secret=s3.aws_secret_access_key,
-                token=s3.aws_session_token,
-                endpoint_url=s3.endpoint_url,
-                region_name=s3.region_name,
-                profile=s3.profile_name,
-            ))
-        return settings
-
-    def s3_storage_options(self) -> dict[str, Any]:
-        """fsspec/s3fs options from the nested S3Resource, the ``aws_*`` fields and ``storage_options``."""
-        return self.storage_settings().storage_options()
-
     def staging_location(self) -> StagingLocation:
-        storage = self.storage_settings().options_for(self.staging_url)
-        return StagingLocation(url=self.staging_url, storage_options=storage, signed_url_expiry=self.signed_url_expiry)
+        return super().staging_location().model_copy(update={"signed_url_expiry": self.signed_url_expiry})
 
     def get_pipeline(self, client: SutroClient | None = None) -> EnrichmentPipeline:
         """An :class:`EnrichmentPipeline` on ``client`` (a new one when omitted)."""
@@ -156,6 +128,7 @@ class SutroResource(dg.ConfigurableResource):
         defaults = {
             "poll_interval": self.poll_interval,
             "max_poll_interval": max(self.max_poll_interval, self.poll_interval),
+            "progress_interval": self.progress_interval,
             "timeout": self.wait_timeout,
             "cancel_on_timeout": self.cancel_on_timeout,
         }

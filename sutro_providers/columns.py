@@ -6,6 +6,8 @@
   not have a column of this name.
 * :data:`SKIP_REASON`: why a row was not submitted (``on_invalid_rows="skip"``);
   null for submitted rows. The last column of the enriched table.
+* :data:`REUSED`: ``incremental=True`` only: whether the row's results came from the
+  results cache (true) or from this run's jobs (false). Just before ``SKIP_REASON``.
 * :data:`CONFIDENCE`: the enriched table's confidence column (after
   ``output_prefix``); an output field named ``confidence`` becomes
   ``output_confidence``.
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 ROW_ID = "__sutro_row_id"
 SKIP_REASON = "sutro_skip_reason"
+REUSED = "sutro_reused"
 CONFIDENCE = "confidence"
 OUTPUTS = "outputs"
 CONFIDENCE_SCORE = "confidence_score"
 
-__all__ = ["CONFIDENCE", "CONFIDENCE_SCORE", "OUTPUTS", "ROW_ID", "SKIP_REASON"]
+__all__ = ["CONFIDENCE", "CONFIDENCE_SCORE", "OUTPUTS", "REUSED", "ROW_ID", "SKIP_REASON"]

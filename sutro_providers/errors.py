@@ -132,6 +132,12 @@ class SutroResultsError(SutroError):
     the Function's output schema, or the download was truncated. Nothing is written."""
 
 
+class SutroResultsIncompleteError(SutroResultsError):
+    """A results download ended short of its size after its resumes. Unlike the
+    other results errors (rows missing or twice, outputs off the schema, which a
+    retry would find again), a retry downloads again and may succeed."""
+
+
 class SutroCostLimitError(SutroError):
     """The cost estimate is above ``max_cost_usd``; nothing was submitted."""
 
@@ -148,6 +154,12 @@ class SutroDestinationError(SutroError):
     """The destination table cannot take the enriched rows (missing, lacks columns,
     or the load failed); names the table and the columns. Raised by the pre-flight
     check before any job is submitted, or by a load (which then changed nothing)."""
+
+
+class SutroDestinationSchemaError(SutroDestinationError):
+    """The destination table is missing or lacks columns, or ``destination_columns``
+    names a column the enriched table does not have: the table or the task must
+    change (a retry would fail the same way)."""
 
 
 class SutroLedgerConflictError(SutroError):

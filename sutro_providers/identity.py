@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from sutro_providers.client.models import JOB_NAME_MAX
 
 JOB_NAME_PREFIX = "sp"
+_PACKAGE_JOB_NAME = re.compile(rf"^{JOB_NAME_PREFIX}-[0-9a-f]{{20}}-s\d{{4}}-(a\d{{3}}|est)$")
+
+
+def is_package_job_name(name: str | None) -> bool:
+    """Whether ``name`` is one this package gives its jobs (:meth:`RunIdentity.job_name`,
+    and the ``...-est`` of a cost-estimate job): jobs an Airflow task or a Dagster asset
+    of this package submitted."""
+    return bool(name) and _PACKAGE_JOB_NAME.match(name or "") is not None
 
 
 @dataclass(frozen=True)

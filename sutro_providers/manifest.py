@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-RunState = Literal["noop", "submitted", "succeeded", "failed", "cancelled", "timeout"]
+RunState = Literal["noop", "submitted", "succeeded", "failed", "cancelled", "timeout", "estimating", "estimated"]
+"""``estimating``: the cost-estimate jobs run (``estimate_job_ids``), nothing else was
+submitted yet; ``estimated``: an estimate-only run ended (``cost_estimate_usd``), no run job."""
 
 
 class ShardInfo(BaseModel):
@@ -67,10 +69,13 @@ class Manifest(BaseModel):
     rows_submitted: int = 0
     rows_out: int = 0
     rows_skipped: int = 0
+    rows_reused: int = 0  # incremental runs: rows whose results came from the results cache
+    cost_avoided_usd: float | None = None  # what the reused rows cost when they were run
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
     cost_estimate_usd: float | None = None
+    estimate_job_ids: list[str] = Field(default_factory=list)
     staging_prefix: str | None = None
     output_uri: str | None = None
     output_columns: list[str] = Field(default_factory=list)

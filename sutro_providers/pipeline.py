@@ -40,10 +40,10 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.join import ResultJoiner
 from sutro_providers.collection.summary import summarize
-from sutro_providers.collection.unpack import result_columns, result_schema
-from sutro_providers.columns import ROW_ID, SKIP_REASON
+from sutro_providers.collection.unpack import result_columns
+from sutro_providers.columns import SKIP_REASON
+from sutro_providers.empty_run import empty_manifest, empty_table
 from sutro_providers.errors import (
     SutroConcurrentAttemptError,
     SutroError,
@@ -53,6 +53,7 @@ from sutro_providers.errors import (
 )
 from sutro_providers.function_spec import FunctionSpec, InputField
 from sutro_providers.identity import RunIdentity
+from sutro_providers.incremental import incremental_collector, stage_incremental
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.manifest import Manifest, ShardInfo
@@ -61,9 +62,10 @@ from sutro_providers.parquet_io import open_parquet
 from sutro_providers.staging.area import StagedRun, StagingArea
 from sutro_providers.submission.claims import new_holder
 from sutro_providers.submission.ledger import Ledger, LedgerRecord, RecordReplaced, ShardRecord, utc_now
-from sutro_providers.submission.submitter import ShardSubmitter
+from sutro_providers.submission.submitter import EstimatePending, ShardSubmitter
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import ProgressCallback, WaitResult, deadline_from, wait_for_jobs
+from sutro_providers.waiting.progress_report import ProgressReporter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,6 +169,7 @@ class EnrichmentPipeline:
             fingerprint=staged.fingerprint, fingerprint_version=staged.fingerprint_version, stage_id=staged.stage_id,
             phase="staged", rows_in=staged.rows_in,
             rows_submitted=staged.rows_submitted, rows_skipped=staged.rows_skipped, shards=shards,
+            rows_reused=staged.rows_reused, cost_avoided_usd=staged.cost_avoided_usd,
         )
 
     def manifest(self, identity: RunIdentity, record: LedgerRecord, state: Any, **extra: Any) -> Manifest:
@@ -178,7 +181,7 @@ class EnrichmentPipeline:
             rows_in=record.rows_in, rows_submitted=record.rows_submitted, rows_skipped=record.rows_skipped,
             cost_estimate_usd=record.cost_estimate_usd,
             staging_prefix=self.area.display(self.area.run_prefix(identity)),
-            **extra,
+            **{"rows_reused": record.rows_reused, "cost_avoided_usd": record.cost_avoided_usd, **extra},
         )
 
     # ---------------------------------------------------------------- steps
@@ -189,12 +192,20 @@ class EnrichmentPipeline:
         options: EnrichmentOptions,
         *,
         source_storage_options: dict[str, Any] | None = None,
+        estimate_only: bool = False,
+        wait_for_estimate: bool = True,
     ) -> Manifest:
         """Validate, stage and submit every shard once (or reattach). Idempotent.
 
         Returns a manifest in state ``submitted``, ``noop`` (no rows: no job) or
         ``succeeded`` (this identity already completed). Invalid input raises
         :class:`~sutro_providers.errors.SutroInputError` before any job exists.
+
+        ``estimate_only`` runs the cost-estimate jobs (free) and stops there: state
+        ``estimated``, ``cost_estimate_usd`` set, no run job. ``wait_for_estimate=False``
+        does not block on the estimate jobs (``max_cost_usd`` or ``estimate_only``):
+        while they run the state is ``estimating`` with their ids in
+        ``estimate_job_ids``; call again once they ended (nothing is created twice).
         """
         started = time.monotonic()
         ledger = self._ledger(identity)
@@ -212,7 +223,7 @@ class EnrichmentPipeline:
                 probe = pool.submit(self.area.check_writable)
                 opened = self._open(source, options, source_storage_options)  # the emptiness check and staging share it
                 if opened.num_rows == 0:
-                    return self._empty(identity, options, validator, opened.schema)
+                    return empty_manifest(identity, options, validator, opened.schema)
                 probe.result()
             shard_size = quota.result()
         reader = lambda: self._open(source, options, source_storage_options)  # noqa: E731 - opened again per pass
@@ -220,28 +231,47 @@ class EnrichmentPipeline:
             return self._completed_or_changed(identity, options, reader, validator, record, ledger, shard_size)
         if record is None:
             stage_id = new_stage_id()
-            staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
+            staged = self._stage(identity, options, opened, validator, shard_size, stage_id)
             if staged.rows_in == 0:
                 self.area.remove([self.area.source_path(identity, stage_id)])
-                return self._empty(identity, options, validator, opened.schema)
+                return empty_manifest(identity, options, validator, opened.schema)
             record = self._new_record(identity, options, staged)  # saved with the first shard's intent
         else:
             record = self._check_unchanged(identity, options, reader, validator, record, ledger, shard_size)
         stage_seconds = time.monotonic() - started
-        record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size)
-        return self.manifest(identity, record, "submitted" if record.shards else "noop",
-                             started_at=record.created_at, timings={"stage_s": round(stage_seconds, 3)})
+        try:
+            record = self._submit_once(identity, options, reader, validator, record, ledger, shard_size,
+                                       estimate_only=estimate_only, wait_for_estimate=wait_for_estimate)
+        except EstimatePending as pending:
+            return self.manifest(identity, record, "estimating", estimate_job_ids=pending.job_ids,
+                                 started_at=record.created_at)
+        state = "estimated" if estimate_only else "submitted" if record.shards else "noop"
+        return self.manifest(identity, record, state, started_at=record.created_at,
+                             estimate_job_ids=[s.estimate_job_id for s in record.shards if s.estimate_job_id],
+                             timings={"stage_s": round(stage_seconds, 3)})
+
+    def estimate(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
+                 source_storage_options: dict[str, Any] | None = None) -> Manifest:
+        """The cost estimate of a run, without running it (the SDK's ``dry_run``): its
+        input is validated and staged, its cost-estimate jobs (free) run, and the
+        manifest (state ``estimated``, ``cost_estimate_usd``) comes back; no run job
+        is created. The estimate is kept in the run's ledger: a later :meth:`submit`
+        of the same identity reuses the staging and, with ``max_cost_usd``, the estimate."""
+        return self.submit(source, identity, options, source_storage_options=source_storage_options,
+                           estimate_only=True)
 
     def _submit_once(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
-                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
+                     validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int, *,
+                     estimate_only: bool = False, wait_for_estimate: bool = True) -> LedgerRecord:
         """Cost check and every shard's job under this attempt's claims. When another
         attempt's staging of the run took the ledger first (overlapping first attempts),
         this attempt's staged files go and it continues from the other's record."""
         submitter = ShardSubmitter(self.client, self.area, ledger, identity, options, holder=self.holder)
         for _ in range(3):
             try:
-                submitter.check_cost(record)
-                submitter.submit_all(record)
+                submitter.check_cost(record, estimate=estimate_only, wait=wait_for_estimate)
+                if not estimate_only:
+                    submitter.submit_all(record)
                 return record
             except RecordReplaced:
                 mine = record.stage_id
@@ -276,7 +306,7 @@ class EnrichmentPipeline:
 
     def _restage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
                  validator: InputValidator, shard_size: int, attempt: int, ledger: Ledger) -> LedgerRecord:
-        staged = self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=new_stage_id())
+        staged = self._stage(identity, options, opened, validator, shard_size, new_stage_id())
         new = self._new_record(identity, options, staged, attempt)
         ledger.save(new)
         return new
@@ -294,27 +324,19 @@ class EnrichmentPipeline:
     def _open(source: TableSource, options: EnrichmentOptions, storage_options: dict[str, Any] | None) -> SourceReader:
         return open_source(source, storage_options=storage_options, batch_size=options.batch_size)
 
-    @staticmethod
-    def _empty(identity: RunIdentity, options: EnrichmentOptions, validator: InputValidator,
-               schema: pa.Schema) -> Manifest:
-        """The manifest of an empty input, once its columns are checked as any day's are
-        (an input without any column, e.g. an empty list, has none to check)."""
-        if schema.names:
-            validator.check_schema(schema)
-        log.info("input of %s is empty: no Sutro job submitted", options.function)
-        return Manifest(run_key=identity.key, identity=identity.describe(), function=options.function,
-                        state="noop", started_at=utc_now(), message="empty input: nothing submitted")
-
     def empty_table(self, source: TableSource, options: EnrichmentOptions,
                     source_storage_options: dict[str, Any] | None = None) -> pa.Table:
-        """The enriched table of an empty input: no rows, the columns a run over rows
-        would give (the input's columns, or the declared inputs when it has none, then
-        the result columns and ``sutro_skip_reason``). Reads only the source's schema."""
+        """The enriched table of an empty input (:func:`~sutro_providers.empty_run.empty_table`).
+        Reads only the source's schema."""
         validator, spec = self._validator(options)
-        schema = self._open(source, options, source_storage_options).schema
-        schema = (schema if schema.names else validator.declared_schema()).append(pa.field(ROW_ID, pa.int64()))
-        results = result_schema(spec, prefix=options.output_prefix) if spec else pa.schema([(ROW_ID, pa.int64())])
-        return ResultJoiner(schema, results).schema.empty_table()
+        return empty_table(self._open(source, options, source_storage_options).schema, validator, spec, options)
+
+    def _stage(self, identity: RunIdentity, options: EnrichmentOptions, opened: SourceReader,
+               validator: InputValidator, shard_size: int, stage_id: str) -> StagedRun:
+        if options.incremental:  # the lookup first; only missed rows go to the shards
+            return stage_incremental(self.area, identity, opened, validator, self.function_spec(options.function),
+                                     options, shard_size=shard_size, stage_id=stage_id)
+        return self.area.stage(identity, opened, validator, shard_size=shard_size, stage_id=stage_id)
 
     def _check_unchanged(self, identity: RunIdentity, options: EnrichmentOptions, reader: Callable[[], SourceReader],
                          validator: InputValidator, record: LedgerRecord, ledger: Ledger, shard_size: int) -> LedgerRecord:
@@ -331,14 +353,20 @@ class EnrichmentPipeline:
         attempt = max((s.attempt for s in record.shards), default=-1) + 1
         return self._restage(identity, options, reader(), validator, shard_size, attempt, ledger)
 
-    def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None) -> WaitResult:
-        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`)."""
+    def wait(self, identity: RunIdentity, options: EnrichmentOptions, on_progress: ProgressCallback | None = None,
+             progress_log: Callable[[str], None] | None = None) -> WaitResult:
+        """Poll the run's jobs on this thread (see :mod:`sutro_providers.waiting.polling`).
+        ``progress_log`` gets the progress lines (``options.progress_interval``,
+        ``options.progress_stream``; :mod:`sutro_providers.waiting.progress_report`)."""
         record = self._require(identity)
+        job_ids = [s.job_id for s in record.shards if s.job_id]
+        progress = None if progress_log is None else ProgressReporter(job_ids, progress_log,
+                                                                      interval=options.progress_interval)
         return wait_for_jobs(
-            self.client, [s.job_id for s in record.shards if s.job_id],
+            self.client, job_ids,
             poll_interval=options.poll_interval, max_poll_interval=options.max_poll_interval,
             deadline=deadline_from(options.timeout), max_consecutive_errors=options.max_consecutive_poll_errors,
-            on_progress=on_progress,
+            on_progress=on_progress, progress=progress, progress_stream=options.progress_stream,
         )
 
     def collect(self, identity: RunIdentity, options: EnrichmentOptions, *, materialize: bool = True,
@@ -366,8 +394,9 @@ class EnrichmentPipeline:
             self.area.source_path(identity, record.stage_id)
         ):
             return self._completed(record.manifest, options, materialize)
-        _, spec = self._fields(options)  # the spec only: no validator needed to collect
-        collector = Collector(self.client, self.area, identity, record, options, spec)
+        validator, spec = self._validator(options)  # incremental runs key their new results by it
+        collector = (incremental_collector(self.client, self.area, identity, record, options, spec, validator)
+                     if options.incremental else Collector(self.client, self.area, identity, record, options, spec))
         try:
             table, rows_out = collector.land(materialize)
         finally:
@@ -380,7 +409,7 @@ class EnrichmentPipeline:
             output_tokens=output_tokens, cost_usd=cost, output_uri=options.output_uri,
             output_columns=table.column_names if table is not None else [],
             started_at=record.created_at, finished_at=utc_now(),
-            timings={"collect_s": round(time.monotonic() - started, 3)},
+            timings={"collect_s": round(time.monotonic() - started, 3)}, **collector.manifest_fields(),
         )
         if summary is not None:
             manifest.summary = summary
@@ -391,7 +420,8 @@ class EnrichmentPipeline:
             raise SutroError(f"enriched {manifest.rows_out} rows but the input had {record.rows_in}")
         ledger.update(record, lambda fresh: _complete(fresh, manifest))  # an overlapping attempt may complete it too
         if not options.keep_staged:
-            snapshot = [self.area.source_path(identity, record.stage_id)] if options.output_uri else []
+            snapshot = ([self.area.source_path(identity, record.stage_id),
+                         *self.area.reused_paths(identity, record.stage_id)] if options.output_uri else [])
             self.area.remove([*self.area.shard_paths(identity, record.stage_id), *snapshot])
         return EnrichmentResult(table, manifest)
 
@@ -407,6 +437,12 @@ class EnrichmentPipeline:
         fs, path = url_to_fs(manifest.output_uri, **options.output_storage_options)
         with open_parquet(fs, path) as handle:
             return EnrichmentResult(pq.read_table(handle), manifest)
+
+    def job_ids(self, identity: RunIdentity) -> list[str] | None:
+        """The run's job ids as its ledger records them (``None``: no ledger, i.e. never
+        staged, or an empty input)."""
+        record = self._ledger(identity).load()
+        return None if record is None else [s.job_id for s in record.shards if s.job_id]
 
     def cancel(self, identity: RunIdentity) -> list[str]:
         """Cancel every job of the run that is not finished. Idempotent."""
@@ -450,11 +486,13 @@ class EnrichmentPipeline:
     # ---------------------------------------------------------------- one shot
     def run(self, source: TableSource, identity: RunIdentity, options: EnrichmentOptions, *,
             on_progress: ProgressCallback | None = None, on_submitted: Callable[[Manifest], None] | None = None,
-            materialize: bool = True, source_storage_options: dict[str, Any] | None = None) -> EnrichmentResult:
+            materialize: bool = True, source_storage_options: dict[str, Any] | None = None,
+            progress_log: Callable[[str], None] | None = None) -> EnrichmentResult:
         """submit → wait → :meth:`check` → collect: the run every orchestrator drives.
 
         ``on_submitted(manifest)`` runs once the jobs exist (or are reattached), before
-        the wait (publish job ids and links there); ``on_progress`` gets every poll. An
+        the wait (publish job ids and links there); ``on_progress`` gets every poll;
+        ``progress_log`` the progress lines of the wait (see :meth:`wait`). An
         empty input returns at once (``table``: :meth:`empty_table`); a completed run skips the
         wait (and the collect, when not ``materialize``). A failed wait raises a
         :class:`~sutro_providers.errors.SutroJobError`; an interrupt cancels nothing."""
@@ -464,7 +502,7 @@ class EnrichmentPipeline:
         if is_empty(manifest):  # nothing to wait for or collect: the enriched columns, no rows
             return EnrichmentResult(self.empty_table(source, options, source_storage_options), manifest)
         if manifest.state == "submitted":
-            self.check(self.wait(identity, options, on_progress), identity, options)
+            self.check(self.wait(identity, options, on_progress, progress_log), identity, options)
         return self.collect(identity, options, materialize=materialize, submitted=manifest)
 
 

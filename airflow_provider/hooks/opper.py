@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.log import mask_secret
-
-from airflow_provider.hooks.sutro import SutroHook, _json_object
+from airflow_provider.hooks.sutro import SutroHook
 from sutro_providers.client.config import url_from_host
-from sutro_providers.errors import SutroConfigurationError, SutroError
+from sutro_providers.errors import SutroError
 from sutro_providers.opper.client import OpperClient
 from sutro_providers.opper.config import DEFAULT_BASE_URL, OpperConfig
 
@@ -51,12 +49,8 @@ class OpperHook(SutroHook):
     @classmethod
     def opper_config_of(cls, conn: Connection) -> OpperConfig:
         """An :class:`OpperConfig` from a connection; the key is masked in logs."""
-        key = conn.password or conn.extra_dejson.get("api_key")
-        if not key:
-            raise SutroConfigurationError(f"Opper connection {conn.conn_id!r} has no password (the API key)")
-        mask_secret(key)
+        key, tuning = cls.key_and_tuning(conn)
         extra = conn.extra_dejson
-        tuning: dict[str, Any] = {name: _json_object(extra[name], name) for name in ("retry", "timeouts") if extra.get(name)}
         if extra.get("max_connections"):
             tuning["max_connections"] = int(extra["max_connections"])
         # the host as typed (scheme and port filled in); OpperConfig normalises it (no Sutro /v1)

@@ -77,14 +77,20 @@ class SutroHook(BaseHook):
         return api_url_from_host(conn.host or "", conn.port)
 
     @classmethod
-    def config_of(cls, conn: Connection) -> SutroConfig:
-        """A :class:`SutroConfig` from a connection; the key is masked in logs."""
+    def key_and_tuning(cls, conn: Connection) -> tuple[str, dict[str, Any]]:
+        """The connection's API key (``password``, else the ``api_key`` extra; masked in
+        logs from here on) and its ``retry`` / ``timeouts`` extras as config fields."""
         key = conn.password or conn.extra_dejson.get("api_key")
         if not key:
-            raise SutroConfigurationError(f"Sutro connection {conn.conn_id!r} has no password (the API key)")
+            raise SutroConfigurationError(f"{cls.hook_name} connection {conn.conn_id!r} has no password (the API key)")
         mask_secret(key)
         extra = conn.extra_dejson
-        tuning = {name: _json_object(extra[name], name) for name in ("retry", "timeouts") if extra.get(name)}
+        return key, {name: _json_object(extra[name], name) for name in ("retry", "timeouts") if extra.get(name)}
+
+    @classmethod
+    def config_of(cls, conn: Connection) -> SutroConfig:
+        """A :class:`SutroConfig` from a connection; the key is masked in logs."""
+        key, tuning = cls.key_and_tuning(conn)
         return SutroConfig.resolve(api_url=cls.api_url_of(conn), api_key=key, **tuning)
 
     def get_config(self) -> SutroConfig:
@@ -177,5 +183,5 @@ class SutroHook(BaseHook):
 def _json_object(raw: Any, name: str) -> dict[str, Any]:
     value = json.loads(raw) if isinstance(raw, str) else raw
     if not isinstance(value, dict):
-        raise SutroConfigurationError(f"the {name!r} extra of a Sutro connection must be a JSON object")
+        raise SutroConfigurationError(f"the {name!r} extra of the connection must be a JSON object")
     return dict(value)

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import Asset, AssetAlias, BaseOperator
+from pydantic import ValidationError
 
 from airflow_provider import assets
-from airflow_provider.exceptions import as_airflow_exceptions
+from airflow_provider.exceptions import SutroConfigurationException, as_airflow_exceptions
 from airflow_provider.hooks.sutro import SutroHook
 from airflow_provider.links import XCOM_JOB_IDS, XCOM_JOB_URL, SutroJobLink
-from airflow_provider.sql import destination_loader, preflight, read_sql, write_rows
+from airflow_provider.operators.submit_only import native_number, native_params, write_plan
+from airflow_provider.sql import destination_loader, land_partition, preflight, read_sql
 from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
 from sutro_providers.errors import SutroJobError
 from sutro_providers.identity import RunIdentity
@@ -25,6 +27,7 @@ from sutro_providers.options import (
     MAX_CONSECUTIVE_POLL_ERRORS,
     MAX_POLL_INTERVAL,
     POLL_INTERVAL,
+    PROGRESS_INTERVAL,
     EnrichmentOptions,
 )
 from sutro_providers.waiting.outcome import JobOutcome, outcome_of
@@ -90,7 +93,28 @@ class SutroBatchFunctionOperator(BaseOperator):
     enforces, so a timeout cancels the jobs (``cancel_on_timeout``) before failing;
     Airflow's own deferral timeout would skip ``execute_complete``. Killing a
     deferred task cancels its jobs through the trigger's ``on_kill`` (Airflow 3.3+);
-    killing a running one through :meth:`on_kill`.
+    killing a running one through :meth:`on_kill` (both only with ``cancel_on_kill``).
+    With ``max_cost_usd`` (or ``estimate_only``) the wait for the cost-estimate jobs
+    defers to the trigger as well, then the task submits the run job(s) on a worker.
+
+    **Submit only** (``wait_for_completion=False``): submit (or reattach), push the
+    job ids, write the run plan next to the ledger, return the manifest (state
+    ``submitted``). Then :class:`~airflow_provider.sensors.sutro.SutroJobSensor`
+    (``submit_task_id=``, deferrable) waits and
+    :class:`~airflow_provider.operators.collect.SutroCollectResultsOperator`
+    (``submit_task_id=``) lands the results in ``output_uri`` / ``destination_table``
+    (see :mod:`airflow_provider.run_plan`). Nothing is cancelled when the submitting
+    task ends.
+
+    **Estimate only** (``estimate_only=True``): validate and stage the input, run
+    the free cost-estimate jobs, return the manifest (state ``estimated``,
+    ``cost_estimate_usd``); no run job is created.
+
+    **Failures.** Errors a retry cannot fix (bad input, cost limit, configuration,
+    authentication, input changed, destination schema, results that do not account
+    for every row) raise ``AirflowFailException`` subclasses: no retry, whatever
+    ``retries`` says. The others keep Airflow's retries (see
+    :mod:`airflow_provider.exceptions`).
 
     :param function_name: the published Sutro Function (templated).
     :param sutro_conn_id: connection of type ``sutro``.
@@ -117,31 +141,54 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param insert_chunk_size: rows per batch read from the enriched Parquet for the
         load (default: ``options.batch_size``, 65,536).
     :param staging_url: overrides the connection's ``staging_url`` (templated).
-    :param job_priority: 0 (prototyping) or 1 (production).
-    :param sampling_params: model sampling parameters (numbers/booleans).
+    :param job_priority: 0 (prototyping) or 1 (production) (templated).
+    :param sampling_params: model sampling parameters, numbers/booleans (templated;
+        rendered strings such as ``"0.2"`` become numbers).
+    :param random_seed_per_input: give each row its own random seed (Batch API).
+    :param truncate_rows: cut rows longer than the model's context window instead of
+        failing the job (Batch API).
     :param description: job description shown in Sutro (templated).
     :param max_cost_usd: refuse to submit when the cost estimate is above it.
     :param max_rows_per_job: split the input into jobs of at most this many rows.
     :param poll_interval: first poll interval, seconds (grows to ``max_poll_interval``).
     :param max_poll_interval: longest poll interval, seconds.
     :param max_consecutive_poll_errors: failed polls in a row tolerated.
+    :param progress_interval: seconds between progress lines in the task log (or, deferred,
+        the trigger log): rows done / total, percent, elapsed, ETA, tokens and cost so far;
+        a line also at every status change, and a heartbeat line every interval even when
+        ``max_poll_interval`` is longer (templated; default 60).
+    :param progress_stream: read the jobs' progress streams for rows done while waiting (one
+        connection per job, at most 8, on the worker or the triggerer); off: polls only.
     :param timeout: seconds to wait for the jobs from the moment they are submitted.
     :param cancel_on_timeout: cancel the jobs when ``timeout`` passes.
     :param deferrable: wait on the triggerer instead of the worker.
+    :param wait_for_completion: ``False``: submit, push the job ids and return (the
+        two-task pattern above).
+    :param cancel_on_kill: cancel the run's jobs when the task is killed (running or
+        deferred).
+    :param estimate_only: return the cost estimate manifest without running the job.
     :param on_invalid_rows: ``fail`` (nothing is submitted) or ``skip``.
     :param on_input_change: ``fail`` or ``resubmit`` when a retry sees a different input.
     :param id_column: an existing unique row id column (kept in the output).
     :param output_prefix: prefix for the result columns.
+    :param incremental: submit only rows without a cached result (a content key per
+        row; see :mod:`sutro_providers.incremental`): a re-run over unchanged rows pays
+        nothing; the output keeps every row with ``sutro_reused``; the manifest reports
+        ``rows_reused`` and ``cost_avoided_usd``.
+    :param cache_version: part of the cache key (templated); change it to stop reusing
+        results; required when the deployment does not publish the Function's spec.
+    :param refresh: with ``incremental``, look nothing up (every row is paid) and cache the fresh results.
     :param options: more :class:`~sutro_providers.options.EnrichmentOptions` fields.
     """
 
     template_fields: Sequence[str] = (
         "function_name", "input_uri", "input_data", "sql", "parameters", "output_uri",
-        "destination_table", "partition_value", "staging_url", "description",
+        "destination_table", "partition_value", "staging_url", "description", "job_priority", "sampling_params",
+        "cache_version", "progress_interval",
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "input_data": "json", "parameters": "json"}
-    operator_extra_links = (SutroJobLink(),)
+    operator_extra_links: tuple[SutroJobLink, ...] = (SutroJobLink(),)
     ui_color = "#e8e0ff"
     sutro_job_url: str | None = None
     """The first job's URL once this try has a job (what the "Sutro job" link shows)."""
@@ -165,21 +212,31 @@ class SutroBatchFunctionOperator(BaseOperator):
         create_destination_table: bool = False,
         insert_chunk_size: int | None = None,
         staging_url: str | None = None,
-        job_priority: int = 1,
+        job_priority: int | str = 1,
         sampling_params: dict[str, Any] | None = None,
+        random_seed_per_input: bool = False,
+        truncate_rows: bool = False,
         description: str | None = None,
         max_cost_usd: float | None = None,
         max_rows_per_job: int | None = None,
         poll_interval: float = POLL_INTERVAL,
         max_poll_interval: float = MAX_POLL_INTERVAL,
         max_consecutive_poll_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
+        progress_interval: float | str = PROGRESS_INTERVAL,
+        progress_stream: bool = True,
         timeout: float | None = None,
         cancel_on_timeout: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        wait_for_completion: bool = True,
+        cancel_on_kill: bool = True,
+        estimate_only: bool = False,
         on_invalid_rows: Literal["fail", "skip"] = "fail",
         on_input_change: Literal["fail", "resubmit"] = "fail",
         id_column: str | None = None,
         output_prefix: str = "",
+        incremental: bool = False,
+        cache_version: str | None = None,
+        refresh: bool = False,
         options: dict[str, Any] | None = None,
         asset_alias: str | None = None,
         **kwargs: Any,
@@ -198,6 +255,8 @@ class SutroBatchFunctionOperator(BaseOperator):
         if assets.needs_alias(output_uri, destination_table, asset_alias):
             self.asset_alias = asset_alias or assets.default_alias(self.dag_id, self.task_id)
             self.outlets = [*self.outlets, AssetAlias(self.asset_alias)]
+        if not self.do_xcom_push:  # nothing at all in XCom, not even the link's value
+            self.operator_extra_links = ()
         self.function_name = function_name
         self.sutro_conn_id = sutro_conn_id
         self.input_uri, self.input_data, self.sql, self.conn_id = input_uri, input_data, sql, conn_id
@@ -213,10 +272,15 @@ class SutroBatchFunctionOperator(BaseOperator):
         self.max_cost_usd, self.max_rows_per_job = max_cost_usd, max_rows_per_job
         self.poll_interval, self.max_poll_interval = poll_interval, max_poll_interval
         self.max_consecutive_poll_errors = max_consecutive_poll_errors
+        self.progress_interval, self.progress_stream = progress_interval, progress_stream
         self.timeout, self.cancel_on_timeout = timeout, cancel_on_timeout
         self.deferrable = deferrable
+        self.wait_for_completion, self.cancel_on_kill, self.estimate_only = (
+            wait_for_completion, cancel_on_kill, estimate_only)
+        self.random_seed_per_input, self.truncate_rows = random_seed_per_input, truncate_rows
         self.on_invalid_rows, self.on_input_change = on_invalid_rows, on_input_change
         self.id_column, self.output_prefix = id_column, output_prefix
+        self.incremental, self.cache_version, self.refresh = incremental, cache_version, refresh
         self.extra_options = dict(options or {})
         self._identity: RunIdentity | None = None
         self._manifest: Manifest | None = None
@@ -245,17 +309,28 @@ class SutroBatchFunctionOperator(BaseOperator):
         return None
 
     def build_options(self) -> EnrichmentOptions:
+        """The run's options; a wrong value (e.g. a rendered ``job_priority`` of 5)
+        raises :class:`~airflow_provider.exceptions.SutroConfigurationException`."""
+        try:
+            return self._build_options()
+        except ValidationError as exc:
+            raise SutroConfigurationException(f"invalid options of task {self.task_id}: {exc}") from None
+
+    def _build_options(self) -> EnrichmentOptions:
         output_uri, storage = self.output_uri, self.hook.storage_options() if self.output_uri else {}
         if self.destination_table and not output_uri and self._identity is not None:
             output_uri, storage = staged_output(self.pipeline.area, self._identity)  # the loader reads it
         return EnrichmentOptions(
-            function=self.function_name, job_priority=self.job_priority, sampling_params=self.sampling_params,
-            description=self.description, max_cost_usd=self.max_cost_usd, max_rows_per_job=self.max_rows_per_job,
+            function=self.function_name, job_priority=native_number(self.job_priority),
+            sampling_params=native_params(self.sampling_params), random_seed_per_input=self.random_seed_per_input,
+            truncate_rows=self.truncate_rows, description=self.description, max_cost_usd=self.max_cost_usd, max_rows_per_job=self.max_rows_per_job,
             on_invalid_rows=self.on_invalid_rows, on_input_change=self.on_input_change, id_column=self.id_column,
             output_uri=output_uri, output_storage_options=storage, output_prefix=self.output_prefix,
             poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
             max_consecutive_poll_errors=self.max_consecutive_poll_errors, timeout=self.effective_timeout(),
-            cancel_on_timeout=self.cancel_on_timeout, **self.extra_options,
+            progress_interval=float(self.progress_interval), progress_stream=self.progress_stream,
+            cancel_on_timeout=self.cancel_on_timeout, incremental=self.incremental,
+            cache_version=self.cache_version, refresh=self.refresh, **self.extra_options,
         )
 
     def _source_storage(self) -> dict[str, Any] | None:
@@ -275,6 +350,10 @@ class SutroBatchFunctionOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execution
     def execute(self, context: Context) -> dict[str, Any]:
+        with as_airflow_exceptions(_describe):  # core errors -> retryable or not (exceptions.py)
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         identity, options = self.identity(context), self.build_options()
         source = self.source()
         try:
@@ -283,23 +362,62 @@ class SutroBatchFunctionOperator(BaseOperator):
             if isinstance(source, SourceReader):
                 source.close()  # a refused SQL source holds its query open (and its table locks)
             raise
+        if self.estimate_only or not self.wait_for_completion:
+            return self._submit_only(context, identity, options, source)
         if not self.deferrable:  # the core's run, waiting on this worker
-            with as_airflow_exceptions(_describe):
-                result = self.pipeline.run(
-                    source, identity, options, source_storage_options=self._source_storage(),
-                    on_submitted=lambda manifest: self._submitted(context, identity, manifest),
-                    on_progress=lambda p: self.log.info("Sutro job %s: %s (%s rows)", p.job_id, p.status.value, p.num_rows),
-                    materialize=False,
-                )
+            result = self.pipeline.run(
+                source, identity, options, source_storage_options=self._source_storage(),
+                on_submitted=lambda manifest: self._submitted(context, identity, manifest),
+                progress_log=self.log.info,
+                materialize=False,
+            )
             return self._land(context, identity, result)
         return self._submit_and_defer(context, identity, options, source)
+
+    def _submit_only(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
+                     source: Any) -> dict[str, Any]:
+        """``estimate_only`` or ``wait_for_completion=False``: submit (or estimate), return."""
+        manifest = self.pipeline.submit(source, identity, options, source_storage_options=self._source_storage(),
+                                        estimate_only=self.estimate_only, wait_for_estimate=not self.deferrable)
+        if manifest.state == "estimating":
+            self._defer_on_estimate(manifest)
+        self._submitted(context, identity, manifest)
+        if self.estimate_only:
+            self.log.info("Sutro run %s: estimated cost %s USD; no job was run", identity.short,
+                          manifest.cost_estimate_usd)
+        else:
+            write_plan(self, identity, options, manifest)
+        return manifest.to_json_dict()
+
+    def _defer_on_estimate(self, manifest: Manifest) -> None:
+        """Wait for the cost-estimate jobs on the triggerer, then run :meth:`execute` again."""
+        self.log.info("Sutro run: waiting for cost-estimate job(s) %s", ", ".join(manifest.estimate_job_ids))
+        self.defer(
+            trigger=SutroJobTrigger(
+                job_ids=manifest.estimate_job_ids, sutro_conn_id=self.sutro_conn_id,
+                poll_interval=min(self.poll_interval, 5.0), max_poll_interval=self.max_poll_interval,
+                max_consecutive_errors=self.max_consecutive_poll_errors, cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_estimated",
+        )
+
+    def execute_estimated(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """After the cost-estimate jobs: the task goes on as :meth:`execute` (the input is
+        read again and checked against the ledger; the estimate jobs are not created
+        again; a failed estimate raises the cost-limit error)."""
+        if event is not None:
+            self.log.info("cost-estimate job(s) ended: %s", event.get("status"))
+        return self.execute(context)
 
     def _submit_and_defer(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
                           source: Any = None) -> dict[str, Any]:
         """The deferrable path: submit (or reattach through the ledger), then complete
         inline when nothing is left to wait for, else defer to the trigger."""
         source = self.source() if source is None else source
-        manifest = self.pipeline.submit(source, identity, options, source_storage_options=self._source_storage())
+        manifest = self.pipeline.submit(source, identity, options, source_storage_options=self._source_storage(),
+                                        wait_for_estimate=False)
+        if manifest.state == "estimating":  # max_cost_usd: the estimate jobs run
+            self._defer_on_estimate(manifest)
         self._submitted(context, identity, manifest)
         if manifest.state != "submitted":  # empty input, every row skipped, or completed by an earlier try
             collected = self.pipeline.collect(identity, options, materialize=False, submitted=manifest)
@@ -313,7 +431,8 @@ class SutroBatchFunctionOperator(BaseOperator):
             trigger=SutroJobTrigger(
                 job_ids=manifest.job_ids, sutro_conn_id=self.sutro_conn_id, deadline=deadline_from(options.timeout),
                 poll_interval=self.poll_interval, max_poll_interval=self.max_poll_interval,
-                max_consecutive_errors=self.max_consecutive_poll_errors,
+                max_consecutive_errors=self.max_consecutive_poll_errors, cancel_on_kill=self.cancel_on_kill,
+                progress_interval=options.progress_interval, progress_stream=options.progress_stream,
             ),
             method_name="execute_complete",
         )
@@ -327,6 +446,10 @@ class SutroBatchFunctionOperator(BaseOperator):
         reattaches to the jobs already paid for (nothing is resubmitted), then the task
         completes at once if they ended or defers again. Any other payload that is not a
         trigger event raises :class:`~airflow_provider.exceptions.SutroTriggerEventError`."""
+        with as_airflow_exceptions(_describe):
+            return self._execute_complete(context, event)
+
+    def _execute_complete(self, context: Context, event: dict[str, Any] | None) -> dict[str, Any]:
         if event is None:
             self.log.warning("resumed without a Sutro trigger event; reattaching to the run's jobs through its ledger")
             return self._submit_and_defer(context, self.identity(context), self.build_options())
@@ -336,8 +459,9 @@ class SutroBatchFunctionOperator(BaseOperator):
         return self._complete(context, self._identity or self.identity(context), self.build_options(), waited)
 
     def on_kill(self) -> None:
-        """Cancel the run's jobs when the running (not deferred) task is killed."""
-        if self._identity is None:
+        """Cancel the run's jobs when the running (not deferred) task is killed and
+        ``cancel_on_kill`` is set (a deferred one: the trigger's ``on_kill``)."""
+        if self._identity is None or not self.cancel_on_kill:
             return
         try:
             cancelled = self.pipeline.cancel(self._identity)
@@ -348,14 +472,13 @@ class SutroBatchFunctionOperator(BaseOperator):
     # ------------------------------------------------------------------ helpers
     def _submitted(self, context: Context, identity: RunIdentity, manifest: Manifest) -> None:
         self._manifest = manifest
-        if manifest.job_ids:
+        if manifest.job_ids and self.do_xcom_push:
             self._push_job_xcoms(context, manifest.job_ids)
         self.log.info("Sutro run %s: %s, job(s) %s", identity.short, manifest.state, manifest.job_ids or "none")
 
     def _complete(self, context: Context, identity: RunIdentity, options: EnrichmentOptions,
                   waited: WaitResult) -> dict[str, Any]:
-        with as_airflow_exceptions(_describe):
-            self.pipeline.check(waited, identity, options)  # cancels on timeout when asked
+        self.pipeline.check(waited, identity, options)  # cancels on timeout when asked
         self.log.info("Sutro job(s) %s succeeded; collecting results", ", ".join(waited.statuses))
         return self._land(context, identity, self.pipeline.collect(identity, options,
                                                                    materialize=False))
@@ -404,14 +527,11 @@ class SutroBatchFunctionOperator(BaseOperator):
                   columns=self.destination_columns, create=self.create_destination_table, complete=spec is not None)
 
     def _write_destination(self, context: Context, uri: str | None, options: EnrichmentOptions) -> None:
-        partition = str(self.partition_value or context["ti"].run_id)
-        rows = write_rows(
-            self.destination_loader(), self.destination_table or "", uri, partition=partition,
-            partition_column=self.partition_column, columns=self.destination_columns,
-            storage_options=options.output_storage_options, batch_size=self.insert_chunk_size or options.batch_size,
-        )
-        self.log.info("Replaced partition %s=%s of %s with %d enriched rows", self.partition_column, partition,
-                      self.destination_table, rows)
+        land_partition(self.destination_loader(), self.destination_table or "", uri,
+                       partition=str(self.partition_value or context["ti"].run_id),
+                       partition_column=self.partition_column, columns=self.destination_columns,
+                       storage_options=options.output_storage_options,
+                       batch_size=self.insert_chunk_size or options.batch_size, log=self.log)
 
     # ------------------------------------------------------------------ lineage
     def get_openlineage_facets_on_start(self) -> Any:

@@ -23,10 +23,16 @@ from airflow_provider.hooks.sutro import SutroHook
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.models import JobStatus
 from sutro_providers.errors import SutroError
-from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL, POLL_INTERVAL
+from sutro_providers.options import (
+    MAX_CONSECUTIVE_POLL_ERRORS,
+    MAX_POLL_INTERVAL,
+    POLL_INTERVAL,
+    PROGRESS_INTERVAL,
+)
 from sutro_providers.waiting.job_watch import in_chunks, watch_jobs
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import WaitResult
+from sutro_providers.waiting.progress_report import ProgressReporter
 
 # Airflow's async connection lookup imports these on its first call, i.e. on the
 # triggerer's event loop (~80 ms here); a triggerer has usually imported them
@@ -104,8 +110,9 @@ class SutroJobTrigger(BaseTrigger):
     that a retry of the task reattaches to it instead of paying for a new job.
 
     ``on_kill`` (Airflow 3.3+: runs when a user marks the deferred task failed or
-    success, or clears it) cancels the jobs. ``cleanup`` never cancels: it runs on
-    every triggerer restart and redistribution.
+    success, or clears it) cancels the jobs when ``cancel_on_kill`` (the operator's
+    choice; a sensor never cancels). ``cleanup`` never cancels: it runs on every
+    triggerer restart and redistribution.
 
     :param job_ids: the Sutro job ids to wait for (all must succeed).
     :param sutro_conn_id: the Airflow connection of type ``sutro``.
@@ -113,6 +120,13 @@ class SutroJobTrigger(BaseTrigger):
     :param poll_interval: first poll interval in seconds (grows 1.5x per poll).
     :param max_poll_interval: upper bound of the poll interval.
     :param max_consecutive_errors: failed polls in a row tolerated before ``error``.
+    :param cancel_on_kill: cancel the jobs in :meth:`on_kill`.
+    :param progress_interval: seconds between progress lines in the trigger log (and one at
+        every status change; see :mod:`sutro_providers.waiting.progress_report`).
+    :param progress_stream: also read the jobs' progress streams (rows done) with a client
+        of this trigger's own: one long-lived connection per job (at most 8). Off by
+        default here (thousands of triggers on one triggerer); the operator passes its own
+        ``progress_stream`` (default on).
     """
 
     freeze_gc: ClassVar[bool] = True
@@ -125,6 +139,9 @@ class SutroJobTrigger(BaseTrigger):
         poll_interval: float = POLL_INTERVAL,
         max_poll_interval: float = MAX_POLL_INTERVAL,
         max_consecutive_errors: int = MAX_CONSECUTIVE_POLL_ERRORS,
+        cancel_on_kill: bool = True,
+        progress_interval: float = PROGRESS_INTERVAL,
+        progress_stream: bool = False,
     ) -> None:
         super().__init__()
         self.job_ids = [str(j) for j in job_ids]
@@ -133,6 +150,9 @@ class SutroJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max(max_poll_interval, poll_interval))
         self.max_consecutive_errors = int(max_consecutive_errors)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.progress_interval = float(progress_interval)
+        self.progress_stream = bool(progress_stream)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -144,6 +164,9 @@ class SutroJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "cancel_on_kill": self.cancel_on_kill,
+                "progress_interval": self.progress_interval,
+                "progress_stream": self.progress_stream,
             },
         )
 
@@ -166,7 +189,8 @@ class SutroJobTrigger(BaseTrigger):
                 max_poll_interval=self.max_poll_interval,
                 deadline=self.deadline,
                 max_consecutive_errors=self.max_consecutive_errors,
-                on_progress=lambda p: self.log.debug("Sutro job %s is %s", p.job_id, p.status.value),
+                progress=ProgressReporter(self.job_ids, self.log.info, interval=self.progress_interval),
+                progress_stream=self.progress_stream,
             )
         except SutroError as exc:  # not transient (auth, 404): the wait cannot go on
             yield self._event(JobOutcome.ERROR, f"{type(exc).__name__}: {exc}")
@@ -175,7 +199,11 @@ class SutroJobTrigger(BaseTrigger):
         yield self._event(result.outcome, result.message, result.statuses)
 
     async def on_kill(self) -> None:
-        """Cancel the jobs when a user kills the deferred task (Airflow 3.3+)."""
+        """Cancel the jobs when a user kills the deferred task (Airflow 3.3+) and
+        ``cancel_on_kill`` is set."""
+        if not self.cancel_on_kill:
+            self.log.info("Sutro job(s) %s left running (cancel_on_kill is off)", ", ".join(self.job_ids))
+            return
         try:
             client = await SutroHook(self.sutro_conn_id).aget_client()
         except Exception as exc:

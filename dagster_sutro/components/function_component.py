@@ -35,7 +35,7 @@ from pydantic import Field
 from dagster_sutro.asset_decorator import DEFAULT_RESOURCE_KEY, sutro_function_asset
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.resources import SutroResource
-from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL
+from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, PROGRESS_INTERVAL
 
 
 class SutroDailyPartitions(dg.Model, dg.Resolvable):
@@ -63,6 +63,7 @@ class SutroResourceSettings(dg.Model, dg.Resolvable):
     poll_interval: float = Field(default=POLL_INTERVAL, description="First interval between status polls, in seconds.")
     max_poll_interval: float = Field(default=MAX_POLL_INTERVAL, description="Longest interval between polls, in seconds.")
     wait_timeout: float | None = Field(default=None, description="Seconds to wait for the jobs; none waits forever.")
+    progress_interval: float = Field(default=PROGRESS_INTERVAL, gt=0, description="Seconds between progress lines while waiting.")
     cancel_on_termination: bool = Field(default=True, description="Cancel the jobs when the run is terminated.")
 
     def build(self) -> SutroResource:
@@ -75,6 +76,7 @@ class SutroResourceSettings(dg.Model, dg.Resolvable):
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
             wait_timeout=self.wait_timeout,
+            progress_interval=self.progress_interval,
             cancel_on_termination=self.cancel_on_termination,
         )
 
@@ -129,6 +131,8 @@ class SutroFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
     options: dict[str, Any] = Field(
         default_factory=dict, description="More EnrichmentOptions: job_priority, max_rows_per_job, max_cost_usd, on_invalid_rows, ..."
     )
+    incremental: bool = Field(default=False, description="Submit only rows without a cached result (a re-run over unchanged rows pays nothing).")
+    cache_version: str | None = Field(default=None, description="Part of the results cache key: change it to stop reusing results.")
     checks: SutroChecks = Field(default_factory=SutroChecks, description="Asset checks of the enriched table.")
     output_format: Literal["polars", "pandas", "arrow"] = Field(default="polars", description="Table type given to the IO manager.")
     io_manager_key: str | None = Field(default=None, description="IO manager of the enriched table (default io_manager).")
@@ -136,6 +140,9 @@ class SutroFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
     max_retries: int = Field(default=0, description="Step retries; a retry reattaches to the jobs already submitted.")
     retry_delay_seconds: float | None = Field(default=None, description="Delay between step retries.")
     resource_key: str = Field(default=DEFAULT_RESOURCE_KEY, description="Resource key of the SutroResource.")
+    progress_interval: float | None = Field(
+        default=None, gt=0, description="Seconds between progress lines in the run's event log while waiting "
+        "(default: the resource's, 60).")
     resource: SutroResourceSettings | None = Field(
         default=None, description="The SutroResource to provide; none when another definition provides it."
     )
@@ -154,10 +161,13 @@ class SutroFunctionComponent(dg.Component, dg.Model, dg.Resolvable):
             pool=self.pool,
             input_fields=self.input_fields,
             options=self.options,
+            incremental=self.incremental or None,
+            cache_version=self.cache_version,
             checks=self.checks,
             io_manager_key=self.io_manager_key,
             output_format=self.output_format,
             resource_key=self.resource_key,
+            progress_interval=self.progress_interval,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -25,7 +25,7 @@ from sutro_providers.errors import (
     SutroConnectionError,
     SutroError,
     SutroRateLimitError,
-    SutroResultsError,
+    SutroResultsIncompleteError,
     SutroServerError,
 )
 
@@ -61,7 +61,7 @@ def download_artifact(
 ) -> Path:
     """Download ``artifact`` to ``dest`` (a file path) and return it.
 
-    Raises :class:`SutroResultsError` when the file stays shorter than announced.
+    Raises :class:`SutroResultsIncompleteError` when the file stays shorter than announced.
     """
     token = _DOWNLOADING.set(True)
     try:
@@ -120,7 +120,7 @@ def _download(config: SutroConfig, artifact: ResultsUrlResponse, dest: str | os.
                 log.warning("results download of %s short: %d of %d bytes", name, done, size)
                 if not etag:
                     break
-    raise SutroResultsError(f"results download of {name} truncated: got {done} of {size} bytes")
+    raise SutroResultsIncompleteError(f"results download of {name} truncated: got {done} of {size} bytes")
 
 
 def _head(http: httpx.Client, url: str, name: str) -> tuple[int, str | None]:

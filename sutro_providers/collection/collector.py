@@ -101,6 +101,8 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
 class Collector:
     """Streams one run's enriched rows: source snapshot ⋈ unpacked results."""
 
+    keep_row_id = False  # the joined batches keep ROW_ID (a subclass that merges more rows in by id)
+
     def __init__(
         self,
         client: SutroClient,
@@ -160,7 +162,8 @@ class Collector:
             first = next(results, None)
             schema = first.schema if first is not None else pa.schema([pa.field(ROW_ID, pa.int64())])
             results = itertools.chain([first] if first is not None else [], results)
-        return ResultJoiner(self.area.source_schema(self.identity, self.record.stage_id), schema), results
+        source = self.area.source_schema(self.identity, self.record.stage_id)
+        return ResultJoiner(source, schema, keep_row_id=self.keep_row_id), results
 
     def batches(self, joiner: ResultJoiner, results: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
         """The enriched batches: the source snapshot, row group by row group, joined
@@ -169,6 +172,15 @@ class Collector:
         with closing(self.area.read_source(self.identity, self.options.batch_size, stage_id=self.record.stage_id)) as source:
             yield from prefetched(joiner.join(source, prefetched(results)))
 
+    def output(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The output schema and the enriched batches (after :meth:`prepare`)."""
+        joiner, results = self.joiner()
+        return joiner.schema, self.batches(joiner, results)
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """Further manifest fields of this collect (none here)."""
+        return {}
+
     def land(self, materialize: bool) -> tuple[pa.Table | None, int]:
         """:meth:`prepare`, then stream the enriched rows to ``options.output_uri``
         (when set; written under a temporary name, moved into place at the end) and
@@ -176,14 +188,13 @@ class Collector:
         (otherwise memory stays at a few batches). Returns (the table or ``None``,
         rows out)."""
         self.prepare()
-        joiner, results = self.joiner()
-        batches = self.batches(joiner, results)
+        schema, batches = self.output()
         table = None
         if materialize or not self.options.output_uri:
-            table = pa.Table.from_batches(list(batches), schema=joiner.schema)
+            table = pa.Table.from_batches(list(batches), schema=schema)
             batches = iter(table.to_batches())
         if self.options.output_uri:
-            written = write_parquet(batches, joiner.schema, self.options.output_uri, self.options.output_storage_options)
+            written = write_parquet(batches, schema, self.options.output_uri, self.options.output_storage_options)
             return table, written
         assert table is not None
         return table, table.num_rows

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from fsspec.core import url_to_fs
 
 from sutro_providers.database import Database, check_identifier, quote
-from sutro_providers.errors import SutroDestinationError
+from sutro_providers.errors import SutroDestinationError, SutroDestinationSchemaError
 from sutro_providers.parquet_io import open_parquet, row_group_batches
 
 log = logging.getLogger("sutro_providers.landing")
@@ -81,7 +81,7 @@ class LoadRequest:
         full = self.file_schema()
         missing = [c for c in self.columns if c not in full.names]
         if missing:
-            raise SutroDestinationError(f"columns {missing} are not in the enriched table ({full.names})")
+            raise SutroDestinationSchemaError(f"columns {missing} are not in the enriched table ({full.names})")
         return pa.schema([full.field(c) for c in self.columns])
 
     def num_rows(self) -> int:

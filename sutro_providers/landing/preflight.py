@@ -5,7 +5,7 @@ table will have (the source's, the Function's result columns, ``sutro_skip_reaso
 and their Arrow types; :func:`check_destination` asks the loader whether the table
 exists with every column to insert and the partition column, and creates it when
 asked (``create_destination_table=True``). Otherwise it raises
-:class:`~sutro_providers.errors.SutroDestinationError` naming the table and the
+:class:`~sutro_providers.errors.SutroDestinationSchemaError` naming the table and the
 missing columns -- the adapters call it before ``EnrichmentPipeline.submit``, so a
 refused run has no job.
 """
@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from sutro_providers.collection.unpack import result_schema
 from sutro_providers.columns import CONFIDENCE, ROW_ID, SKIP_REASON
-from sutro_providers.errors import SutroDestinationError
+from sutro_providers.errors import SutroDestinationSchemaError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.landing.base import Loader
 from sutro_providers.options import EnrichmentOptions
@@ -54,23 +54,23 @@ def check_destination(
 
     :param complete: whether ``schema`` holds every enriched column (``False`` when
         the Function publishes no spec: unknown result columns cannot be checked).
-    :raises SutroDestinationError: the table is missing (and ``create`` is false),
+    :raises SutroDestinationSchemaError: the table is missing (and ``create`` is false),
         lacks some of the columns, or ``columns`` names a column the enriched
         table will not have.
     """
     wanted = [c for c in (columns if columns is not None else schema.names) if c != partition_column]
     unknown = [c for c in wanted if c not in schema.names]
     if unknown and complete:
-        raise SutroDestinationError(
+        raise SutroDestinationSchemaError(
             f"destination_columns {unknown} are not columns of the enriched table (it has {schema.names})")
     existing = loader.columns(table)
     if existing is None:
         if not create:
-            raise SutroDestinationError(
+            raise SutroDestinationSchemaError(
                 f"destination table {table} does not exist: create it with the columns "
                 f"{[*wanted, partition_column]} or pass create_destination_table=True; nothing was submitted")
         if unknown:
-            raise SutroDestinationError(
+            raise SutroDestinationSchemaError(
                 f"cannot create {table}: the types of {unknown} are unknown before the run (the Function "
                 "publishes no spec); create the table yourself")
         known = pa.schema([schema.field(c) for c in wanted])
@@ -82,7 +82,7 @@ def check_destination(
     if missing:
         folded = {c.lower(): c for c in existing}
         hints = [f"{c} (the table has {folded[c.lower()]})" for c in missing if c.lower() in folded]
-        raise SutroDestinationError(
+        raise SutroDestinationSchemaError(
             f"destination table {table} lacks the column(s) {missing}"
             + (f"; names differ in case: {hints}" if hints else "")
             + f"; add them, or choose the columns to insert with destination_columns (the table has "

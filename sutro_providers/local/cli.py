@@ -55,6 +55,8 @@ def main() -> None:
 @click.option("--token-quota-p0", default=1_000_000, show_default=True, type=int)
 @click.option("--token-quota-p1", default=10_000_000_000, show_default=True, type=int)
 @click.option("--enforce-quotas/--no-enforce-quotas", default=False, show_default=True)
+@click.option("--context-tokens", default=131_072, show_default=True, type=click.IntRange(1),
+              help="The models' context window: a longer row fails its job unless it asks truncate_rows.")
 @click.option("--faults", "faults_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON/YAML fault rules active from the start (a list, or {rules: [...]}; syntax: the README's "
                    "offline-testing section).")
@@ -74,6 +76,7 @@ def serve(
     token_quota_p0: int,
     token_quota_p1: int,
     enforce_quotas: bool,
+    context_tokens: int,
     faults_file: Path | None,
     engine: str,
     log_level: str,
@@ -95,6 +98,7 @@ def serve(
         min_run_seconds=min_run_seconds,
         quotas=(Quota(row_quota_p0, token_quota_p0), Quota(row_quota_p1, token_quota_p1)),
         enforce_quotas=enforce_quotas,
+        context_tokens=context_tokens,
         fault_rules=load_fault_file(faults_file) if faults_file else [],
         engine=engine,
     )

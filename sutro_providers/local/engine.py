@@ -18,6 +18,9 @@ row always gives the same answer, in batch and in ``functions/{name}/run``:
 * standalone text models: ``"[<model>] <first 60 characters of the prompt>"``;
 * embedding models: an 8-dimensional unit vector.
 
+With ``random_seed_per_input`` (a job's Batch API flag) each row's hash is mixed
+with a random seed of its own, so equal rows may get different answers.
+
 Tokens: ``ceil(len(text) / 4)`` for prompts and outputs (at least 1).
 """
 
@@ -57,6 +60,7 @@ class EngineRequest:
     json_schema: dict[str, Any] | None = None
     system_prompt: str | None = None
     sampling_params: dict[str, Any] = field(default_factory=dict)
+    random_seed_per_input: bool = False
 
 
 @dataclass
@@ -230,6 +234,9 @@ class DeterministicEngine:
         spec = request.function
         salt = spec.name if spec is not None else request.model
         h = prompt_hashes(prompts, salt)
+        if request.random_seed_per_input:
+            seeds = np.random.default_rng().integers(0, np.iinfo(np.uint64).max, size=len(h), dtype=np.uint64)
+            h = _mix(h ^ seeds)
         confidence: pa.Array | None = None
         probs: np.ndarray | None = None
         if spec is not None and spec.kind == "classification":

@@ -158,6 +158,8 @@ def plan_job(
     if isinstance(priority, bool) or priority not in (0, 1):
         raise _bad("job_priority", "must be 0 or 1")
     estimate = bool(_opt(body, "cost_estimate", bool, False))
+    seed_per_input = bool(_opt(body, "random_seed_per_input", bool, False))
+    truncate_rows = bool(_opt(body, "truncate_rows", bool, False))
     json_schema = _opt(body, "json_schema", dict)
     system_prompt = _opt(body, "system_prompt", str)
     sampling = _sampling(body.get("sampling_params"))
@@ -212,6 +214,8 @@ def plan_job(
         "id_column": id_column,
         "source": source,
         "cost_estimate": estimate,
+        "random_seed_per_input": seed_per_input,
+        "truncate_rows": truncate_rows,
         "fail": None,
         "hold": False,
     }

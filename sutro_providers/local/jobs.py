@@ -54,6 +54,14 @@ class _Interrupted(Exception):
     pass
 
 
+class RowTooLong(Exception):
+    """A rendered row is longer than the context window (the job fails)."""
+
+    def __init__(self, row: int, message: str) -> None:
+        super().__init__(message)
+        self.row = row
+
+
 class JobManager:
     """Owns the worker pool, cancel/release signals and live progress."""
 
@@ -204,13 +212,19 @@ class JobManager:
         request = EngineRequest(
             model=str(job.record["model"]), function=spec, json_schema=job.record.get("json_schema"),
             system_prompt=job.record.get("system_prompt"), sampling_params=job.record.get("sampling_params") or {},
+            random_seed_per_input=bool(config.get("random_seed_per_input")),
         )  # fmt: skip
         table = pq.read_table(self.store.job_dir(job_id) / "inputs.parquet")
         pieces: list[pa.RecordBatch] = []
         for offset in range(0, table.num_rows, self.settings.chunk_rows):
             self._wait(0.0, cancel)
             chunk = table.slice(offset, self.settings.chunk_rows)
-            pieces.append(self._infer_chunk(request, spec, chunk, config.get("id_column")))
+            try:
+                pieces.append(self._infer_chunk(request, spec, chunk, config.get("id_column"),
+                                                truncate=bool(config.get("truncate_rows")), first_row=offset))
+            except RowTooLong as exc:
+                self._fail(job_id, str(exc), {"row": exc.row, "context_tokens": self.settings.context_tokens})
+                return
             progress.rows_done += chunk.num_rows
             progress.input_tokens += int(pc.sum(pieces[-1]["__in_tokens"]).as_py() or 0)
             progress.output_tokens += int(pc.sum(pieces[-1]["__out_tokens"]).as_py() or 0)
@@ -236,13 +250,15 @@ class JobManager:
         )  # fmt: skip
 
     def _infer_chunk(
-        self, request: EngineRequest, spec: FunctionSpec | None, chunk: pa.Table, id_column: str | None
+        self, request: EngineRequest, spec: FunctionSpec | None, chunk: pa.Table, id_column: str | None,
+        *, truncate: bool = False, first_row: int = 0,
     ) -> pa.RecordBatch:
         if PROMPT_COLUMN in chunk.column_names:
             prompts = chunk[PROMPT_COLUMN].combine_chunks()
         else:
             assert spec is not None
             prompts = build_prompts(spec.input_names, [chunk[n].combine_chunks() for n in spec.input_names])
+        prompts = self._fit_context(prompts, truncate, first_row)
         out = self.engine.infer(request, prompts)
         cols: dict[str, pa.Array] = {}
         if id_column:
@@ -255,6 +271,19 @@ class JobManager:
         cols["__in_tokens"] = out.input_tokens
         cols["__out_tokens"] = out.output_tokens
         return pa.RecordBatch.from_pydict(cols)
+
+    def _fit_context(self, prompts: pa.Array, truncate: bool, first_row: int) -> pa.Array:
+        """The prompts within the context window: cut to fit (``truncate_rows``), or
+        :class:`RowTooLong` naming the first row over it."""
+        limit = self.settings.context_tokens * 4  # characters (tokens: ceil(chars / 4))
+        over = pc.greater(pc.utf8_length(prompts), limit)
+        if not pc.any(over).as_py():
+            return prompts
+        if truncate:
+            return pc.utf8_slice_codeunits(prompts, 0, limit)
+        row = first_row + int(pc.index(over, True).as_py())
+        raise RowTooLong(row, f"row {row} is longer than the model's context window of "
+                              f"{self.settings.context_tokens} tokens (set truncate_rows to cut such rows to fit)")
 
     def _write_results(self, job_id: str, results: pa.Table) -> None:
         job_dir = self.store.job_dir(job_id)

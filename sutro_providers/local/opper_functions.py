@@ -27,6 +27,23 @@ from sutro_providers.local.opper_registry import OpperAPIError
 
 Guarded = Callable[[Request, str, Callable[[], Awaitable[Any]]], Awaitable[Response]]
 Body = Callable[[Request], Awaitable[Any]]
+Handler = Callable[..., Awaitable[Any]]
+Route = Callable[[str, str, str], Callable[[Handler], Handler]]
+
+
+def guarded_routes(router: APIRouter, guarded: Guarded) -> Route:
+    """``@route(method, path, endpoint)`` over ``async def handler(request, **path_params)``:
+    registered on ``router`` in definition order, run through ``guarded`` (key check,
+    faults, per-endpoint stats); the handler's value is the JSON reply (``None``: 204)."""
+    def route(method: str, path: str, endpoint: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            async def run(request: Request) -> Response:
+                return await guarded(request, endpoint, lambda: handler(request, **request.path_params))
+
+            router.add_api_route(path, run, methods=[method], name=handler.__name__)
+            return handler
+        return register
+    return route
 
 STREAM_PIECE = 16
 
@@ -62,13 +79,11 @@ def add_function_routes(router: APIRouter, state: OpperEmulator, guarded: Guarde
     ``body`` reads a JSON object, ``json_body`` any JSON value (the batch array)."""
     registry = state.registry
     endpoint = "opper-functions"
+    route = guarded_routes(router, guarded)
 
-    @router.get("/v3/functions")
-    async def list_functions(request: Request) -> Response:
-        async def run() -> Any:
-            return registry.list()
-
-        return await guarded(request, endpoint, run)
+    @route("GET", "/v3/functions", endpoint)
+    async def list_functions(request: Request) -> Any:
+        return registry.list()
 
     @router.post("/v3/functions/{name:path}/stream")
     async def stream(name: str, request: Request) -> Response:
@@ -84,74 +99,44 @@ def add_function_routes(router: APIRouter, state: OpperEmulator, guarded: Guarde
         reply = json.loads(bytes(answered.body))
         return StreamingResponse(_sse(reply), media_type="text/event-stream")
 
-    @router.post("/v3/functions/{name:path}/revisions/{revision_id}/revert")
-    async def revert(name: str, revision_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.revert(name, revision_id)
+    @route("POST", "/v3/functions/{name:path}/revisions/{revision_id}/revert", endpoint)
+    async def revert(request: Request, name: str, revision_id: str) -> Any:
+        return registry.revert(name, revision_id)
 
-        return await guarded(request, endpoint, run)
+    @route("GET", "/v3/functions/{name:path}/revisions/{revision_id}", endpoint)
+    async def get_revision(request: Request, name: str, revision_id: str) -> Any:
+        return registry.revision(name, revision_id)
 
-    @router.get("/v3/functions/{name:path}/revisions/{revision_id}")
-    async def get_revision(name: str, revision_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.revision(name, revision_id)
+    @route("GET", "/v3/functions/{name:path}/revisions", endpoint)
+    async def list_revisions(request: Request, name: str) -> Any:
+        return registry.revisions(name)
 
-        return await guarded(request, endpoint, run)
+    @route("POST", "/v3/functions/{name:path}/examples/batch", "opper-examples")
+    async def add_examples(request: Request, name: str) -> Any:
+        return registry.add_examples(name, await json_body(request))
 
-    @router.get("/v3/functions/{name:path}/revisions")
-    async def list_revisions(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.revisions(name)
+    @route("DELETE", "/v3/functions/{name:path}/examples/{example_id}", "opper-examples")
+    async def delete_example(request: Request, name: str, example_id: str) -> Any:
+        registry.delete_example(name, example_id)
 
-        return await guarded(request, endpoint, run)
+    @route("POST", "/v3/functions/{name:path}/examples", "opper-examples")
+    async def add_example(request: Request, name: str) -> Any:
+        return registry.add_example(name, await body(request))
 
-    @router.post("/v3/functions/{name:path}/examples/batch")
-    async def add_examples(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.add_examples(name, await json_body(request))
+    @route("GET", "/v3/functions/{name:path}/examples", "opper-examples")
+    async def list_examples(request: Request, name: str) -> Any:
+        query = request.query_params
+        return registry.list_examples(name, _int(query.get("limit"), "limit"), _int(query.get("offset"), "offset"),
+                                      query.get("tag"))
 
-        return await guarded(request, "opper-examples", run)
+    @route("GET", "/v3/functions/{name:path}", endpoint)
+    async def get_function(request: Request, name: str) -> Any:
+        return registry.get(name)
 
-    @router.delete("/v3/functions/{name:path}/examples/{example_id}")
-    async def delete_example(name: str, example_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            registry.delete_example(name, example_id)
+    @route("PUT", "/v3/functions/{name:path}", endpoint)
+    async def put_function(request: Request, name: str) -> Any:
+        return registry.put_source(name, (await body(request)).get("source"))
 
-        return await guarded(request, "opper-examples", run)
-
-    @router.post("/v3/functions/{name:path}/examples")
-    async def add_example(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.add_example(name, await body(request))
-
-        return await guarded(request, "opper-examples", run)
-
-    @router.get("/v3/functions/{name:path}/examples")
-    async def list_examples(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            query = request.query_params
-            return registry.list_examples(name, _int(query.get("limit"), "limit"), _int(query.get("offset"), "offset"),
-                                          query.get("tag"))
-
-        return await guarded(request, "opper-examples", run)
-
-    @router.get("/v3/functions/{name:path}")
-    async def get_function(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.get(name)
-
-        return await guarded(request, endpoint, run)
-
-    @router.put("/v3/functions/{name:path}")
-    async def put_function(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            return registry.put_source(name, (await body(request)).get("source"))
-
-        return await guarded(request, endpoint, run)
-
-    @router.delete("/v3/functions/{name:path}")
-    async def delete_function(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            registry.delete(name)
-
-        return await guarded(request, endpoint, run)
+    @route("DELETE", "/v3/functions/{name:path}", endpoint)
+    async def delete_function(request: Request, name: str) -> Any:
+        registry.delete(name)

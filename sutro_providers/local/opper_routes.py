@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse
 
 from sutro_providers.local.faults import REQUEST_KINDS, FaultRule
 from sutro_providers.local.opper_fake import OpperEmulator, model_name
-from sutro_providers.local.opper_functions import add_function_routes
+from sutro_providers.local.opper_functions import add_function_routes, guarded_routes
 from sutro_providers.local.opper_registry import OpperAPIError
 
 __all__ = ["create_opper_app", "create_opper_router"]
@@ -78,6 +78,12 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise OpperAPIError(400, "invalid_request", "the request body must be a JSON object")
     return body
+
+
+def _require_name(body: dict[str, Any]) -> str:
+    if not isinstance(body.get("name"), str) or not body["name"]:
+        raise OpperAPIError(400, "invalid_request", "name is required")
+    return str(body["name"])
 
 
 def _v2_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -129,103 +135,69 @@ def create_opper_router(api_key: str, emulator: OpperEmulator | None = None) -> 
             return Response(status_code=204)
         return JSONResponse(result)
 
-    @router.post("/v3/functions/{name:path}/call")
-    async def v3_call(name: str, request: Request) -> Response:
-        async def run() -> Any:
-            body = await _body(request)
-            if "input" not in body:
-                raise OpperAPIError(400, "invalid_request", "input is required")
-            return state.call_v3(name, body)
+    route = guarded_routes(router, guarded)
 
-        return await guarded(request, "opper-call", run)
+    @route("POST", "/v3/functions/{name:path}/call", "opper-call")
+    async def v3_call(request: Request, name: str) -> Any:
+        body = await _body(request)
+        if "input" not in body:
+            raise OpperAPIError(400, "invalid_request", "input is required")
+        return state.call_v3(name, body)
 
     add_function_routes(router, state, guarded, _body, _json)
 
-    @router.post("/v2/functions/{function_id}/call/{revision_id}")
-    @router.post("/v2/functions/{function_id}/call")
-    async def v2_call(function_id: str, request: Request, revision_id: str | None = None) -> Response:
-        async def run() -> Any:
-            return state.call_v2(state.revision(function_id, revision_id), await _body(request))
+    @route("POST", "/v2/functions/{function_id}/call/{revision_id}", "opper-call-revision")
+    @route("POST", "/v2/functions/{function_id}/call", "opper-call-revision")
+    async def v2_call(request: Request, function_id: str, revision_id: str | None = None) -> Any:
+        return state.call_v2(state.revision(function_id, revision_id), await _body(request))
 
-        return await guarded(request, "opper-call-revision", run)
+    @route("POST", "/v2/call", "opper-call-revision")
+    async def v2_call_by_name(request: Request) -> Any:
+        body = await _body(request)
+        _require_name(body)
+        fields = _v2_fields(body)
+        current = next((r for r in state.revisions.values() if r.name == body["name"]
+                        and state.latest.get(r.function_id) == r.revision_id), None)
+        if current is None or any(getattr(current, k) != v for k, v in fields.items()):
+            current = state.register_function(body["name"], **fields)
+        return state.call_v2(current, body)
 
-    @router.post("/v2/call")
-    async def v2_call_by_name(request: Request) -> Response:
-        async def run() -> Any:
-            body = await _body(request)
-            if not isinstance(body.get("name"), str) or not body["name"]:
-                raise OpperAPIError(400, "invalid_request", "name is required")
-            fields = _v2_fields(body)
-            current = next((r for r in state.revisions.values() if r.name == body["name"]
-                            and state.latest.get(r.function_id) == r.revision_id), None)
-            if current is None or any(getattr(current, k) != v for k, v in fields.items()):
-                current = state.register_function(body["name"], **fields)
-            return state.call_v2(current, body)
+    @route("POST", "/v2/functions", "opper-functions")
+    async def v2_create_function(request: Request) -> Any:
+        body = await _body(request)
+        _require_name(body)
+        return state.register_function(body["name"], **_v2_fields(body)).record()
 
-        return await guarded(request, "opper-call-revision", run)
+    @route("GET", "/v2/functions", "opper-functions")
+    async def v2_list_functions(request: Request) -> Any:
+        data = state.functions()
+        return {"meta": {"total_count": len(data)}, "data": data}
 
-    @router.post("/v2/functions")
-    async def v2_create_function(request: Request) -> Response:
-        async def run() -> Any:
-            body = await _body(request)
-            if not isinstance(body.get("name"), str) or not body["name"]:
-                raise OpperAPIError(400, "invalid_request", "name is required")
-            return state.register_function(body["name"], **_v2_fields(body)).record()
+    @route("GET", "/v2/functions/{function_id}/revisions/{revision_id}", "opper-functions")
+    async def v2_get_revision(request: Request, function_id: str, revision_id: str) -> Any:
+        return state.revision(function_id, revision_id).record()
 
-        return await guarded(request, "opper-functions", run)
+    @route("POST", "/v3/spans", "opper-spans")
+    async def create_span(request: Request) -> Any:
+        body = await _body(request)
+        _require_name(body)
+        return {"data": state.create_span(body)}
 
-    @router.get("/v2/functions")
-    async def v2_list_functions(request: Request) -> Response:
-        async def run() -> Any:
-            data = state.functions()
-            return {"meta": {"total_count": len(data)}, "data": data}
+    @route("GET", "/v3/spans/{span_id}", "opper-spans")
+    async def get_span(request: Request, span_id: str) -> Any:
+        return {"data": state.get_span(span_id)}
 
-        return await guarded(request, "opper-functions", run)
+    @route("PATCH", "/v3/spans/{span_id}", "opper-spans")
+    async def update_span(request: Request, span_id: str) -> Any:
+        return state.update_span(span_id, await _body(request))
 
-    @router.get("/v2/functions/{function_id}/revisions/{revision_id}")
-    async def v2_get_revision(function_id: str, revision_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return state.revision(function_id, revision_id).record()
+    @route("DELETE", "/v3/spans/{span_id}", "opper-spans")
+    async def delete_span(request: Request, span_id: str) -> Any:
+        state.delete_span(span_id)
 
-        return await guarded(request, "opper-functions", run)
-
-    @router.post("/v3/spans")
-    async def create_span(request: Request) -> Response:
-        async def run() -> Any:
-            body = await _body(request)
-            if not isinstance(body.get("name"), str) or not body["name"]:
-                raise OpperAPIError(400, "invalid_request", "name is required")
-            return {"data": state.create_span(body)}
-
-        return await guarded(request, "opper-spans", run)
-
-    @router.get("/v3/spans/{span_id}")
-    async def get_span(span_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return {"data": state.get_span(span_id)}
-
-        return await guarded(request, "opper-spans", run)
-
-    @router.patch("/v3/spans/{span_id}")
-    async def update_span(span_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return state.update_span(span_id, await _body(request))
-
-        return await guarded(request, "opper-spans", run)
-
-    @router.delete("/v3/spans/{span_id}")
-    async def delete_span(span_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            state.delete_span(span_id)
-
-        return await guarded(request, "opper-spans", run)
-
-    @router.get("/v3/traces/{trace_id}")
-    async def get_trace(trace_id: str, request: Request) -> Response:
-        async def run() -> Any:
-            return state.trace(trace_id)
-
-        return await guarded(request, "opper-traces", run)
+    @route("GET", "/v3/traces/{trace_id}", "opper-traces")
+    async def get_trace(request: Request, trace_id: str) -> Any:
+        return state.trace(trace_id)
 
     @router.post("/_opper/faults")
     async def set_faults(request: Request) -> Response:

@@ -24,6 +24,9 @@ class ServerSettings:
     ``fault_rules`` are the rules active at start (same format as
     ``POST /_admin/faults``). ``engine`` is a registered engine name or a
     ``module:attr`` / ``module.attr`` dotted path to an engine factory.
+    ``context_tokens`` is the models' context window (tokens: ``ceil(chars / 4)``):
+    a longer rendered row fails its job, or is cut to fit when the job asked
+    ``truncate_rows``.
     """
 
     api_key: str
@@ -34,6 +37,7 @@ class ServerSettings:
     min_run_seconds: float = 0.3
     quotas: tuple[Quota, Quota] = (Quota(1_000, 1_000_000), Quota(10_000_000, 10_000_000_000))
     enforce_quotas: bool = False
+    context_tokens: int = 131_072
     fault_rules: list[dict[str, Any]] = field(default_factory=list)
     engine: str = "deterministic"
     chunk_rows: int = 100_000

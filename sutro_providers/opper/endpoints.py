@@ -69,6 +69,22 @@ def _input_value(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
+def _named(name: str, input_schema: Schema | None, output_schema: Schema | None) -> tuple[Any, Any]:
+    """The (input, output) JSON Schemas of a call by name, once the name is checked."""
+    if not name or not name.strip():
+        raise build_error("function name is empty")
+    try:
+        return as_schema(input_schema), as_schema(output_schema)
+    except ValueError as exc:
+        raise build_error(str(exc)) from None
+
+
+def _function_call(endpoint: str, path: str, parse: Any, body: Any, timeout: float | None) -> Call[Any]:
+    """A paid function call: POSTed once, never retried automatically."""
+    return Call(endpoint, "POST", path, parse, json=body.to_body(), retryable=False, read_timeout=timeout,
+                runs_function=True)
+
+
 def call(
     name: str,
     input: Any,
@@ -82,12 +98,7 @@ def call(
     """v3 call by name: ``POST /v3/functions/{name}/call``; never retried automatically.
     ``input`` may be a pydantic model; schemas may be model classes. ``timeout``
     (seconds) defaults to ``timeouts.function_read``."""
-    if not name or not name.strip():
-        raise build_error("function name is empty")
-    try:
-        schemas = (as_schema(input_schema), as_schema(output_schema))
-    except ValueError as exc:
-        raise build_error(str(exc)) from None
+    schemas = _named(name, input_schema, output_schema)
     body = build(
         V3CallRequest,
         input=_input_value(input),
@@ -97,16 +108,7 @@ def call(
         model=model,
         parent_span_id=parent_span_id,
     )
-    return Call(
-        "opper-call",
-        "POST",
-        f"v3/functions/{_seg(name)}/call",
-        OpperCallResult.model_validate,
-        json=body.to_body(),
-        retryable=False,
-        read_timeout=timeout,
-        runs_function=True,
-    )
+    return _function_call("opper-call", f"v3/functions/{_seg(name)}/call", OpperCallResult.model_validate, body, timeout)
 
 
 def call_revision(
@@ -127,16 +129,8 @@ def call_revision(
     body = build(
         V2CallRequest, input=_input_value(input), examples=examples, tags=tags, parent_span_id=parent_span_id
     )
-    return Call(
-        "opper-call-revision",
-        "POST",
-        f"v2/functions/{fid}/call/{rid}",
-        RevisionCallResult.model_validate,
-        json=body.to_body(),
-        retryable=False,
-        read_timeout=timeout,
-        runs_function=True,
-    )
+    return _function_call("opper-call-revision", f"v2/functions/{fid}/call/{rid}", RevisionCallResult.model_validate,
+                          body, timeout)
 
 
 def call_by_name(
@@ -156,12 +150,7 @@ def call_by_name(
     (``instructions``, schemas and ``model`` override the stored configuration), with
     few-shot ``examples`` and ``tags``; the flat v2 reply. Never retried automatically.
     ``timeout`` as for :func:`call`."""
-    if not name or not name.strip():
-        raise build_error("function name is empty")
-    try:
-        schemas = (as_schema(input_schema), as_schema(output_schema))
-    except ValueError as exc:
-        raise build_error(str(exc)) from None
+    schemas = _named(name, input_schema, output_schema)
     body = build(
         V2NamedCallRequest,
         name=name,
@@ -174,16 +163,7 @@ def call_by_name(
         tags=tags,
         parent_span_id=parent_span_id,
     )
-    return Call(
-        "opper-call-by-name",
-        "POST",
-        "v2/call",
-        RevisionCallResult.model_validate,
-        json=body.to_body(),
-        retryable=False,
-        read_timeout=timeout,
-        runs_function=True,
-    )
+    return _function_call("opper-call-by-name", "v2/call", RevisionCallResult.model_validate, body, timeout)
 
 
 def get_revision(function_id: str, revision_id: str) -> Call[V2Revision]:

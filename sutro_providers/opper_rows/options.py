@@ -4,8 +4,10 @@ and output option (``function``, ``input_fields``, ``on_invalid_rows``,
 ``keep_staged``, ``batch_size``...) plus the Opper call and its pacing.
 
 The input fields come from ``input_fields`` or, failing that, from the
-properties of ``input_schema``. Sutro-only options (``job_priority``,
-``max_rows_per_job``, the poll settings...) are accepted and ignored.
+properties of ``input_schema``. ``on_concurrent_attempt`` and
+``claim_lease_seconds`` govern the claim on calling a run's rows (one attempt at a
+time: :mod:`~sutro_providers.opper_rows.run_record`). Sutro-only options
+(``job_priority``, ``max_rows_per_job``, the poll settings...) are accepted and ignored.
 """
 
 from __future__ import annotations

@@ -18,9 +18,13 @@ per-row calls in place of batch jobs:
    written to ``output_uri`` (all or nothing), the manifest saved in the record.
 
 Idempotent for an identity: a retry skips recorded rows, a completed run returns
-its manifest (and its output) without calling; an input that changed between
-attempts raises (``on_input_change="fail"``) or starts over (``"resubmit"``, staged
-in a new folder). An empty input calls nothing and returns the empty enriched table
+its manifest (and its output) without calling, for the input it ran on only (the
+input is fingerprinted again, one read and no upload); an input that changed
+since an earlier attempt or the completed run raises (``on_input_change="fail"``)
+or starts over (``"resubmit"``, staged in a new folder). Two attempts that overlap
+never both call the same rows: the record is written only conditionally and one
+attempt at a time holds the claim on calling
+(:mod:`~sutro_providers.opper_rows.run_record`). An empty input calls nothing and returns the empty enriched table
 (the input's columns, or the declared inputs, then the result columns).
 
 Example::
@@ -36,25 +40,28 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
-from pydantic import BaseModel, Field
 
 from sutro_providers.collection.join import ResultJoiner
 from sutro_providers.collection.summary import SummaryAccumulator
 from sutro_providers.collection.unpack import result_schema, unpack_outputs
 from sutro_providers.columns import CONFIDENCE, ROW_ID, SKIP_REASON
-from sutro_providers.errors import SutroError, SutroLedgerConflictError, SutroRowsFailedError
+from sutro_providers.errors import (
+    SutroConcurrentAttemptError,
+    SutroError,
+    SutroLedgerConflictError,
+    SutroRowsFailedError,
+)
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import SourceReader, TableSource, open_source
@@ -65,35 +72,18 @@ from sutro_providers.opper.config import OpperConfig
 from sutro_providers.opper_rows.calls import CallPlan, Progress, RowCaller
 from sutro_providers.opper_rows.journal import JournalSummary, ResultsJournal
 from sutro_providers.opper_rows.options import OpperOptions
+from sutro_providers.opper_rows.run_record import OpperRunFile, OpperRunRecord, RunClaim
 from sutro_providers.options import StagingLocation
 from sutro_providers.parquet_io import open_parquet, parquet_batches, write_parquet
 from sutro_providers.pipeline import EnrichmentResult, new_stage_id, output_columns
 from sutro_providers.staging.area import StagedRun, StagingArea
 from sutro_providers.staging.store import store_errors
-from sutro_providers.submission.ledger import utc_now
+from sutro_providers.submission.claims import new_holder
+from sutro_providers.submission.ledger_store import LedgerWriteConflict
+from sutro_providers.submission.record_file import CONFLICT_RETRIES, RecordReplaced, utc_now
 
 log = logging.getLogger("sutro_providers.opper_rows.runner")
 ONE_SHARD = 2**62
-
-
-class OpperRunRecord(BaseModel):
-    """``<staging>/runs/<run key>/opper-run.json``: what a retry needs."""
-
-    run_key: str
-    identity: str
-    function: str
-    fingerprint: str
-    fingerprint_version: int
-    stage_id: str | None = None  # the staged files' folder under the run prefix (None: the prefix itself)
-    phase: Literal["staged", "completed"] = "staged"
-    rows_in: int = 0
-    rows_submitted: int = 0
-    rows_skipped: int = 0
-    parent_span_id: str | None = None
-    attempts: int = 0
-    created_at: str = Field(default_factory=utc_now)
-    updated_at: str = Field(default_factory=utc_now)
-    manifest: Manifest | None = None
 
 
 def run_tags(identity: RunIdentity, extra: dict[str, str]) -> dict[str, str]:
@@ -119,25 +109,18 @@ class OpperRowPipeline:
     def __init__(self, config: OpperConfig, staging: StagingLocation) -> None:
         self.config = config
         self.area = StagingArea(staging)
+        self.holder = new_holder()  # this attempt, in the claim of the run it calls
 
     # ------------------------------------------------------------------ record
     def record_path(self, identity: RunIdentity) -> str:
-        return f"{self.area.run_prefix(identity)}/opper-run.json"
+        return self.run_file(identity).path
+
+    def run_file(self, identity: RunIdentity) -> OpperRunFile:
+        """The run's record, written only conditionally (see :mod:`~sutro_providers.opper_rows.run_record`)."""
+        return OpperRunFile(self.area, identity)
 
     def load(self, identity: RunIdentity) -> OpperRunRecord | None:
-        path = self.record_path(identity)
-        try:
-            with store_errors(f"cannot read the Opper run record {self.area.display(path)}"):
-                raw = self.area.fs.cat_file(path, start=0)
-        except FileNotFoundError:
-            return None
-        return OpperRunRecord.model_validate(json.loads(raw))
-
-    def _save(self, identity: RunIdentity, record: OpperRunRecord) -> None:
-        record.updated_at = utc_now()
-        path = self.record_path(identity)
-        with store_errors(f"cannot write the Opper run record {self.area.display(path)}"):
-            self.area.fs.pipe_file(path, record.model_dump_json(indent=1).encode())
+        return self.run_file(identity).load()
 
     def journal(self, identity: RunIdentity, options: OpperOptions) -> ResultsJournal:
         return ResultsJournal(self.area.fs, self.area.run_prefix(identity), chunk_rows=options.journal_chunk_rows,
@@ -160,11 +143,6 @@ class OpperRowPipeline:
         call on invalid input, :class:`SutroRowsFailedError` when rows failed and
         ``on_row_error="fail"``."""
         started = time.monotonic()
-        record = self.load(identity)
-        if record is not None and record.phase == "completed" and record.manifest is not None:
-            if not self.area.exists(self.area.source_path(identity, record.stage_id)) or not materialize:
-                log.info("Opper run %s already completed; nothing to call", identity.short)
-                return self._completed(record.manifest, options, materialize)
         spec = options.output_spec()
         validator = InputValidator(
             options.function, options.input_field_list(), on_invalid_rows=options.on_invalid_rows,
@@ -176,33 +154,80 @@ class OpperRowPipeline:
         def reader() -> SourceReader:
             return open_source(source, storage_options=source_storage_options, batch_size=options.batch_size)
 
-        if record is None:
-            self._local_folders(f"{self.area.run_prefix(identity)}/opper-journal")  # the probe's folder too
-            self.area.check_writable()
-            opened = reader()
-            if opened.num_rows == 0:
-                return self._empty(identity, options, validator, opened.schema)
-            stage_id = self._new_stage(identity)
-            staged = self.area.stage(identity, opened, validator, shard_size=ONE_SHARD, stage_id=stage_id)
-            if staged.rows_in == 0:
-                self.area.remove([self.area.source_path(identity, stage_id)])
-                return self._empty(identity, options, validator, opened.schema)
-            record = self._new_record(identity, options, staged)
-            self._save(identity, record)
-        elif record.phase != "completed":
-            record = self._check_unchanged(identity, options, reader, validator, record)
-        stage_s = time.monotonic() - started
+        file = self.run_file(identity)
+        claim = RunClaim(file, self.holder, options.claim_lease_seconds, options.on_concurrent_attempt)
+        fingerprints: dict[int, str] = {}
 
+        def unchanged(record: OpperRunRecord) -> bool:
+            """The input is the one ``record`` ran on (one read, no upload; once per version)."""
+            version = record.fingerprint_version
+            if version not in fingerprints:
+                fingerprints[version] = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD,
+                                                        write=False, fingerprint_version=version).fingerprint
+            return fingerprints[version] == record.fingerprint
+
+        for _ in range(CONFLICT_RETRIES):
+            record = file.load()
+            if record is None:
+                first = self._first_attempt(identity, options, reader, validator, file, claim)
+                if isinstance(first, EnrichmentResult):
+                    return first
+                if first is None:  # another attempt created the record first: continue from it
+                    continue
+                record = first
+            elif record.phase == "completed" and record.manifest is not None and unchanged(record):
+                if not materialize or not self.area.exists(self.area.source_path(identity, record.stage_id)):
+                    log.info("Opper run %s already completed; nothing to call", identity.short)
+                    return self._completed(record.manifest, options, materialize)
+                summary = self.journal(identity, options).summary()
+                return self._land(identity, options, record, claim, summary, spec, materialize, timings={})
+            else:
+                if claim.held_by_other(record):
+                    await claim.wait_for_other(record)
+                    continue
+                changed = not unchanged(record)
+                if changed and options.on_input_change == "fail":
+                    raise SutroLedgerConflictError(
+                        f"the input of Opper run {identity.describe()} changed since its "
+                        f"{'completed run' if record.phase == 'completed' else 'earlier attempt'}; set "
+                        "on_input_change='resubmit' to start over (its recorded answers are then discarded)"
+                    )
+                try:
+                    if not claim.take(record):
+                        continue
+                except RecordReplaced:
+                    continue
+                if changed:
+                    try:
+                        record = self._restart(identity, options, reader, validator, file, claim, record)
+                    except BaseException:
+                        claim.release(record)
+                        raise
+            break
+        else:
+            raise SutroConcurrentAttemptError(f"Opper run {identity.describe()}: other attempts kept replacing its record")
+        stage_s = time.monotonic() - started
+        return await self._call_and_land(identity, options, record, claim, examples, spec, materialize,
+                                         on_progress, stage_s)
+
+    async def _call_and_land(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
+                             claim: RunClaim, examples: list[dict[str, Any]], spec: FunctionSpec, materialize: bool,
+                             on_progress: Progress | None, stage_s: float) -> EnrichmentResult:
+        """Under this attempt's claim: call the rows without a recorded answer, then
+        land (which releases the claim with the completed record) or release and raise."""
         journal = self.journal(identity, options)
         called = time.monotonic()
-        if record.phase != "completed":
-            await self._call_rows(identity, options, record, journal, examples, on_progress)
-        summary = journal.summary()
-        call_s = time.monotonic() - called
-        if summary.failed and options.on_row_error == "fail":
-            raise self._failure(identity, options, record, summary)
-        return self._land(identity, options, record, journal, summary, spec, materialize,
-                          timings={"stage_s": round(stage_s, 3), "call_s": round(call_s, 3)})
+        try:
+            await self._call_rows(identity, options, record, claim, journal, examples, on_progress)
+            summary = journal.summary()
+            if summary.failed and options.on_row_error == "fail":
+                raise self._failure(identity, options, record, summary)
+            call_s = time.monotonic() - called
+            return self._land(identity, options, record, claim, summary, spec, materialize,
+                              timings={"stage_s": round(stage_s, 3), "call_s": round(call_s, 3)})
+        except BaseException:
+            claim.release(record)
+            raise
 
     # ------------------------------------------------------------------ steps
     def _local_folders(self, *folders: str) -> None:
@@ -226,25 +251,43 @@ class OpperRowPipeline:
                               stage_id=staged.stage_id, rows_in=staged.rows_in, rows_submitted=staged.rows_submitted,
                               rows_skipped=staged.rows_skipped)
 
-    def _check_unchanged(self, identity: RunIdentity, options: OpperOptions, reader: Any,
-                         validator: InputValidator, record: OpperRunRecord) -> OpperRunRecord:
-        check = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD, write=False,
-                                fingerprint_version=record.fingerprint_version)
-        if check.fingerprint == record.fingerprint:
-            return record
-        if options.on_input_change == "fail":
-            raise SutroLedgerConflictError(
-                f"the input of Opper run {identity.describe()} changed since its earlier attempt; "
-                "set on_input_change='resubmit' to start over (its recorded answers are then discarded)"
-            )
+    def _first_attempt(self, identity: RunIdentity, options: OpperOptions, reader: Callable[[], SourceReader],
+                       validator: InputValidator, file: OpperRunFile,
+                       claim: RunClaim) -> OpperRunRecord | EnrichmentResult | None:
+        """Stage the input in a folder of its own and create the record holding the
+        claim. ``None`` when another attempt created the record first (this staging's
+        folder is removed); an :class:`EnrichmentResult` for an empty input."""
+        self._local_folders(f"{self.area.run_prefix(identity)}/opper-journal")  # the probe's folder too
+        self.area.check_writable()
+        opened = reader()
+        if opened.num_rows == 0:
+            return self._empty(identity, options, validator, opened.schema)
+        stage_id = self._new_stage(identity)
+        staged = self.area.stage(identity, opened, validator, shard_size=ONE_SHARD, stage_id=stage_id)
+        if staged.rows_in == 0:
+            self.area.remove([self.area.source_path(identity, stage_id)])
+            return self._empty(identity, options, validator, opened.schema)
+        record = claim.stamp(self._new_record(identity, options, staged))
+        try:
+            file.save(record)  # created only if absent
+        except LedgerWriteConflict:
+            log.info("another attempt of Opper run %s staged it first; continuing from its record", identity.short)
+            self.area.remove([self.area.source_path(identity, stage_id), *self.area.shard_paths(identity, stage_id)])
+            return None
+        return record
+
+    def _restart(self, identity: RunIdentity, options: OpperOptions, reader: Callable[[], SourceReader],
+                 validator: InputValidator, file: OpperRunFile, claim: RunClaim,
+                 record: OpperRunRecord) -> OpperRunRecord:
+        """Under the claim: discard the answers of an input that changed and stage the new one."""
         log.warning("input changed since the earlier attempt: discarding its recorded answers and starting over")
         self.area.remove(self.journal(identity, options).parts())
         self.area.remove([self.area.source_path(identity, record.stage_id), *self.area.shard_paths(identity, record.stage_id)])
         staged = self.area.stage(identity, reader(), validator, shard_size=ONE_SHARD,
                                  stage_id=self._new_stage(identity))
-        new = self._new_record(identity, options, staged)
-        new.parent_span_id = record.parent_span_id
-        self._save(identity, new)
+        new = claim.stamp(self._new_record(identity, options, staged))
+        new.parent_span_id, new.attempts = record.parent_span_id, record.attempts
+        file.save(new)  # replaces the version this attempt claimed, only if unchanged since
         return new
 
     def _rows(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
@@ -263,10 +306,12 @@ class OpperRowPipeline:
             yield from zip(ids[todo].tolist(), inputs, strict=True)
 
     async def _call_rows(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord,
-                         journal: ResultsJournal, examples: list[dict[str, Any]], on_progress: Progress | None) -> None:
+                         claim: RunClaim, journal: ResultsJournal, examples: list[dict[str, Any]],
+                         on_progress: Progress | None) -> None:
+        """Call every staged row without a recorded answer (read now, under the claim),
+        renewing the claim meanwhile; stop starting calls if another attempt took it."""
         answered = journal.answered(record.rows_in)
         todo = record.rows_submitted - int(answered.sum())
-        record.attempts += 1
         async with AsyncOpperClient(config=self.config) as client:
             model = _model_label(options.model)
             if options.function_id and options.revision_id and model is None:
@@ -275,17 +320,35 @@ class OpperRowPipeline:
             if record.parent_span_id is None:
                 span = await client.create_span(name=options.function, type="sutro-run", input=identity.describe(),
                                                 tags=tags, meta={"rows": record.rows_submitted})
-                record.parent_span_id = span.id
-            self._save(identity, record)
+                span_id: str | None = span.id
+            else:
+                span_id = record.parent_span_id
+
+            def started(fresh: OpperRunRecord) -> None:
+                fresh.attempts += 1
+                fresh.parent_span_id = fresh.parent_span_id or span_id
+            claim.update(record, started)
             log.info("calling Opper %s on %d row(s) (%d already answered), %d at a time", options.function,
                      todo, int(answered.sum()), options.concurrency)
             plan = CallPlan(options, model or "default", tags, record.parent_span_id, examples)
             caller = RowCaller(self.config, plan, journal, total=todo, on_progress=on_progress)
+            lost: list[SutroConcurrentAttemptError] = []
+
+            def on_lost(error: SutroConcurrentAttemptError) -> None:
+                lost.append(error)
+                caller.stats.stopped = True  # no new call; those in flight finish and are journaled
+
+            keeper = asyncio.create_task(claim.keep(record, on_lost))
             try:
                 stats = await caller.run(self._rows(identity, options, record, answered))
             except BaseException as exc:
                 await self._end_span(client, record.parent_span_id, error=f"{type(exc).__name__}: {exc}")
                 raise
+            finally:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+            if lost:
+                raise lost[0]
             outcome = f"{stats.calls} call(s), {stats.failed} failed"
             await self._end_span(client, record.parent_span_id, output=outcome,
                                  error=outcome if stats.failed else None)
@@ -330,9 +393,12 @@ class OpperRowPipeline:
             rows=[e.model_dump() for e in errors],
         )
 
-    def _land(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord, journal: ResultsJournal,
+    def _land(self, identity: RunIdentity, options: OpperOptions, record: OpperRunRecord, claim: RunClaim,
               summary: JournalSummary, spec: FunctionSpec, materialize: bool, timings: dict[str, float]) -> EnrichmentResult:
+        """Join the snapshot with the journaled answers and write the output; a run
+        landed for the first time records its manifest (releasing the claim)."""
         prefix = options.output_prefix
+        journal = self.journal(identity, options)
         confidence = prefix + CONFIDENCE
         full = result_schema(spec, prefix=prefix)
         results_schema = pa.schema([f for f in full if f.name != confidence])
@@ -400,8 +466,10 @@ class OpperRowPipeline:
             output_uri=options.output_uri, output_columns=joiner.schema.names, summary=summarizer.result(),
             timings=timings, started_at=record.created_at, finished_at=utc_now(),
         )
-        record.phase, record.manifest = "completed", manifest
-        self._save(identity, record)
+        def completed(fresh: OpperRunRecord) -> None:
+            fresh.phase, fresh.manifest = "completed", manifest
+            fresh.holder, fresh.claimed_until = None, None
+        claim.file.update(record, completed)
         if not options.keep_staged:
             done = [source_path, *journal.parts()] if options.output_uri else []
             self.area.remove([*self.area.shard_paths(identity, record.stage_id), *done])

@@ -7,6 +7,8 @@ overwrites instead of piling up::
     <staging>/runs/<run key>/source.parquet         every input column + row id + skip reason
     <staging>/runs/<run key>/input-s0000.parquet    what shard 0 submits: the Function's
                                                     columns + row id (pre-signed for Sutro)
+    <staging>/runs/<run key>/reused-c0000.parquet   incremental runs: the cached results of
+                                                    rows not submitted (sutro_providers.incremental)
 
 Only the ``input-*`` files are ever signed; columns the Function does not use stay
 in ``source.parquet``, which is never shared. Logs name the bucket and key, never
@@ -62,6 +64,10 @@ from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.staging.area")
 QUEUE_DEPTH = 2
+REUSED_MARK = "sutro:reused"
+"""The skip reason staging gives, in ``source.parquet``, to a row whose result comes
+from the results cache (``stage(reused=...)``): not submitted, and never a skip reason
+of the output (the incremental collector puts the cached result there)."""
 FINGERPRINT_VERSION = 2
 """1: blake2b-160 over one Arrow IPC stream per batch; 2: sha256 over each batch's
 IPC message (``RecordBatch.serialize``), about 4x cheaper."""
@@ -83,6 +89,8 @@ class StagedRun:
     fingerprint: str
     fingerprint_version: int = FINGERPRINT_VERSION
     stage_id: str | None = None
+    rows_reused: int = 0
+    cost_avoided_usd: float | None = None
 
 
 class StagingArea:
@@ -117,6 +125,15 @@ class StagingArea:
 
     def shard_path(self, identity: RunIdentity, shard: int, stage_id: str | None = None) -> str:
         return f"{self.files_prefix(identity, stage_id)}/input-s{shard:04d}.parquet"
+
+    def reused_path(self, identity: RunIdentity, chunk: int, stage_id: str | None = None) -> str:
+        """One position chunk of an incremental run's reused results."""
+        return f"{self.files_prefix(identity, stage_id)}/reused-c{chunk:04d}.parquet"
+
+    def reused_paths(self, identity: RunIdentity, stage_id: str | None = None) -> list[str]:
+        prefix = self.files_prefix(identity, stage_id)
+        with store_errors(f"cannot list the reused results under {self.display(prefix)}"):
+            return sorted(self.fs.glob(f"{prefix}/reused-c*.parquet"))
 
     def display(self, path: str) -> str:
         """``s3://bucket/key``: safe to log and to put in manifests."""
@@ -185,17 +202,22 @@ class StagingArea:
         write: bool = True,
         fingerprint_version: int = FINGERPRINT_VERSION,
         stage_id: str | None = None,
+        reused: Callable[[int, int], np.ndarray | None] | None = None,
     ) -> StagedRun:
         """Validate every row and (when ``write``) stage it. With ``write=False`` only
         validates and fingerprints (a retry checking that its input is unchanged; pass
         the ``fingerprint_version`` the earlier attempt recorded).
+
+        ``reused(first_row, rows)``: which valid rows of a batch have a cached result
+        (an incremental run): they go to ``source.parquet`` marked :data:`REUSED_MARK`
+        and to no shard. The fingerprint covers every valid row either way.
 
         Raises :class:`~sutro_providers.errors.SutroInputError` on invalid input
         before any job exists; partial files of this run are then removed.
         """
         fingerprint = _Fingerprint(fingerprint_version, validator.submit_columns(reader.schema))
         writer: _StageWriter | None = None
-        rows_in = skipped = 0
+        rows_in = skipped = reused_rows = 0
         try:
             if write:
                 writer = _StageWriter(self, identity, reader.schema, shard_size, stage_id)
@@ -211,6 +233,12 @@ class StagingArea:
                     keep = reasons.is_null()
                     skipped += batch.num_rows - (pc.sum(keep.cast(pa.int64())).as_py() or 0)
                 fingerprint.add(submit, keep)
+                hits = reused(rows_in, batch.num_rows) if reused is not None else None
+                if hits is not None:
+                    hit = pa.array(hits) if keep is None else pc.and_(pa.array(hits), keep)
+                    reused_rows += pc.sum(hit.cast(pa.int64())).as_py() or 0
+                    reasons = pc.if_else(hit, pa.scalar(REUSED_MARK), reasons)
+                    keep = reasons.is_null()
                 if writer is not None:
                     writer.write(batch, ids, reasons, submit, keep)
                 rows_in += batch.num_rows
@@ -222,12 +250,13 @@ class StagingArea:
             if writer is not None:
                 writer.abort()
             raise
+        submitted = rows_in - skipped - reused_rows
         if writer is not None:
             log.info(
-                "staged %d rows (%d to submit, %d skipped) in %d shard(s) under %s",
-                rows_in, rows_in - skipped, skipped, len(shard_rows), self.display(self.files_prefix(identity, stage_id)),
+                "staged %d rows (%d to submit, %d skipped, %d reused) in %d shard(s) under %s",
+                rows_in, submitted, skipped, reused_rows, len(shard_rows), self.display(self.files_prefix(identity, stage_id)),
             )
-        return StagedRun(rows_in, rows_in - skipped, skipped, shard_rows, digest, fingerprint_version, stage_id)
+        return StagedRun(rows_in, submitted, skipped, shard_rows, digest, fingerprint_version, stage_id, reused_rows)
 
 
 class _Lane:

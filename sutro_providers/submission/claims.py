@@ -8,6 +8,10 @@ or fails fast (``"fail"``). A claim lapses when its lease runs out, at once when
 its holder ran on this host and its process is gone (a SIGKILLed worker), or when
 the holder releases it after a failed call; the next attempt then reconciles by
 the shard's job name before it creates anything.
+
+The Opper run (:mod:`sutro_providers.opper_rows.run_record`) holds the same kind of
+claim on its whole call phase (:func:`claim_in_force`): one attempt calls the rows
+of a run at a time.
 """
 
 from __future__ import annotations
@@ -41,10 +45,19 @@ def _process_gone(holder: str) -> bool:
     return False
 
 
+def claim_in_force(holder: str | None, claimed_until: float | None, me: str, now: float | None = None) -> bool:
+    """True while the claim of ``holder`` (leased until ``claimed_until``, epoch
+    seconds) keeps ``me`` out: it is another attempt's, its lease runs, and its
+    holder's process is not known to be gone."""
+    if not holder or holder == me:
+        return False
+    if claimed_until is not None and (now or time.time()) >= claimed_until:
+        return False
+    return not _process_gone(holder)
+
+
 def held_by_other(shard: ShardRecord, me: str, now: float | None = None) -> bool:
     """True while another attempt's claim on ``shard`` is in force."""
-    if shard.state != "intent" or not shard.holder or shard.holder == me or shard.job_id:
+    if shard.state != "intent" or shard.job_id:
         return False
-    if shard.claimed_until is not None and (now or time.time()) >= shard.claimed_until:
-        return False
-    return not _process_gone(shard.holder)
+    return claim_in_force(shard.holder, shard.claimed_until, me, now)

@@ -29,32 +29,18 @@ estimates, re-planned shards and a resubmission after an input change write too.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sutro_providers.errors import SutroConcurrentAttemptError, SutroError
 from sutro_providers.manifest import Manifest
-from sutro_providers.staging.store import store_errors
-from sutro_providers.submission.ledger_store import LedgerStore, LedgerWriteConflict, open_ledger_store
+from sutro_providers.submission.record_file import CONFLICT_RETRIES, RecordFile, RecordReplaced, utc_now
 
-CONFLICT_RETRIES = 20  # ledger writes lost to other attempts before giving up
-
-
-class RecordReplaced(SutroError):
-    """The ledger holds another attempt's record now (another staging of the run):
-    start over from it."""
+__all__ = ["CONFLICT_RETRIES", "Ledger", "LedgerRecord", "RecordReplaced", "ShardRecord", "utc_now"]
 
 
 ShardState = Literal["planned", "intent", "submitted", "completed"]
 RunPhase = Literal["staging", "staged", "submitted", "completed", "refused"]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 class ShardRecord(BaseModel):
@@ -83,6 +69,8 @@ class LedgerRecord(BaseModel):
     rows_in: int = 0
     rows_submitted: int = 0
     rows_skipped: int = 0
+    rows_reused: int = 0  # incremental runs: rows staged as reused from the results cache
+    cost_avoided_usd: float | None = None
     shards: list[ShardRecord] = Field(default_factory=list)
     cost_estimate_usd: float | None = None
     created_at: str = Field(default_factory=utc_now)
@@ -93,9 +81,10 @@ class LedgerRecord(BaseModel):
         return self.shards[index]
 
 
-class Ledger:
+class Ledger(RecordFile[LedgerRecord]):
     """Reads and writes one run's ledger file through its conditional store
-    (:mod:`sutro_providers.submission.ledger_store`).
+    (:mod:`sutro_providers.submission.ledger_store`; the reads, writes and
+    re-applied updates are :class:`~sutro_providers.submission.record_file.RecordFile`'s).
 
     The ledger remembers the version it last read or wrote; :meth:`save` creates
     the file only if absent (first write) and otherwise replaces it only if
@@ -105,58 +94,13 @@ class Ledger:
     again and decide anew. Each write replaces the whole (small) object atomically.
     """
 
+    what = "run ledger"
+
     def __init__(self, fs: Any, path: str, *, unconditional: bool = False) -> None:
-        self.fs = fs
-        self.path = path
-        self.store: LedgerStore = open_ledger_store(fs, path, unconditional=unconditional)
-        self._exists = False
-        self._tag: str | None = None
+        super().__init__(fs, path, LedgerRecord, unconditional=unconditional)
 
-    def load(self) -> LedgerRecord | None:
-        """The record, or ``None`` when there is none. Raises :class:`SutroStagingError`
-        when the store cannot be read (endpoint down, access denied, a path through a file)."""
-        with store_errors(f"cannot read the run ledger {self.path}"):
-            got = self.store.read()  # one GET (body and version together); None when absent
-        if got is None:
-            self._exists, self._tag = False, None
-            return None
-        self._exists, self._tag = True, got[1]
-        return LedgerRecord.model_validate(json.loads(got[0]))
-
-    def save(self, record: LedgerRecord) -> None:
-        """Write ``record`` if nobody else wrote since this ledger read or wrote it
-        (else :class:`~sutro_providers.submission.ledger_store.LedgerWriteConflict`);
-        raises :class:`SutroStagingError` when the store refuses or cannot be reached."""
-        record.updated_at = utc_now()
-        data = record.model_dump_json(indent=1).encode()
-        with store_errors(f"cannot write the run ledger {self.path}"):
-            self._tag = self.store.replace(data, self._tag) if self._exists else self.store.create(data)
-        self._exists = True
-
-    def update(self, record: LedgerRecord, change: Callable[[LedgerRecord], None]) -> None:
-        """Apply ``change`` to ``record`` and write it; when another attempt wrote in
-        between, read the ledger again into ``record`` and apply ``change`` anew (it
-        sees the fresh state and may raise to refuse it). Raises
-        :class:`RecordReplaced` when the ledger now holds another staging of the run."""
-        for _ in range(CONFLICT_RETRIES):
-            change(record)
-            try:
-                self.save(record)
-                return
-            except LedgerWriteConflict:
-                self.refresh(record)
-        raise SutroConcurrentAttemptError(f"gave up writing the run ledger {self.path} after {CONFLICT_RETRIES} conflicts")
-
-    def refresh(self, record: LedgerRecord) -> None:
-        """Read the ledger again into ``record`` (same staging of the run only)."""
-        version = self._exists, self._tag
-        fresh = self.load()
-        if fresh is None or fresh.stage_id != record.stage_id or len(fresh.shards) != len(record.shards):
-            # ``record`` is not what the store holds: every further write of it must conflict too
-            self._exists, self._tag = version
-            raise RecordReplaced(f"the run ledger {self.path} now holds another attempt's staging of the run")
-        for name in type(record).model_fields:
-            setattr(record, name, getattr(fresh, name))
+    def same_staging(self, fresh: LedgerRecord, record: LedgerRecord) -> bool:
+        return fresh.stage_id == record.stage_id and len(fresh.shards) == len(record.shards)
 
     def mark(self, record: LedgerRecord, index: int, state: ShardState, **changes: Any) -> None:
         """Move one shard to ``state`` (with e.g. ``job_id=``) and persist at once

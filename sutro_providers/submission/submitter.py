@@ -47,6 +47,14 @@ RECONCILE_PAUSE = 1.0
 CLAIM_POLL = 1.0  # seconds between ledger reads while another attempt holds a claim
 
 
+class EstimatePending(Exception):  # noqa: N818 - a signal, not an error
+    """The cost-estimate jobs are still running (``check_cost(wait=False)``)."""
+
+    def __init__(self, job_ids: list[str]) -> None:
+        super().__init__(f"cost-estimate job(s) {', '.join(job_ids)} still running")
+        self.job_ids = job_ids
+
+
 class ShardSubmitter:
     """Submits (or reattaches) every shard of one run; safe to call again."""
 
@@ -84,16 +92,24 @@ class ShardSubmitter:
             id_column_name=ROW_ID,
             job_priority=self.options.job_priority,
             sampling_params=self.options.sampling_params,
+            random_seed_per_input=self.options.random_seed_per_input,
+            truncate_rows=self.options.truncate_rows,
             name=name or shard.job_name,
             description=description[:512],
             cost_estimate=cost_estimate,
         )
 
     # -- cost guard
-    def check_cost(self, record: LedgerRecord) -> float | None:
-        """Run cost-estimate jobs (free) once per run; refuse above ``max_cost_usd``."""
+    def check_cost(self, record: LedgerRecord, *, estimate: bool = False, wait: bool = True) -> float | None:
+        """Run cost-estimate jobs (free) once per run; refuse above ``max_cost_usd``.
+
+        ``estimate`` runs them even without a limit (an estimate-only run, which is
+        never refused). ``wait=False`` reads the estimate jobs' statuses once and
+        raises :class:`EstimatePending` while they run (the Airflow operator then
+        defers on them and calls again: the jobs are in the ledger, none is created
+        twice)."""
         limit = self.options.max_cost_usd
-        if limit is None:
+        if limit is None and not estimate:
             return record.cost_estimate_usd
         if record.cost_estimate_usd is None:
             for shard in record.shards:
@@ -101,21 +117,30 @@ class ShardSubmitter:
                     job_id = self._create(record, shard, cost_estimate=True, name=shard.job_name[:-4] + "est")
                     self._mark(record, shard.index, shard.state, estimate_job_id=job_id)
             ids = [s.estimate_job_id for s in record.shards if s.estimate_job_id]
-            waited = wait_for_jobs(self.client, ids, poll_interval=min(1.0, self.options.poll_interval))
+            if wait:
+                waited = wait_for_jobs(self.client, ids, poll_interval=min(1.0, self.options.poll_interval))
+            else:
+                waited = wait_for_jobs(self.client, ids, deadline=0)  # one status read
+                if waited.outcome == "timeout":
+                    raise EstimatePending(ids)
             if waited.outcome != "success":
                 raise SutroCostLimitError(f"cost estimate did not finish: {waited.message}")
             total = sum(self.client.get_job(j).cost_estimate or 0.0 for j in ids)
             self.update(record, lambda fresh: setattr(fresh, "cost_estimate_usd", total))
-        estimate = record.cost_estimate_usd
-        assert estimate is not None  # just recorded
-        log.info("cost estimate %s USD (limit %s USD)", usd(estimate, distinct_from=limit), usd(limit, distinct_from=estimate))
-        if estimate > limit:
+        estimate_usd = record.cost_estimate_usd
+        assert estimate_usd is not None  # just recorded
+        if limit is None or estimate:
+            log.info("cost estimate %s USD", usd(estimate_usd))
+            return estimate_usd
+        log.info("cost estimate %s USD (limit %s USD)", usd(estimate_usd, distinct_from=limit),
+                 usd(limit, distinct_from=estimate_usd))
+        if estimate_usd > limit:
             self.update(record, lambda fresh: setattr(fresh, "phase", "refused"))
             raise SutroCostLimitError(
-                f"estimated cost {usd(estimate, distinct_from=limit)} USD is above "
-                f"max_cost_usd={usd(limit, distinct_from=estimate)}; nothing was submitted"
+                f"estimated cost {usd(estimate_usd, distinct_from=limit)} USD is above "
+                f"max_cost_usd={usd(limit, distinct_from=estimate_usd)}; nothing was submitted"
             )
-        return record.cost_estimate_usd
+        return estimate_usd
 
     # -- submission
     def submit_all(self, record: LedgerRecord) -> None:

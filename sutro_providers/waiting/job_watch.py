@@ -63,7 +63,9 @@ from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.models import JobRecord
 from sutro_providers.client.sutro import AsyncSutroClient
 from sutro_providers.errors import SutroError, is_transient
-from sutro_providers.waiting.polling import PollState, WaitResult
+from sutro_providers.waiting.polling import PollState, WaitResult, combine_callbacks
+from sutro_providers.waiting.progress_report import ProgressReporter
+from sutro_providers.waiting.progress_stream import following_async
 
 log = logging.getLogger(__name__)
 
@@ -351,14 +353,34 @@ def active_watches() -> list[JobWatch]:
         return [w for (lp, _), w in _watches.items() if lp is loop]
 
 
-async def watch_jobs(config: SutroConfig, job_ids: Iterable[str], **options: object) -> WaitResult:
+async def watch_jobs(config: SutroConfig, job_ids: Iterable[str], *, progress: ProgressReporter | None = None,
+                     progress_stream: bool = False, **options: object) -> WaitResult:
     """Wait for ``job_ids`` as :func:`sutro_providers.waiting.polling.wait_for_jobs` does, through
     the shared poller, never blocking the loop.
 
     Options are the fields of :class:`~sutro_providers.waiting.polling.PollState`; the
     semantics (outcomes, interval growth, deadline, error counting) are the same,
-    except that a poll may come up to half an interval early."""
+    except that a poll may come up to half an interval early. ``progress`` and
+    ``progress_stream`` as in ``wait_for_jobs``: a task of this waiter beats the
+    reporter between polls, and the streams are read with a client of this waiter's
+    own (:func:`~sutro_providers.waiting.progress_stream.following_async`)."""
     state = PollState(list(job_ids), **options)  # type: ignore[arg-type]
+    if progress is None:
+        return await _watch(config, state)
+    state.on_progress = combine_callbacks(state.on_progress, progress)
+    beats = asyncio.get_running_loop().create_task(_beat(progress), name="sutro-progress heartbeat")
+    try:
+        if not progress_stream:
+            return await _watch(config, state)
+        async with following_async(config, state.job_ids, progress):
+            return await _watch(config, state)
+    finally:
+        progress.close()
+        beats.cancel()
+        await asyncio.wait([beats])
+
+
+async def _watch(config: SutroConfig, state: PollState) -> WaitResult:
     async with watching(config, state.job_ids) as watch:
         delay, slack = 0.0, 0.0
         while True:
@@ -370,3 +392,8 @@ async def watch_jobs(config: SutroConfig, job_ids: Iterable[str], **options: obj
             # the last poll before the deadline is never early: the timeout is then reported on time
             slack = 0.0 if state.deadline is not None and time.time() + delay >= state.deadline - 1e-3 else SLACK
 
+
+async def _beat(progress: ProgressReporter) -> None:
+    """The reporter's heartbeat lines between polls (until cancelled)."""
+    while True:
+        await asyncio.sleep(progress.beat())

@@ -19,7 +19,8 @@ Semantics, shared by the worker path, the Airflow trigger and the Dagster asset:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from sutro_providers.client.models import JobRecord, JobStatus
@@ -27,20 +28,8 @@ from sutro_providers.client.sutro import SutroClient
 from sutro_providers.errors import SutroError, SutroJobError, is_transient
 from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL, POLL_INTERVAL
 from sutro_providers.waiting.outcome import JobOutcome, outcome_error
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    """Passed to progress callbacks after every poll of one job."""
-
-    job_id: str
-    status: JobStatus
-    num_rows: int | None
-    input_tokens: int | None
-    output_tokens: int | None
-
-
-ProgressCallback = Callable[[JobProgress], None]
+from sutro_providers.waiting.progress_report import JobProgress, ProgressCallback, ProgressReporter
+from sutro_providers.waiting.progress_stream import following
 
 
 @dataclass
@@ -86,7 +75,7 @@ class PollState:
         self.records[job.job_id] = job
         self.errors_in_a_row = 0
         if self.on_progress:
-            self.on_progress(JobProgress(job.job_id, job.status, job.num_rows, job.input_tokens, job.output_tokens))
+            self.on_progress(JobProgress.of(job))
 
     def apply(self, statuses: Mapping[str, JobRecord | SutroError]) -> None:
         """Take one poll's reads (a record or the read's error per job), in job
@@ -140,24 +129,58 @@ def deadline_from(timeout: float | None) -> float | None:
     return None if timeout is None else time.time() + timeout
 
 
-def wait_for_jobs(client: SutroClient, job_ids: Iterable[str], **options: object) -> WaitResult:
+def wait_for_jobs(client: SutroClient, job_ids: Iterable[str], *, progress: ProgressReporter | None = None,
+                  progress_stream: bool = False, **options: object) -> WaitResult:
     """Block until the jobs finish, fail, or the deadline passes.
 
     Options are the fields of :class:`PollState` (``poll_interval``,
     ``max_poll_interval``, ``deadline``, ``max_consecutive_errors``, ``on_progress``).
+    ``progress`` gets every poll and a :meth:`~ProgressReporter.beat` at least every
+    ``progress.interval`` while this sleeps between polls (the polls themselves keep
+    their own interval); with ``progress_stream`` the jobs' progress streams feed it
+    too (:func:`~sutro_providers.waiting.progress_stream.following`). It is closed when
+    the wait ends.
     """
     state = PollState(list(job_ids), **options)  # type: ignore[arg-type]
-    while True:
-        for job_id in state.pending:
-            try:
-                state.record(client.get_job(job_id))
-            except SutroError as exc:
-                state.failed_poll(exc)
-                break
-        done = state.result(time.time())
-        if done is not None:
-            return done
-        time.sleep(state.next_delay(time.time()))
+    if progress is not None:
+        state.on_progress = combine_callbacks(state.on_progress, progress)
+    streams: AbstractContextManager[None] = (
+        following(client, state.job_ids, progress) if progress is not None and progress_stream else nullcontext())
+    try:
+        with streams:
+            while True:
+                for job_id in state.pending:
+                    try:
+                        state.record(client.get_job(job_id))
+                    except SutroError as exc:
+                        state.failed_poll(exc)
+                        break
+                done = state.result(time.time())
+                if done is not None:
+                    return done
+                _sleep(state.next_delay(time.time()), progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _sleep(seconds: float, progress: ProgressReporter | None) -> None:
+    """Sleep ``seconds``, waking for the reporter's heartbeat lines when one is given."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(left if progress is None else min(left, progress.beat()))
+
+
+def combine_callbacks(first: ProgressCallback | None, second: ProgressCallback) -> ProgressCallback:
+    """One callback calling ``first`` (when given), then ``second``."""
+    if first is None:
+        return second
+
+    def both(p: JobProgress) -> None:
+        first(p)
+        second(p)
+
+    return both
 
 
 def poll_once(client: SutroClient, job_ids: Iterable[str], on_progress: ProgressCallback | None = None) -> WaitResult | None:

@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from airflow.sdk import AssetAlias
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider.exceptions import (
+    SutroInputException,
     SutroJobCancelledException,
     SutroJobFailedException,
     SutroJobPollException,
@@ -118,8 +119,9 @@ def test_empty_interval_is_a_noop_and_clears_the_run_rows(sutro_staged: Any, sql
 
 
 def test_invalid_input_fails_before_any_job(sutro_staged: Any) -> None:
-    with pytest.raises(SutroInputError):
+    with pytest.raises(SutroInputException) as info:  # not retryable: an AirflowFailException
         operator(input_data=[{"subject": "no body"}], deferrable=True).execute(make_context())
+    assert isinstance(info.value, AirflowFailException) and isinstance(info.value.__cause__, SutroInputError)
     assert sutro_staged.server.admin.job_count() == 0
 
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from airflow_provider.exceptions import (
+    SutroInputException,
     SutroJobCancelledException,
     SutroJobFailedException,
     SutroJobPollException,
     SutroJobTimeoutException,
+    SutroTransientException,
     SutroTriggerEventError,
     airflow_exception,
 )
@@ -70,9 +72,9 @@ def test_every_core_outcome_error_has_its_airflow_exception(outcome: JobOutcome)
     assert airflow_exception(core, "other text").args == ("other text",)
 
 
-def test_core_errors_outside_the_table_are_not_mapped() -> None:
-    assert airflow_exception(SutroInputError("bad column")) is None
-    assert airflow_exception(SutroJobError("shard 0 was never submitted")) is None
+def test_core_errors_outside_the_outcomes_map_by_their_class() -> None:
+    assert type(airflow_exception(SutroInputError("bad column"))) is SutroInputException
+    assert type(airflow_exception(SutroJobError("shard 0 was never submitted"))) is SutroTransientException
 
 
 @pytest.mark.parametrize("outcome", FAILING)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sutro_providers.errors import SutroDestinationError
+from airflow_provider.exceptions import SutroDestinationSchemaException
 from tests.airflow.conftest import TICKETS, conn_json, make_context
 
 pytestmark = pytest.mark.timeout(300)
@@ -53,7 +53,7 @@ def test_missing_destination_is_refused_before_any_job(pg_conn: Any, sutro_stage
 
     gc.disable()  # the traceback (kept in ``refused``) holds the source: only an explicit close releases it
     try:
-        with pytest.raises(SutroDestinationError, match=r"destination table triaged does not exist.*"
+        with pytest.raises(SutroDestinationSchemaException, match=r"destination table triaged does not exist.*"
                                                         r"create_destination_table=True") as refused:
             _operator().execute(make_context())
         assert sutro_staged.server.admin.job_count() == 0
@@ -72,11 +72,11 @@ def test_missing_columns_are_named_before_any_job(pg_conn: Any, sutro_staged: An
     with psycopg.connect(pg_conn.dsn, autocommit=True) as db:  # the README's table, without the run columns
         db.execute("CREATE TABLE triaged (id BIGINT, subject TEXT, body TEXT, customer_tier TEXT, label TEXT, "
                    "confidence DOUBLE PRECISION, rationale TEXT)")
-    with pytest.raises(SutroDestinationError) as err:
+    with pytest.raises(SutroDestinationSchemaException) as err:
         _operator().execute(make_context())
     assert "triaged lacks the column(s) ['sutro_skip_reason', 'airflow_run_id']" in str(err.value)
     assert sutro_staged.server.admin.job_count() == 0
-    with pytest.raises(SutroDestinationError, match=r"\['nope'\] are not columns of the enriched table"):
+    with pytest.raises(SutroDestinationSchemaException, match=r"\['nope'\] are not columns of the enriched table"):
         _operator(destination_columns=["id", "nope"]).execute(make_context())
     assert sutro_staged.server.admin.job_count() == 0
 
@@ -86,7 +86,7 @@ def test_sqlite_destination_refused_before_any_job(sutro_staged: Any, sqlite_db:
         db.execute("CREATE TABLE tickets (id INTEGER, subject TEXT, body TEXT, customer_tier TEXT)")
         db.execute("INSERT INTO tickets VALUES (1, 'Refund', 'Charged twice', 'pro')")
         db.execute("CREATE TABLE triaged (id INTEGER, label TEXT)")
-    with pytest.raises(SutroDestinationError, match=r"triaged lacks the column\(s\) \['airflow_run_id'\]"):
+    with pytest.raises(SutroDestinationSchemaException, match=r"triaged lacks the column\(s\) \['airflow_run_id'\]"):
         _operator(conn_id="warehouse", destination_conn_id="warehouse",
                   destination_columns=["id", "label"]).execute(make_context())
     assert sutro_staged.server.admin.job_count() == 0

@@ -46,12 +46,14 @@ def test_serialize_round_trip() -> None:
     from airflow.sdk.serde import deserialize, serialize
 
     original = SutroJobTrigger(job_ids=["job-1", "job-2"], sutro_conn_id="other", deadline=1234.5,
-                               poll_interval=2, max_poll_interval=30, max_consecutive_errors=3)
+                               poll_interval=2, max_poll_interval=30, max_consecutive_errors=3, cancel_on_kill=False,
+                               progress_interval=15, progress_stream=True)
     classpath, kwargs = original.serialize()
     assert classpath == "airflow_provider.triggers.sutro.SutroJobTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs  # plain JSON
     assert kwargs == {"job_ids": ["job-1", "job-2"], "sutro_conn_id": "other", "deadline": 1234.5,
-                      "poll_interval": 2.0, "max_poll_interval": 30.0, "max_consecutive_errors": 3}
+                      "poll_interval": 2.0, "max_poll_interval": 30.0, "max_consecutive_errors": 3,
+                      "cancel_on_kill": False, "progress_interval": 15.0, "progress_stream": True}
     module, name = classpath.rsplit(".", 1)
     rebuilt = getattr(importlib.import_module(module), name)(**deserialize(serialize(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)

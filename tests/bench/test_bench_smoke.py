@@ -28,6 +28,8 @@ SCRIPTS = [
     ("b8_sql_postgres.py", ["--smoke"], "B8 "),
     ("b9_dagster_stream.py", ["--smoke"], "B9 "),
     ("b0_sdk_peer.py", ["--smoke"], "B0 "),
+    ("b10_incremental.py", ["--smoke"], "B10 "),
+    ("b11_opper.py", ["--smoke"], "B11 "),
 ]
 
 

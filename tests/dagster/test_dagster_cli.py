@@ -71,4 +71,4 @@ def test_dg_check_yaml_and_list_components(tmp_path: Path) -> None:
     listed = run([str(BIN / "dg"), "list", "components", "--json", "--package", "dagster_sutro"], env)
     assert listed.returncode == 0, listed.stderr
     keys = [item["key"] for item in json.loads(listed.stdout)["items"]]
-    assert keys == ["dagster_sutro.SutroFunctionComponent"]
+    assert keys == ["dagster_sutro.OpperFunctionComponent", "dagster_sutro.SutroFunctionComponent"]

@@ -80,3 +80,25 @@ def test_check_specs_and_validation() -> None:
     with pytest.raises(ValueError):
         SutroChecks(max_low_confidence_share=1.5)
     assert label_distribution_markdown({}) == "| label | rows | share |\n|---|---:|---:|"
+
+
+def test_lineage_without_a_published_spec() -> None:
+    """A deployment that publishes no spec: the output fields are only known from the
+    table; the source's columns tell them apart from the kept ones."""
+    from dagster_sutro.metadata import EnrichedColumns, column_metadata
+
+    upstream = dg.AssetKey(["sales", "leads"])
+    columns = EnrichedColumns("lead-extractor", None, ("message",), upstream, frozenset({"lead_id", "message"}))
+    table = pa.table({"lead_id": ["L-1"], "message": ["hi"], "company": ["Acme"], "confidence": [0.9],
+                      "sutro_skip_reason": pa.array([None], pa.string())})
+    md = column_metadata(columns, table)
+    lineage = md["dagster/column_lineage"].deps_by_column
+    assert [d.column_name for d in lineage["lead_id"]] == ["lead_id"]
+    assert [d.column_name for d in lineage["company"]] == ["message"]  # an output field, not a kept column
+    assert {d.asset_key for deps in lineage.values() for d in deps} == {upstream}
+    described = {c.name: c.description for c in md["dagster/column_schema"].columns}
+    assert described["company"] == "Output of the Sutro Function 'lead-extractor'"
+    assert described["lead_id"] is None and "confidence" in (described["confidence"] or "")
+    # without the upstream asset: descriptions, no lineage
+    assert "dagster/column_lineage" not in column_metadata(
+        EnrichedColumns("lead-extractor", None, ("message",), None, None), table)

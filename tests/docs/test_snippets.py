@@ -52,7 +52,10 @@ def docs_env(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str, monkeyp
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return {**env, "SUTRO_API_URL": sutro_env.url, "SUTRO_API_KEY": sutro_env.api_key}
+    opper = {"OPPER_BASE_URL": sutro_env.url, "OPPER_API_KEY": sutro_env.api_key}  # the local server's Opper routes
+    for key, value in opper.items():
+        monkeypatch.setenv(key, value)
+    return {**env, **opper, "SUTRO_API_URL": sutro_env.url, "SUTRO_API_KEY": sutro_env.api_key}
 
 
 def run_python(code: str) -> None:
@@ -98,11 +101,12 @@ def run_bash(code: str, env: dict[str, str]) -> None:
 
 
 def run_yaml(code: str) -> None:
-    data = yaml.safe_load(code)
-    assert data["type"] == "dagster_sutro.SutroFunctionComponent"
-    from dagster_sutro import SutroFunctionComponent
+    import dagster_sutro
 
-    SutroFunctionComponent.model().model_validate(data["attributes"])
+    data = yaml.safe_load(code)
+    components = {f"dagster_sutro.{c}": getattr(dagster_sutro, c) for c in ("SutroFunctionComponent", "OpperFunctionComponent")}
+    assert data["type"] in components, data["type"]
+    components[data["type"]].model().model_validate(data["attributes"])
 
 
 def _free_port() -> int:

@@ -1,0 +1,85 @@
+"""Submit a Sutro batch run, wait on the triggerer, then land the results: three small tasks.
+
+The pattern of ``DbtCloudRunJobOperator(wait_for_termination=False)`` +
+``DbtCloudJobRunSensor``: the submitting task holds a worker slot only while it
+validates, stages and submits, and ends at once; the wait happens in a deferrable
+sensor (on the triggerer, no worker slot); a last small task downloads, verifies and
+lands the rows. Useful when the wait is long (priority-0 jobs, big inputs) or when
+other tasks should run between the submit and the landing.
+
+* ``submit_tickets`` (``wait_for_completion=False``): submits (a retry reattaches to
+  the same job), pushes ``sutro_job_ids``, writes the run plan next to the run's
+  ledger and returns the manifest (state ``submitted``).
+* ``wait_for_tickets``: ``SutroJobSensor(submit_task_id=...)`` finds the jobs (XCom,
+  else the ledger) and defers until they succeed; it never cancels them.
+* ``land_tickets``: ``SutroCollectResultsOperator(submit_task_id=...)`` reads the plan
+  and lands the rows in ``output_uri`` and ``support_tickets_triaged`` (the day's
+  partition replaced in one transaction).
+
+Connections as in ``sutro_ticket_enrichment.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+from airflow_provider.operators.batch import SutroBatchFunctionOperator
+from airflow_provider.operators.collect import SutroCollectResultsOperator
+from airflow_provider.sensors.sutro import SutroJobSensor
+
+SOURCE_CONN_ID = "sutro_source_db"
+POLL_INTERVAL = float(os.environ.get("SUTRO_EXAMPLE_POLL_INTERVAL", "30"))
+DESTINATION_TABLE = "support_tickets_triaged"
+
+with DAG(
+    dag_id="sutro_submit_and_sense",
+    description="Submit the ticket triage, wait in a deferrable sensor, land the rows",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 11, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["sutro", "example"],
+) as dag:
+    create_destination = SQLExecuteQueryOperator(
+        task_id="create_destination_table",
+        conn_id=SOURCE_CONN_ID,
+        sql=f"""CREATE TABLE IF NOT EXISTS {DESTINATION_TABLE} (
+            id INTEGER, subject TEXT, customer_tier TEXT, created_at TEXT, label TEXT, rationale TEXT,
+            confidence REAL, interval_start TEXT)""",
+    )
+
+    # [START howto_operator_sutro_submit_only]
+    submit = SutroBatchFunctionOperator(
+        task_id="submit_tickets",
+        function_name="ticket-triage",
+        sql="""SELECT id, subject, body, customer_tier, created_at FROM support_tickets
+               WHERE created_at >= '{{ data_interval_start.strftime("%Y-%m-%d %H:%M:%S") }}'
+                 AND created_at <  '{{ data_interval_end.strftime("%Y-%m-%d %H:%M:%S") }}'
+               ORDER BY id""",
+        conn_id=SOURCE_CONN_ID,
+        id_column="id",
+        output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/enriched/submit_and_sense/"
+                   "{{ data_interval_start | ds }}.parquet",
+        destination_table=DESTINATION_TABLE,  # checked before submitting; landed by land_tickets
+        destination_conn_id=SOURCE_CONN_ID,
+        destination_columns=["id", "subject", "customer_tier", "created_at", "label", "rationale", "confidence"],
+        partition_column="interval_start",
+        partition_value="{{ data_interval_start | ds }}",
+        wait_for_completion=False,
+    )
+    wait = SutroJobSensor(
+        task_id="wait_for_tickets",
+        submit_task_id="submit_tickets",
+        deferrable=True,
+        poke_interval=POLL_INTERVAL,
+        timeout=6 * 3600,
+    )
+    land = SutroCollectResultsOperator(task_id="land_tickets", submit_task_id="submit_tickets")
+    # [END howto_operator_sutro_submit_only]
+
+    create_destination >> submit >> wait >> land

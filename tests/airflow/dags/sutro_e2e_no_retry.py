@@ -1,0 +1,24 @@
+"""E2E DAG: an input error (the rows lack the required ``body``) with ``retries=2``.
+
+The error is not retryable: the task must fail on its first try (state ``failed``,
+``try_number`` 1), never go ``up_for_retry``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider.operators.batch import SutroBatchFunctionOperator
+
+with DAG(dag_id="sutro_e2e_no_retry", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    SutroBatchFunctionOperator(
+        task_id="triage",
+        function_name="ticket-triage",
+        sql="SELECT id, subject, customer_tier FROM support_tickets ORDER BY id",
+        conn_id="sutro_source_db",
+        id_column="id",
+        deferrable=True,
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    )
