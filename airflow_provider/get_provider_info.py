@@ -52,7 +52,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": INTEGRATION,
         "description": (
             "`Sutro <https://sutro.sh/>`__ batch-LLM Functions over warehouse tables: "
-            "deferrable batch operator, trigger, sensor, real-time Function operator; "
+            "deferrable batch operator and ``@task.sutro``, trigger, sensor, real-time Function operator; "
             "`Opper <https://opper.ai/>`__ functions over the same tables, one call per row.\n"
         ),
         "versions": [package_version()],
@@ -86,6 +86,7 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider.sensors.sutro"]}],
         "triggers": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider.triggers.sutro"]}],
         "extra-links": ["airflow_provider.links.SutroJobLink"],
+        "task-decorators": [{"name": "sutro", "class-name": "airflow_provider.decorators.sutro.sutro_task"}],
         "connection-types": [
             {
                 "connection-type": "sutro",

@@ -9,9 +9,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset, AssetAlias, BaseOperator
 from pydantic import ValidationError
 
+from airflow_provider import assets
 from airflow_provider.exceptions import SutroConfigurationException, as_airflow_exceptions
 from airflow_provider.hooks.sutro import SutroHook
 from airflow_provider.links import XCOM_JOB_IDS, XCOM_JOB_URL, SutroJobLink
@@ -123,8 +124,14 @@ class SutroBatchFunctionOperator(BaseOperator):
     :param conn_id: the database connection of ``sql``.
     :param parameters: query parameters of ``sql``.
     :param output_uri: where to write the enriched table as Parquet (templated). A
-        literal URI (no Jinja) is also declared as an Airflow Asset outlet.
-    :param destination_table: table that receives the enriched rows (templated).
+        literal URI (no Jinja) is also declared as an Airflow Asset outlet; a
+        templated one gets an asset event at run time through ``asset_alias``.
+    :param destination_table: table that receives the enriched rows (templated);
+        its asset URI (e.g. ``postgres://host:5432/db/public/table``) gets an asset
+        event through ``asset_alias`` (see :mod:`airflow_provider.assets`).
+    :param asset_alias: name of the ``AssetAlias`` outlet the run-time asset events go
+        through (default ``sutro/<dag_id>/<task_id>`` when ``output_uri`` is templated
+        or ``destination_table`` is set); schedule a downstream DAG on it.
     :param destination_conn_id: the database connection of ``destination_table``.
     :param destination_columns: columns to insert (default: all of the enriched table).
     :param partition_column: destination column identifying the rows this task owns.
@@ -231,6 +238,7 @@ class SutroBatchFunctionOperator(BaseOperator):
         cache_version: str | None = None,
         refresh: bool = False,
         options: dict[str, Any] | None = None,
+        asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
         if sum(x is not None for x in (input_uri, input_data, sql)) != 1:
@@ -242,6 +250,11 @@ class SutroBatchFunctionOperator(BaseOperator):
         if output_uri and "{{" not in output_uri and "outlets" not in kwargs:
             kwargs["outlets"] = [Asset(output_uri)]
         super().__init__(**kwargs)
+        self.asset_alias: str | None = None
+        self._templated_output = bool(output_uri and "{{" in output_uri)
+        if assets.needs_alias(output_uri, destination_table, asset_alias):
+            self.asset_alias = asset_alias or assets.default_alias(self.dag_id, self.task_id)
+            self.outlets = [*self.outlets, AssetAlias(self.asset_alias)]
         if not self.do_xcom_push:  # nothing at all in XCom, not even the link's value
             self.operator_extra_links = ()
         self.function_name = function_name
@@ -490,6 +503,7 @@ class SutroBatchFunctionOperator(BaseOperator):
                                     options)
         if not is_empty(manifest):
             self._log_landed(identity, manifest)
+        assets.emit_run_events(self, context, manifest)
         return manifest.to_json_dict()
 
     def _log_landed(self, identity: RunIdentity, manifest: Manifest) -> None:
@@ -520,9 +534,18 @@ class SutroBatchFunctionOperator(BaseOperator):
                        batch_size=self.insert_chunk_size or options.batch_size, log=self.log)
 
     # ------------------------------------------------------------------ lineage
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Input: the source URI or the SQL tables; output: ``output_uri`` and the destination
+        table; schema and column lineage facets when known before the run (see :mod:`airflow_provider.lineage`)."""
+        from airflow_provider.lineage import batch_enrichment_at_start, batch_lineage
+
+        return batch_lineage(self, enrichment=batch_enrichment_at_start(self))
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Input: the source URI or the SQL tables; output: ``output_uri`` and the destination table."""
-        from airflow_provider.lineage import batch_lineage
+        """The datasets of the start event with the schema of the enriched table written,
+        column lineage, and the job ids (``externalQuery``)."""
+        from airflow_provider.lineage import batch_enrichment_at_end, batch_lineage
 
         job_ids = self._manifest.job_ids if self._manifest is not None else []
-        return batch_lineage(self, job_ids, self.hook.get_config().origin if job_ids else None)
+        return batch_lineage(self, job_ids, self.hook.get_config().origin if job_ids else None,
+                             enrichment=batch_enrichment_at_end(self))

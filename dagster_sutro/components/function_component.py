@@ -61,6 +61,8 @@ from dagster_sutro.components.partitions import SutroPartitions
 from dagster_sutro.enrichment import SutroEnrichment
 from dagster_sutro.resources import SutroResource
 from dagster_sutro.translator import DagsterSutroTranslator
+from sutro_providers.function_spec import FunctionSpec
+from sutro_providers.incremental.keys import code_version as incremental_code_version
 from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, PROGRESS_INTERVAL
 
 MERGED = ("options", "tags", "metadata")
@@ -273,8 +275,7 @@ class SutroFunctionComponent(dg.Component, SutroEnrichmentAttributes):
                     if self.resource is not None and key else None)
             passed = {n: getattr(entry, n) for n in SutroEnrichmentAttributes.model_fields if n not in _NOT_ENRICHMENT}
             passed["kinds"] = set(entry.kinds) if entry.kinds else None
-            code_version = entry.code_version or function_code_version(
-                entry.function, spec, input_fields=entry.input_fields, cache_version=entry.cache_version)
+            code_version = entry.code_version or self._code_version(entry, spec)
             built.append(SutroEnrichment(
                 **{**passed, "code_version": code_version, "options": self._options(entry)},
                 function=entry.function, upstream=entry.upstream, key=entry.asset_key,
@@ -282,6 +283,19 @@ class SutroFunctionComponent(dg.Component, SutroEnrichmentAttributes):
                 function_spec=spec,
             ))
         return built
+
+    @staticmethod
+    def _code_version(entry: SutroFunctionEntry, spec: FunctionSpec | None) -> str | None:
+        """The derived code version: an incremental entry's is the one
+        :func:`~dagster_sutro.sutro_function_asset` gives (the cache key's parts), with
+        the published spec's hash appended when it is known; otherwise the spec's (or
+        the declared inputs') hash plus ``cache_version``."""
+        if not entry.incremental:
+            return function_code_version(entry.function, spec, input_fields=entry.input_fields,
+                                         cache_version=entry.cache_version)
+        version = incremental_code_version(entry.function, entry.cache_version, entry.options.get("sampling_params"))
+        published = function_code_version(entry.function, spec) if spec is not None else None
+        return f"{version}-{published}" if published else version
 
     def _options(self, entry: SutroFunctionEntry) -> dict[str, Any]:
         """The entry's ``options`` with the attributes that are enrichment options folded in."""
