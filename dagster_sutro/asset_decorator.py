@@ -53,7 +53,6 @@ from sutro_providers.incremental.keys import code_version as incremental_code_ve
 from sutro_providers.options import EnrichmentOptions
 
 __all__ = ["DEFAULT_RESOURCE_KEY", "UPSTREAM_INPUT", "build_options", "sutro_function_asset"]
-_key_of = key_of
 
 
 def sutro_function_asset(

@@ -53,8 +53,9 @@ import dagster as dg
 from dagster._core.definitions.metadata import NamespacedMetadataSet
 from pydantic import Field
 
-from dagster_sutro.asset_decorator import _key_of, sutro_function_asset
+from dagster_sutro.asset_decorator import sutro_function_asset
 from dagster_sutro.checks import SutroChecks
+from dagster_sutro.enrichment import key_of
 from dagster_sutro.execution import allows_retries, described_table, enrichment_outputs, run_identity
 from dagster_sutro.frames import OutputFormat, combine_partitions
 from dagster_sutro.metadata import build_metadata
@@ -336,7 +337,7 @@ def opper_function_asset(
         raise dg.DagsterInvalidDefinitionError(
             f"opper_function_asset {function!r}: Opper answers carry no confidence score; drop "
             "max_low_confidence_share from its checks")
-    upstream_name = _key_of(upstream).to_user_string()
+    upstream_name = key_of(upstream).to_user_string()
     return sutro_function_asset(
         function=function, upstream=upstream, options=opper, checks=checks, output_format=output_format,
         resource_key=resource_key,
