@@ -10,10 +10,12 @@ Measured, each in a fresh process:
 
 * **staging (baseline)**: ``StagingArea.stage`` of day 2 as a non-incremental run stages it;
 * **incremental run**: ``EnrichmentPipeline`` with ``incremental=True`` over day 2:
-  submit (read + keys = ``Planner.read``; ``Planner.lookup``; staging the 1% misses),
-  the wait for the 100k-row job on the local server (not a target), and collect
-  (download, id check, merge of 9.9M reused + 100k new rows in input order, the
-  output on S3, the cache commit of the 100k new entries).
+  submit (read + keys = ``Planner.read``; ``Planner.lookup``: the segment's keys,
+  the map of reused rows; staging the 1% misses), the wait for the 100k-row job on
+  the local server (not a target), and collect (download, id check, the reused
+  rows' results read from the cache segment = ``reuse.gather``, merge of 9.9M
+  reused + 100k new rows in input order, the output on S3, the cache commit of the
+  100k new entries).
 
     .venv/bin/python bench/b10_incremental.py                 # 10M rows, 1% changed
     .venv/bin/python bench/b10_incremental.py --rows 1000000
@@ -146,7 +148,7 @@ def _timed(store: dict[str, float], name: str, fn: Any) -> Any:
 def incremental_run(source: str, url: str, key: str, staging: dict[str, Any], bucket: str) -> dict[str, Any]:
     from sutro_providers import SutroClient
     from sutro_providers.identity import RunIdentity
-    from sutro_providers.incremental import lookup
+    from sutro_providers.incremental import lookup, merge
     from sutro_providers.options import EnrichmentOptions, StagingLocation
     from sutro_providers.pipeline import EnrichmentPipeline
     from sutro_providers.staging.area import StagingArea
@@ -155,6 +157,16 @@ def incremental_run(source: str, url: str, key: str, staging: dict[str, Any], bu
     lookup.Planner.read = _timed(times, "read_keys_s", lookup.Planner.read)  # type: ignore[method-assign]
     lookup.Planner.lookup = _timed(times, "lookup_s", lookup.Planner.lookup)  # type: ignore[method-assign]
     StagingArea.stage = _timed(times, "stage_misses_s", StagingArea.stage)  # type: ignore[method-assign]
+    merge.gather = _timed(times, "gather_s", merge.gather)  # type: ignore[assignment]
+    found: dict[str, Any] = {}
+    original = lookup.Planner._match
+
+    def keep(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        found["keys_bytes"] = result.bytes_read
+        return result
+
+    lookup.Planner._match = keep  # type: ignore[method-assign]
     so = staging["storage_options"]
     output = f"s3://{bucket}/out/{secrets.token_hex(4)}.parquet"
     phases: dict[str, Any] = {}
@@ -169,13 +181,17 @@ def incremental_run(source: str, url: str, key: str, staging: dict[str, Any], bu
             phases["submit_s"], phases["submit_peak"], started = time.perf_counter() - started, _phase_peak(), time.perf_counter()
             pipeline.check(pipeline.wait(identity, options), identity, options)
             phases["wait_s"], phases["wait_peak"], started = time.perf_counter() - started, _phase_peak(), time.perf_counter()
+            record = pipeline._ledger(identity).load()
+            assert record is not None
+            map_path = pipeline.area.reused_path(identity, record.stage_id)
+            found["map_bytes"] = pipeline.area.fs.info(map_path)["size"]
             manifest = pipeline.collect(identity, options, materialize=False).manifest
             phases["collect_s"], phases["collect_peak"] = time.perf_counter() - started, _phase_peak()
     absolute = max(phases["submit_peak"], phases["wait_peak"], phases["collect_peak"])
     out["rss_above"] = max(0, absolute - out["baseline_rss"])
     out["value"] = {"rows_out": manifest.rows_out, "rows_reused": manifest.rows_reused,
                     "rows_submitted": submitted.rows_submitted, "cost_avoided": manifest.cost_avoided_usd,
-                    "absolute_peak": absolute, **phases, **times}
+                    "absolute_peak": absolute, **phases, **times, **found}
     return out
 
 
@@ -208,12 +224,14 @@ def main() -> None:
         ["step", "seconds", "peak RSS (VmHWM)", "note"],
         [["staging all rows (baseline, non-incremental)", base.seconds, mib(base.rss_above + base.baseline_rss), ""],
          ["incremental: read + keys (scratch copy)", v["read_keys_s"], "", "Planner.read"],
-         ["incremental: lookup (segment reads, reused files up)", v["lookup_s"], "", "Planner.lookup"],
+         ["incremental: lookup (segment keys, map of reused rows up)", v["lookup_s"], "",
+          f"Planner.lookup: {mib(v['keys_bytes'])} of keys read, map {mib(v['map_bytes'])}"],
          ["incremental: lookup total (read + keys + lookup)", lookup_s, "", f"{lookup_s / base.seconds:.2f}x staging"],
          ["incremental: staging the misses", v["stage_misses_s"], "", f"{changed:,} rows to shards"],
          ["incremental: submit", v["submit_s"], mib(v["submit_peak"]), ""],
          ["incremental: wait (local server, 1 job)", v["wait_s"], mib(v["wait_peak"]), "not a target"],
-         ["incremental: collect (merge + output + cache commit)", v["collect_s"], mib(v["collect_peak"]), ""]],
+         ["incremental: collect (merge + output + cache commit)", v["collect_s"], mib(v["collect_peak"]),
+          f"of which {v['gather_s']:.2f} s reading the reused rows' results (reuse.gather)"]],
         [f"peak RSS of the incremental run {mib(v['absolute_peak'])} (target <= 1 GiB: "
          f"{verdict(v['absolute_peak'] <= LIMIT)}); lookup {lookup_s:.2f} s vs staging {base.seconds:.2f} s "
          f"(target lookup <= staging: {verdict(lookup_s <= base.seconds)}); cost avoided ${v['cost_avoided']}"],

@@ -434,6 +434,7 @@ class EnrichmentPipeline:
             snapshot = ([self.area.source_path(identity, record.stage_id),
                          *self.area.reused_paths(identity, record.stage_id)] if options.output_uri else [])
             self.area.remove([*self.area.shard_paths(identity, record.stage_id), *snapshot])
+        collector.finished(snapshot_removed=not options.keep_staged and bool(options.output_uri))
         return EnrichmentResult(table, manifest)
 
     def _completed(self, manifest: Manifest, options: EnrichmentOptions, materialize: bool) -> EnrichmentResult:

@@ -181,6 +181,11 @@ class Collector:
         """Further manifest fields of this collect (none here)."""
         return {}
 
+    def finished(self, snapshot_removed: bool) -> None:
+        """Called once the run is marked completed and its staged files removed
+        (``snapshot_removed``: the source snapshot too, so the run is never collected
+        from it again). Nothing here."""
+
     def land(self, materialize: bool) -> tuple[pa.Table | None, int]:
         """:meth:`prepare`, then stream the enriched rows to ``options.output_uri``
         (when set; written under a temporary name, moved into place at the end) and

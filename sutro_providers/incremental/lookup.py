@@ -6,14 +6,15 @@ IPC + LZ4), and every row's content key, with its position, to one of
 :data:`KEY_BUCKETS` local key-range buckets. Then, bucket by bucket (in key order),
 the bucket's keys are matched against the committed segments, newest first: only
 the row groups whose ``k_hi`` range holds one of the keys are read (row-group
-statistics), and each row group at most once. A found row's cached results, with
-its position, go to a local position-range bucket; at the end each of those is
-sorted by position and uploaded as ``reused-cNNNN.parquet`` into the run's staging
-folder, where the collect step reads them back in input order.
+statistics), each at most once, and only their keys (a segment's keys file:
+~16 bytes per cached row, :mod:`~sutro_providers.incremental.segments`). A found
+row's place (segment, segment row) goes, with its position, to the run's map of
+reused rows (:mod:`~sutro_providers.incremental.reuse`); the collect reads the
+results from the segments themselves, held for it by a pin
+(:mod:`~sutro_providers.incremental.pins`). No result is copied at lookup.
 
-Memory: one batch, one key bucket (rows / 64) and one position chunk
-(:data:`CHUNK_ROWS` rows of results), plus one byte per input row (the hit mask
-staging reads).
+Memory: one batch, one key bucket (rows / 64), one row group of keys and one
+map row group, plus one byte per input row (the hit mask staging reads).
 
 Staging then reads the scratch copy instead of the source (the source is read once)
 and leaves the rows that were found out of the shards.
@@ -25,29 +26,31 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sutro_providers.collection.collector import prefetched
 from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroStagingError
 from sutro_providers.incremental.keys import HI, LO, bucket_of, content_keys
-from sutro_providers.incremental.spill import IPC_OPTIONS, BucketSpill
-from sutro_providers.incremental.store import CACHED_AT, ROW_COST, ResultsCache, SegmentReader
+from sutro_providers.incremental.prefetch import KeysPrefetch
+from sutro_providers.incremental.reuse import MapWriter, ReuseHeader
+from sutro_providers.incremental.segments import ROW_COST, SegmentReader
+from sutro_providers.incremental.spill import IPC_OPTIONS, BucketSpill, bucket_order
+from sutro_providers.incremental.store import Catalog, ResultsCache
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
-from sutro_providers.parquet_io import STAGED, ParquetSink, open_upload
+from sutro_providers.staging.area import _Lane
 from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.incremental.lookup")
 
 KEY_BITS = 6
 KEY_BUCKETS = 2**KEY_BITS
-CHUNK_ROWS = 2**19
-"""Rows per ``reused-cNNNN.parquet`` (a position range): what the merge holds at most."""
 POSITION = ROW_ID
 LOOKUP_RETRIES = 3
 
@@ -59,8 +62,8 @@ class Lookup:
     hits: np.ndarray
     rows_reused: int = 0
     cost_avoided_usd: float | None = None
-    reused_files: list[str] = field(default_factory=list)
-    bytes_read: int = 0
+    map_file: str | None = None  # where the found rows' results are (reuse.MapWriter)
+    bytes_read: int = 0  # of segment keys
     seconds: float = 0.0
 
     def mask(self, first: int, rows: int) -> np.ndarray | None:
@@ -99,6 +102,31 @@ class ScratchInput:
 
 
 _KEY_SCHEMA = pa.schema([(POSITION, pa.int64()), (HI, pa.uint64()), (LO, pa.uint64())])
+KEY_FLUSH_ROWS = 2**18
+"""Keys gathered before they are spread over the buckets (fewer, larger writes: 6 MiB)."""
+
+
+class _Keys:
+    """Keys of the batches read since the last flush, with their positions."""
+
+    def __init__(self) -> None:
+        self.position = 0  # of the next batch
+        self.rows = 0
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, hi: np.ndarray, lo: np.ndarray) -> None:
+        self._parts.append((np.arange(self.position, self.position + len(hi), dtype=np.int64), hi, lo))
+        self.rows += len(hi)
+
+    def flush(self, spill: BucketSpill) -> None:
+        if not self._parts:
+            return
+        positions, hi, lo = (np.concatenate(c) for c in zip(*self._parts, strict=True))
+        self._parts, self.rows = [], 0
+        buckets = bucket_of(hi, KEY_BITS)
+        order = bucket_order(buckets)  # in numpy: cheaper than an Arrow take of the table
+        spill.append_grouped(pa.table({POSITION: positions[order], HI: hi[order], LO: lo[order]}, schema=_KEY_SCHEMA),
+                             buckets[order])
 
 
 def match_keys(entry_hi: np.ndarray, entry_lo: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -126,127 +154,144 @@ class Planner:
         self.validator = validator
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-incremental-")
         self.scratch: ScratchInput | None = None
+        self._prefetch: KeysPrefetch | None = None
 
     def close(self) -> None:
+        """Wait for the prefetch (it may still write the pin) and remove the scratch files. Idempotent."""
+        if self._prefetch is not None:
+            self._prefetch.close()
+            self._prefetch = None
         self._tmp.cleanup()
 
+    def prepare(self, pin: str, rows: int | None) -> None:
+        """Pin the cache's segments and copy their keys while :meth:`read` reads the
+        source (:mod:`~sutro_providers.incremental.prefetch`; ``rows``: the source's
+        row count when known). Optional: :meth:`lookup` pins and opens them itself."""
+        if self.cache is not None:
+            self._prefetch = KeysPrefetch(self.cache, pin, rows, self._tmp.name)
+
     def read(self, reader: SourceReader) -> BucketSpill:
-        """The pass over the source: scratch copy + keys by bucket."""
+        """The pass over the source: scratch copy + keys by bucket. Three threads: the
+        source is read (decoded) a few batches ahead on one, the scratch copy written
+        on another, the keys computed on the caller's (Arrow, LZ4 and polars release
+        the GIL)."""
         self.validator.check_schema(reader.schema)
-        self.scratch = ScratchInput(self._tmp.name, reader.schema)
-        keys = BucketSpill(self._tmp.name, "keys", _KEY_SCHEMA, KEY_BUCKETS)
-        position = 0
-        for batch in reader.batches():
-            self.scratch.write(batch)
-            if self.cache is not None:
-                hi, lo = content_keys(self.validator.cast_for_submit(batch))
-                rows = pa.table({POSITION: np.arange(position, position + batch.num_rows, dtype=np.int64),
-                                 HI: hi, LO: lo})
-                keys.append(rows, bucket_of(hi, KEY_BITS))
-            position += batch.num_rows
-        self.scratch.finish()
+        scratch = self.scratch = ScratchInput(self._tmp.name, reader.schema)
+        keys = BucketSpill(self._tmp.name, "keys", _KEY_SCHEMA, KEY_BUCKETS, compress=False)  # hashes: no LZ4
+        pending = _Keys()
+        lane = _Lane("scratch")
+        try:
+            for batch in prefetched(reader.batches()):
+                lane.submit(scratch.write, batch)
+                if self.cache is not None:
+                    pending.add(*content_keys(self.validator.cast_for_submit(batch)))
+                    if pending.rows >= KEY_FLUSH_ROWS:
+                        pending.flush(keys)
+                pending.position += batch.num_rows
+            pending.flush(keys)
+            lane.drain()
+        except BaseException:
+            lane.stop()
+            raise
+        scratch.finish()
         keys.finish()
         return keys
 
-    def lookup(self, keys: BucketSpill, upload: Callable[[int], str]) -> Lookup:
-        """Match every key bucket against the cache; upload the found results by
-        position chunk (``upload(chunk)`` names the staging path of a chunk)."""
+    def lookup(self, keys: BucketSpill, map_path: str, pin: str) -> Lookup:
+        """Match every key bucket against the cache, with the segments held by ``pin``;
+        write where each found row's results are to ``map_path`` (no file: no hit,
+        and no pin either)."""
         assert self.scratch is not None
         started = time.monotonic()
         hits = np.zeros(self.scratch.rows, dtype=bool)
         if self.cache is None:
             return Lookup(hits)
         for _ in range(LOOKUP_RETRIES):
-            catalog = self.cache.load()
+            prefetch, self._prefetch = self._prefetch, None
+            try:
+                with store_errors(f"cannot read the results cache {self.cache.display(self.cache.root)}"):
+                    catalog, readers = (prefetch.result() if prefetch is not None and prefetch.pin == pin
+                                        else self._open(pin))
+            except FileNotFoundError:  # a segment gone before it was read (its pin lapsed?): start over
+                continue
             if not catalog.segments:
                 return Lookup(hits, seconds=time.monotonic() - started)
-            readers = self.cache.open_segments(catalog)
+            out = MapWriter(self.cache.fs, map_path, ReuseHeader(cache_root=self.cache.root, pin=pin,
+                                                                 segments=[r.segment for r in readers]))
             try:
-                return self._match(keys, readers, hits, upload, started)
-            except FileNotFoundError:  # a compaction removed a segment this lookup read: start over
-                log.info("a segment of the results cache was compacted away during the lookup; looking up again")
+                with store_errors(f"cannot look rows up in the results cache {self.cache.display(self.cache.root)}"):
+                    found = self._match(keys, readers, hits, out, started)
+            except FileNotFoundError:  # a segment gone under the lookup (its pin lapsed?): start over
+                log.info("a segment of the results cache went away during the lookup; looking up again")
+                out.abort()
                 hits[:] = False
+                continue
+            except BaseException:
+                out.abort()
+                raise
             finally:
                 for reader in readers:
                     reader.close()
+            with store_errors(f"cannot stage the map of reused rows to {self.cache.display(map_path)}"):
+                found.map_file = out.close()
+            if found.map_file is None:
+                self.cache.pins.release(pin)
+            return found
         raise SutroStagingError("the results cache kept changing during the lookup; try again")
 
-    def _match(self, keys: BucketSpill, readers: list[SegmentReader], hits: np.ndarray,
-               upload: Callable[[int], str], started: float) -> Lookup:
-        schema = pa.unify_schemas([r.schema for r in readers])
-        results = [f for f in schema if f.name not in (HI, LO)]
-        found_schema = pa.schema([pa.field(POSITION, pa.int64()), *results])
-        chunks = BucketSpill(self._tmp.name, f"reused-{int(time.monotonic() * 1e6)}", found_schema,
-                             max(1, -(-len(hits) // CHUNK_ROWS)))
+    def _open(self, pin: str) -> tuple[Catalog, list[SegmentReader]]:
+        assert self.cache is not None
+        catalog = self.cache.pinned(pin)
+        return catalog, self.cache.open_segments(catalog)
+
+    def _match(self, keys: BucketSpill, readers: list[SegmentReader], hits: np.ndarray, out: MapWriter,
+               started: float) -> Lookup:
+        cost = [0.0, 0.0]  # sum, rows with a cost
         for bucket in keys.buckets():
             want = keys.read(bucket)
             want = want.take(pc.sort_indices(want, sort_keys=[(HI, "ascending")]))
-            for reader in readers:  # newest first: a key found is not looked for in older segments
+            for index, reader in enumerate(readers):  # newest first: a key found is not looked for in older segments
                 if not want.num_rows:
                     break
-                want = self._match_segment(reader, want, found_schema, chunks)
-        chunks.finish()
-        rows = cost = 0.0
-        files = []
-        costed = False
-        for chunk in chunks.buckets():
-            table = chunks.read(chunk)
-            table = table.take(pc.sort_indices(table, sort_keys=[(POSITION, "ascending")]))
-            hits[table[POSITION].to_numpy()] = True
-            rows += table.num_rows
-            if ROW_COST in table.column_names and table[ROW_COST].null_count < table.num_rows:
-                cost += float(pc.sum(table[ROW_COST]).as_py() or 0.0)
-                costed = True
-            files.append(self._upload(table, upload(chunk)))
+                want = self._match_segment(reader, index, want, hits, out, cost)
         bytes_read = sum(r.bytes_read for r in readers)
         seconds = time.monotonic() - started
-        log.info("results cache: %d of %d rows found (%.1f MiB of segments read, %.2f s)",
-                 int(rows), len(hits), bytes_read / 2**20, seconds)
-        return Lookup(hits, int(rows), round(cost, 9) if costed else None, files, bytes_read, seconds)
+        log.info("results cache: %d of %d rows found (%.1f MiB of segment keys read, %.2f s)",
+                 out.rows, len(hits), bytes_read / 2**20, seconds)
+        return Lookup(hits, out.rows, round(cost[0], 9) if cost[1] else None, None, bytes_read, seconds)
 
     @staticmethod
-    def _match_segment(reader: SegmentReader, want: pa.Table, found_schema: pa.Schema,
-                       chunks: BucketSpill) -> pa.Table:
+    def _match_segment(reader: SegmentReader, index: int, want: pa.Table, hits: np.ndarray, out: MapWriter,
+                       cost: list[float]) -> pa.Table:
         """Find ``want``'s keys (sorted by ``k_hi``) in one segment; return those not found."""
         sorted_hi = want[HI].to_numpy()
         want_lo = want[LO].to_numpy()
         positions = want[POSITION].to_numpy()
         found = np.zeros(want.num_rows, dtype=bool)
+        offsets = reader.offsets
         for group in reader.candidates(sorted_hi):
             low = int(np.searchsorted(sorted_hi, reader.min_hi[group], side="left"))
             high = int(np.searchsorted(sorted_hi, reader.max_hi[group], side="right"))
-            entries = reader.read(group)
+            entries = reader.keys(group)
             rows = match_keys(entries[HI].to_numpy(), entries[LO].to_numpy(), sorted_hi[low:high], want_lo[low:high])
             hit = rows >= 0
             if not hit.any():
                 continue
-            index = np.flatnonzero(hit) + low
-            fresh = ~found[index]
-            index, rows = index[fresh], rows[hit][fresh]
-            found[index] = True
-            taken = entries.take(pa.array(rows))
-            arrays = [pa.array(positions[index]) if f.name == POSITION else
-                      taken[f.name].cast(f.type) if f.name in taken.column_names else pa.nulls(len(rows), f.type)
-                      for f in found_schema]
-            table = pa.Table.from_arrays(arrays, schema=found_schema)
-            chunks.append(table, positions[index] // CHUNK_ROWS)
+            where = np.flatnonzero(hit) + low
+            fresh = ~found[where]
+            where, rows = where[fresh], rows[hit][fresh]
+            found[where] = True
+            order = np.argsort(rows, kind="stable")  # segment row order, as the collect reads the results
+            where, rows = where[order], rows[order]
+            hits[positions[where]] = True
+            out.add(positions[where], index, rows + offsets[group])
+            if ROW_COST in entries.column_names:
+                costs = entries[ROW_COST].to_numpy(zero_copy_only=False)[rows]
+                known = ~np.isnan(costs)
+                if known.any():
+                    cost[0] += float(costs[known].sum())
+                    cost[1] += float(known.sum())
         return want.filter(pa.array(~found)) if found.any() else want
 
-    def _upload(self, table: pa.Table, path: str) -> str:
-        what = f"cannot stage the reused results to {path}"
-        with store_errors(what):
-            assert self.cache is not None
-            self.cache.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # local paths; a no-op on object stores
-            sink = ParquetSink(open_upload(self.cache.fs, path), table.schema, STAGED)
-        try:
-            with store_errors(what):
-                for batch in table.to_batches(STAGED.row_group_size):
-                    sink.write(batch)
-                sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-        return path
 
-
-__all__ = ["CACHED_AT", "CHUNK_ROWS", "Lookup", "Planner", "ScratchInput"]
+__all__ = ["Lookup", "Planner", "ScratchInput", "match_keys"]

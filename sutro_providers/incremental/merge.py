@@ -5,8 +5,10 @@ and the new results into the cache once the output is whole.
 with two more things per enriched batch (the joined batches keep ``ROW_ID``):
 
 * rows staging marked as reused (``SKIP_REASON == REUSED_MARK``) get their results
-  from the run's ``reused-cNNNN.parquet`` files (:class:`ReusedCursor`, by row id, in
-  input order) and ``sutro_reused = true``; every other row ``false``;
+  from the committed cache segments the lookup matched, through the run's map of
+  reused rows (:func:`~sutro_providers.incremental.reuse.gather`, before the first
+  batch; then by row id, in input order) and ``sutro_reused = true``; every other
+  row ``false``;
 * rows submitted in this run go, with their content keys and their share of the
   jobs' cost, to a local spill by key range.
 
@@ -15,12 +17,12 @@ collector's id check ran before the first batch), :meth:`IncrementalCollector.la
 uploads the spill as one segment and commits it to the catalog
 (:meth:`~sutro_providers.incremental.store.ResultsCache.commit`). A process that dies
 before that commit leaves nothing visible; collecting again (the retry) writes and
-commits the segment anew.
+commits the segment anew. Once the run is completed and its staged snapshot removed,
+:meth:`IncrementalCollector.finished` releases the pin on the segments it read.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import tempfile
 import time
@@ -30,7 +32,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
@@ -40,49 +41,17 @@ from sutro_providers.errors import SutroResultsError
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.incremental.keys import HI, LO, bucket_of, content_keys
+from sutro_providers.incremental.reuse import ReusedRows, gather
 from sutro_providers.incremental.spill import BucketSpill
 from sutro_providers.incremental.store import CACHED_AT, ROW_COST, SLICES, ResultsCache, sort_entries
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import EnrichmentOptions
-from sutro_providers.parquet_io import open_parquet, parquet_batches
 from sutro_providers.staging.area import REUSED_MARK, StagingArea
+from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger import LedgerRecord
 
 log = logging.getLogger("sutro_providers.incremental.merge")
 SLICE_BITS = SLICES.bit_length() - 1
-
-
-class ReusedCursor:
-    """The reused rows of a run (files sorted by row id, in order), handed out by id."""
-
-    def __init__(self, fs: Any, files: list[str], batch_size: int) -> None:
-        self._batches = itertools.chain.from_iterable(parquet_batches(fs, f, batch_size) for f in files)
-        self._pool: pa.Table | None = None
-        self.rows = 0
-
-    def take(self, ids: np.ndarray) -> pa.Table:
-        """The cached results of ``ids`` (ascending), in that order."""
-        last = ids[-1]
-        while self._pool is None or not self._pool.num_rows or self._pool[ROW_ID][-1].as_py() < last:
-            batch = next(self._batches, None)
-            if batch is None:
-                break
-            table = pa.Table.from_batches([batch])
-            self._pool = table if self._pool is None or not self._pool.num_rows else pa.concat_tables([self._pool, table])
-        pool = self._pool
-        positions = pool[ROW_ID].to_numpy() if pool is not None else np.zeros(0, dtype=np.int64)
-        where = np.searchsorted(positions, ids)
-        present = where < len(positions)
-        present[present] = positions[where[present]] == ids[present]
-        if not present.all():
-            lost = ids[~present][:5].tolist()
-            raise SutroResultsError(f"rows {lost} were found in the results cache when the run was staged, but "
-                                    f"their cached results are missing from the run's staged files")
-        assert pool is not None
-        out = pool.take(pa.array(where))
-        self._pool = pool.slice(int(np.searchsorted(positions, last, side="right")))
-        self.rows += len(ids)
-        return out
 
 
 class IncrementalCollector(Collector):
@@ -96,17 +65,37 @@ class IncrementalCollector(Collector):
         super().__init__(client, area, identity, record, options, spec)
         self.validator = validator
         self.cache = cache
-        self.reused_files = area.reused_paths(identity, record.stage_id)
         self.rows_reused = 0
-        self.cost_avoided = 0.0
-        self.costed = False
+        self.reused: ReusedRows | None = None
         self._scratch = tempfile.TemporaryDirectory(prefix="sutro-cache-entries-")
         self._entries: BucketSpill | None = None
         self._entry_schema: pa.Schema | None = None
 
     def close(self) -> None:
         super().close()
+        if self.reused is not None:
+            self.reused.close()
         self._scratch.cleanup()
+
+    def prepare(self) -> None:
+        """The collector's checks and downloads, then the reused rows' results from
+        the segments the lookup matched (:func:`~sutro_providers.incremental.reuse.gather`)."""
+        super().prepare()
+        if self.record.rows_reused:
+            path = self.area.reused_path(self.identity, self.record.stage_id)
+            if not self.area.exists(path):
+                raise SutroResultsError(
+                    f"run {self.identity.describe()} was staged with {self.record.rows_reused} rows from the results "
+                    f"cache, but its map of reused rows {self.area.display(path)} is gone (staged by an earlier "
+                    "version, or removed); run it again under a new identity")
+            with store_errors(f"cannot read the reused rows' results of run {self.identity.describe()}"):
+                self.reused = gather(self.area.fs, path, self.record.rows_in, self.area.display)
+
+    def finished(self, snapshot_removed: bool) -> None:
+        """Release the pin on the segments this run read, once it will not read them
+        again (its snapshot is gone: collecting it again reads its output)."""
+        if snapshot_removed and self.reused is not None:
+            self.cache.pins.release(self.reused.header.pin)
 
     def _stored(self, name: str) -> str:
         prefix = self.options.output_prefix
@@ -114,12 +103,10 @@ class IncrementalCollector(Collector):
 
     def joiner(self) -> tuple[ResultJoiner, Iterator[pa.Table]]:
         joiner, results = super().joiner()
-        if self.spec is None and not self.record.shards and self.reused_files:
+        if self.spec is None and not self.record.shards and self.reused is not None:
             # nothing was submitted and no spec says the result columns: the cache's do
-            with open_parquet(self.area.fs, self.reused_files[0]) as handle:
-                cached = pq.ParquetFile(handle).schema_arrow
             fields = [pa.field(ROW_ID, pa.int64())] + [
-                f.with_name(self.options.output_prefix + f.name) for f in cached if f.name not in (ROW_ID, ROW_COST, CACHED_AT)]
+                f.with_name(self.options.output_prefix + f.name) for f in self.reused.schema]
             joiner = ResultJoiner(self.area.source_schema(self.identity, self.record.stage_id), pa.schema(fields),
                                   keep_row_id=True)
         return joiner, results
@@ -144,7 +131,7 @@ class IncrementalCollector(Collector):
 
     def _merged(self, joiner: ResultJoiner, results: Iterator[pa.Table], schema: pa.Schema,
                 result_names: list[str]) -> Iterator[pa.RecordBatch]:
-        cursor = ReusedCursor(self.area.fs, self.reused_files, self.options.batch_size)
+        cursor = self.reused
         row_cost = self._row_cost()
         now = time.time()
         for batch in self.batches(joiner, results):
@@ -153,11 +140,10 @@ class IncrementalCollector(Collector):
             marked_np = marked.to_numpy(zero_copy_only=False)
             columns = {name: batch.column(name) for name in result_names}
             if marked_np.any():
+                if cursor is None:
+                    raise SutroResultsError("rows staged as reused, but the run recorded none")
                 got = cursor.take(batch.column(ROW_ID).to_numpy()[marked_np])
                 self.rows_reused += got.num_rows
-                if ROW_COST in got.column_names and got[ROW_COST].null_count < got.num_rows:
-                    self.cost_avoided += float(pc.sum(got[ROW_COST]).as_py() or 0.0)
-                    self.costed = True
                 take = pc.if_else(marked, pc.subtract(pc.cumulative_sum(marked.cast(pa.int64())), 1),
                                   pa.scalar(None, pa.int64()))
                 for name in result_names:
@@ -205,8 +191,7 @@ class IncrementalCollector(Collector):
             self.cache.commit(segment, run_key=self.identity.key)
 
     def manifest_fields(self) -> dict[str, Any]:
-        return {"rows_reused": self.rows_reused,
-                "cost_avoided_usd": round(self.cost_avoided, 9) if self.costed else None}
+        return {"rows_reused": self.rows_reused, "cost_avoided_usd": self.record.cost_avoided_usd}
 
 
-__all__ = ["IncrementalCollector", "ReusedCursor"]
+__all__ = ["IncrementalCollector"]

@@ -1,6 +1,8 @@
 """What :class:`~sutro_providers.pipeline.EnrichmentPipeline` calls for an
 ``incremental=True`` run: the staging step (lookup, then staging only the missed
-rows) and the collector (merge, then the cache write)."""
+rows; the map of reused rows and the pin on their segments stay for the collect)
+and the collector (merge, then the cache write; the pin is released once the run
+is completed and its snapshot removed)."""
 
 from __future__ import annotations
 
@@ -37,20 +39,30 @@ def stage_incremental(area: StagingArea, identity: RunIdentity, reader: SourceRe
     cache = results_cache(area, options, spec, validator)
     planner = Planner(None if options.refresh else cache, validator)
     lookup = None
+    pin = pin_id(identity, stage_id)
     try:
+        planner.prepare(pin, reader.num_rows)  # the cache's keys are fetched while the source is read
         keys = planner.read(reader)
-        lookup = planner.lookup(keys, lambda chunk: area.reused_path(identity, chunk, stage_id))
+        lookup = planner.lookup(keys, area.reused_path(identity, stage_id), pin)
         assert planner.scratch is not None
         staged = area.stage(identity, planner.scratch.reader(reader.batch_size, reader.description), validator,
                             shard_size=shard_size, stage_id=stage_id, reused=lookup.mask)
     except BaseException:
-        if lookup is not None:
-            area.remove(lookup.reused_files)
+        planner.close()  # first: a prefetch still running may write the pin
+        if lookup is not None and lookup.map_file is not None:
+            area.remove([lookup.map_file])
+        if not options.refresh:
+            cache.pins.release(pin)
         raise
     finally:
         planner.close()
     staged.cost_avoided_usd = lookup.cost_avoided_usd
     return staged
+
+
+def pin_id(identity: RunIdentity, stage_id: str | None) -> str:
+    """The pin of one staging of a run (overlapping attempts stage apart)."""
+    return f"{identity.key[:32]}-{stage_id or 'stage'}"
 
 
 def incremental_collector(client: SutroClient, area: StagingArea, identity: RunIdentity, record: LedgerRecord,
@@ -60,4 +72,4 @@ def incremental_collector(client: SutroClient, area: StagingArea, identity: RunI
                                 cache=results_cache(area, options, spec, validator))
 
 
-__all__ = ["incremental_collector", "results_cache", "stage_incremental"]
+__all__ = ["incremental_collector", "pin_id", "results_cache", "stage_incremental"]

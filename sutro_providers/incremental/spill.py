@@ -2,9 +2,10 @@
 files by bucket, written batch by batch and read back one bucket at a time, so no
 step ever holds more than one bucket (a key range, or a range of row positions).
 
-IPC with LZ4 buffers: the fastest local round trip Arrow offers (no Parquet
-encoding), read back through ``OSFile`` (not a memory map, whose pages would count
-in the process's resident memory)."""
+IPC with LZ4 buffers (``compress=False`` for data LZ4 cannot shrink, e.g. hashes):
+the fastest local round trip Arrow offers (no Parquet encoding), read back through
+``OSFile`` (not a memory map, whose pages would count in the process's resident
+memory)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,23 @@ import numpy as np
 import pyarrow as pa
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+PLAIN_OPTIONS = pa.ipc.IpcWriteOptions()
+
+
+def bucket_order(buckets: np.ndarray) -> np.ndarray:
+    """The stable order that groups ``buckets`` (small non-negative ints): a radix sort
+    on the narrowest integer type that holds them (~15x faster than on int64)."""
+    top = int(buckets.max()) if len(buckets) else 0
+    narrow = buckets.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int64, copy=False)
+    return np.argsort(narrow, kind="stable")
 
 
 class BucketSpill:
     """``count`` local IPC files of one schema under ``directory`` (``name``-NNNN.arrow)."""
 
-    def __init__(self, directory: str, name: str, schema: pa.Schema, count: int) -> None:
+    def __init__(self, directory: str, name: str, schema: pa.Schema, count: int, *, compress: bool = True) -> None:
         self.directory, self.name, self.schema, self.count = directory, name, schema, count
+        self._options = IPC_OPTIONS if compress else PLAIN_OPTIONS
         self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         self._sinks: dict[int, pa.NativeFile] = {}
         self.rows = np.zeros(count, dtype=np.int64)
@@ -33,9 +44,15 @@ class BucketSpill:
         """Append ``table``'s rows, row i to bucket ``buckets[i]``."""
         if not len(buckets):
             return
-        order = np.argsort(buckets, kind="stable")
+        order = bucket_order(buckets)
         ordered = buckets[order]
         table = table.take(pa.array(order)) if not np.all(order[1:] > order[:-1]) else table
+        self.append_grouped(table, ordered)
+
+    def append_grouped(self, table: pa.Table | pa.RecordBatch, ordered: np.ndarray) -> None:
+        """:meth:`append` of rows already grouped by bucket (``ordered``: non-decreasing)."""
+        if not len(ordered):
+            return
         edges = np.flatnonzero(np.diff(ordered)) + 1
         starts = np.concatenate([[0], edges])
         ends = np.concatenate([edges, [len(ordered)]])
@@ -47,7 +64,7 @@ class BucketSpill:
         if writer is None:
             sink = pa.OSFile(self._path(bucket), "wb")
             self._sinks[bucket] = sink
-            writer = self._writers[bucket] = pa.ipc.new_file(sink, self.schema, options=IPC_OPTIONS)
+            writer = self._writers[bucket] = pa.ipc.new_file(sink, self.schema, options=self._options)
         if isinstance(piece, pa.Table):
             writer.write_table(piece.cast(self.schema) if not piece.schema.equals(self.schema) else piece)
         else:

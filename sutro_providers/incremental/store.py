@@ -2,20 +2,24 @@
 
 Layout, one folder per namespace (:func:`~sutro_providers.incremental.keys.cache_namespace`)::
 
-    <staging>/cache/<namespace>/catalog.json              the committed segments (the only truth)
-    <staging>/cache/<namespace>/seg-<ms>-<token>.parquet  one segment: sorted by (k_hi, k_lo)
+    <staging>/cache/<namespace>/catalog.json                   the committed segments (the only truth)
+    <staging>/cache/<namespace>/seg-<ms>-<token>.keys.parquet  one segment's keys: sorted by (k_hi, k_lo)
+    <staging>/cache/<namespace>/seg-<ms>-<token>.parquet       ... and its results, row for row
+    <staging>/cache/<namespace>/pins/<pin id>.json             segments a run still has to read
 
-A **segment** is one Parquet file of entries (``k_hi``, ``k_lo``, when it was cached,
-the row's share of its job's cost, the result columns without ``output_prefix``),
-sorted by key, in row groups of :data:`ROW_GROUP_ROWS` with min/max statistics on
-``k_hi``. A lookup of N keys reads each segment's footer and only the row groups
-whose key range holds one of the keys: O(N) bytes, whatever the cache's size.
+A **segment** (:mod:`~sutro_providers.incremental.segments`) holds entries (``k_hi``,
+``k_lo``, when it was cached, the row's share of its job's cost, the result columns
+without ``output_prefix``), sorted by key, in row groups of
+:data:`~sutro_providers.incremental.segments.ROW_GROUP_ROWS` with min/max statistics
+on ``k_hi``; the keys and the results are two files. A lookup of N keys reads each
+segment's keys footer and only the row groups whose key range holds one of the
+keys: O(N) bytes, whatever the cache's size, and never a result column.
 
 **Visibility is the catalog.** A segment is uploaded first (a multipart upload is
 all or nothing), then named in ``catalog.json`` by a conditional write (S3
 ``If-Match``, local ``flock``: the ledger's machinery,
 :mod:`sutro_providers.submission.ledger_store`). A writer killed before that write
-leaves an unnamed file, which no lookup reads and the next compaction removes
+leaves unnamed files, which no lookup reads and the next compaction removes
 (after :data:`ORPHAN_GRACE_SECONDS`). Two runs committing at once both land: the
 loser of the write reads the catalog again and re-applies its change.
 
@@ -23,9 +27,10 @@ loser of the write reads the catalog again and re-applies its change.
 segment into one, key range by key range (memory: one of :data:`SLICES` ranges of
 the cache), keeping the newest entry of a key and dropping entries older than the
 retention (``cache_retention_days``). Replaced files are retired, and removed
-:data:`ORPHAN_GRACE_SECONDS` later (a lookup that still reads one meets a missing
-file, reads the catalog again and starts over). Retention also drops, at every
-commit, whole segments whose newest entry is older than the cutoff.
+:data:`ORPHAN_GRACE_SECONDS` later unless a run's pin still holds them
+(:mod:`~sutro_providers.incremental.pins`: the collect of a run reads the results
+of its reused rows from the segments its lookup matched). Retention also drops, at
+every commit, whole segments whose newest entry is older than the cutoff.
 """
 
 from __future__ import annotations
@@ -40,36 +45,31 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from sutro_providers.errors import SutroConcurrentAttemptError
 from sutro_providers.incremental.keys import HI, LO
-from sutro_providers.parquet_io import ParquetFormat, ParquetSink, open_upload
+from sutro_providers.incremental.pins import Pins
+from sutro_providers.incremental.segments import (
+    CACHED_AT,
+    LAYOUT,
+    ROW_COST,
+    ROW_GROUP_ROWS,
+    Segment,
+    SegmentReader,
+    SegmentWriter,
+    keys_name,
+    segment_of,
+)
 from sutro_providers.staging.store import store_errors
 from sutro_providers.submission.ledger_store import LedgerWriteConflict, open_ledger_store
 
 log = logging.getLogger("sutro_providers.incremental.store")
 
-CACHED_AT = "__sutro_cached_at"
-"""Epoch seconds when the entry was cached (retention goes by it)."""
-ROW_COST = "__sutro_row_cost_usd"
-"""The entry's share of its job's cost (the job's cost / its rows): what reusing it saves."""
-ROW_GROUP_ROWS = 16_384
 MAX_SEGMENTS = 8
 SLICES = 64
 ORPHAN_GRACE_SECONDS = 3600.0
-READ_BLOCK = 4 * 2**20
 COMMIT_RETRIES = 20
-SEGMENT_FORMAT = ParquetFormat("zstd", "arrow", statistics=(HI,), row_group_size=ROW_GROUP_ROWS)
-
-
-class Segment(BaseModel):
-    name: str
-    rows: int
-    newest: float  # the newest entry's CACHED_AT
-    committed_at: float
-    run_key: str | None = None
 
 
 class Retired(BaseModel):
@@ -95,59 +95,6 @@ def slice_bounds(index: int, count: int = SLICES) -> tuple[int, int]:
     return index * width, (index + 1) * width - 1
 
 
-class SegmentReader:
-    """One committed segment, open for lookups: footer statistics and a one-row-group
-    cache (key ranges are visited in order, so a row group on a range boundary is
-    read once)."""
-
-    def __init__(self, fs: Any, path: str) -> None:
-        self.path = path
-        # key ranges are visited in order, so row groups are read front to back: one
-        # GET per READ_BLOCK, not one per column chunk (7 per row group)
-        self._handle = fs.open(path, "rb", cache_type="readahead", block_size=READ_BLOCK)
-        self.file = pq.ParquetFile(self._handle)
-        meta = self.file.metadata
-        column = self.file.schema_arrow.get_field_index(HI)
-        lows, highs = [], []
-        for group in range(meta.num_row_groups):
-            stats = meta.row_group(group).column(column).statistics
-            lows.append(int(stats.min))
-            highs.append(int(stats.max))
-        self.min_hi = np.array(lows, dtype=np.uint64)
-        self.max_hi = np.array(highs, dtype=np.uint64)
-        self.bytes_read = 0
-        self._cached: tuple[int, pa.Table] | None = None
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self.file.schema_arrow
-
-    def candidates(self, sorted_hi: np.ndarray) -> list[int]:
-        """The row groups whose ``k_hi`` range holds at least one of ``sorted_hi``."""
-        if not len(sorted_hi) or not len(self.min_hi):
-            return []
-        first = np.searchsorted(sorted_hi, self.min_hi, side="left")
-        last = np.searchsorted(sorted_hi, self.max_hi, side="right")
-        return np.flatnonzero(last > first).tolist()
-
-    def overlapping(self, low: int, high: int) -> list[int]:
-        """The row groups whose ``k_hi`` range meets ``[low, high]``."""
-        return np.flatnonzero((self.max_hi >= np.uint64(low)) & (self.min_hi <= np.uint64(high))).tolist()
-
-    def read(self, group: int) -> pa.Table:
-        if self._cached is not None and self._cached[0] == group:
-            return self._cached[1]
-        table = self.file.read_row_group(group)
-        self.bytes_read += self.file.metadata.row_group(group).total_byte_size
-        self._cached = (group, table)
-        return table
-
-    def close(self) -> None:
-        self._cached = None
-        with contextlib.suppress(Exception):
-            self._handle.close()
-
-
 def sort_entries(table: pa.Table) -> pa.Table:
     """Sorted by key, newest first within a key, then one entry per key (the newest)."""
     if table.num_rows == 0:
@@ -171,6 +118,7 @@ class ResultsCache:
         self.display = display
         self.retention_seconds = retention_seconds
         self._store = open_ledger_store(fs, f"{self.root}/catalog.json", unconditional=unconditional)
+        self.pins = Pins(fs, self.root)
         self._tag: str | None = None
 
     def path(self, name: str) -> str:
@@ -205,38 +153,58 @@ class ResultsCache:
     def open_segments(self, catalog: Catalog) -> list[SegmentReader]:
         """The committed segments, newest first (a newer entry of a key wins)."""
         with store_errors(f"cannot read the results cache {self.display(self.root)}"):
-            return [SegmentReader(self.fs, self.path(s.name)) for s in reversed(catalog.segments)]
+            return [SegmentReader(self.fs, self.root, s) for s in reversed(catalog.segments)]
+
+    def pinned(self, pin: str) -> Catalog:
+        """The catalog to look up in, its segments held by ``pin`` (see
+        :mod:`~sutro_providers.incremental.pins`: pin first, then read the catalog
+        again and keep only segments still committed). No segments: no pin."""
+        catalog = self.load()
+        for _ in range(3):
+            if not catalog.segments:
+                self.pins.release(pin)
+                return catalog
+            names = {s.name for s in catalog.segments}
+            with store_errors(f"cannot pin segments of the results cache {self.display(self.root)}"):
+                self.pins.write(pin, sorted(names))
+            again = self.load()
+            if {s.name for s in again.segments} <= names:
+                return again
+            catalog = again  # committed meanwhile: pin those too
+        again.segments = [s for s in again.segments if s.name in names]
+        return again
 
     # ---------------------------------------------------------------- writing
     def write_segment(self, tables: Iterator[pa.Table], schema: pa.Schema) -> Segment | None:
         """Upload one segment from ``tables`` (each sorted and deduplicated, in key order,
-        ranges not overlapping). Not visible until :meth:`commit`. ``None``: no rows."""
+        ranges not overlapping; ``schema``: the key columns and the results). Not
+        visible until :meth:`commit`. ``None``: no rows."""
         name = f"seg-{int(time.time() * 1000):013d}-{secrets.token_hex(4)}.parquet"
-        path = self.path(name)
+        what = f"cannot write the results cache {self.display(self.path(name))}"
         rows, newest = 0, 0.0
-        sink: ParquetSink | None = None
+        writer: SegmentWriter | None = None
         try:
             for table in tables:
                 if not table.num_rows:
                     continue
-                if sink is None:
-                    with store_errors(f"cannot write the results cache {self.display(path)}"):
+                if writer is None:
+                    with store_errors(what):
                         self.fs.makedirs(self.root, exist_ok=True)  # local paths; a no-op on object stores
-                        sink = ParquetSink(open_upload(self.fs, path), schema, SEGMENT_FORMAT)
-                with store_errors(f"cannot write the results cache {self.display(path)}"):
+                        writer = SegmentWriter(self.fs, self.root, name, schema)
+                with store_errors(what):
                     for batch in table.cast(schema).to_batches(ROW_GROUP_ROWS):
-                        sink.write(batch)
+                        writer.write(batch)
                 rows += table.num_rows
                 newest = max(newest, float(pc.max(table[CACHED_AT]).as_py()))
-            if sink is None:
+            if writer is None:
                 return None
-            with store_errors(f"cannot write the results cache {self.display(path)}"):
-                sink.close()
+            with store_errors(what):
+                writer.close()
         except BaseException:
-            if sink is not None:
-                sink.abort()
+            if writer is not None:
+                writer.abort()
             raise
-        return Segment(name=name, rows=rows, newest=newest, committed_at=0.0)
+        return Segment(name=name, rows=rows, newest=newest, committed_at=0.0, layout=LAYOUT)
 
     def commit(self, segment: Segment, run_key: str | None = None) -> Catalog:
         """Name ``segment`` in the catalog (atomically: all its entries at once), drop
@@ -318,20 +286,24 @@ class ResultsCache:
 
     def collect_garbage(self, catalog: Catalog) -> None:
         """Remove retired segments and unnamed ones (a writer killed before its commit)
-        older than :data:`ORPHAN_GRACE_SECONDS`. Best effort."""
+        older than :data:`ORPHAN_GRACE_SECONDS`, except segments a pin holds. Best
+        effort: nothing is removed when the pins cannot be read."""
         now = time.time()
         named = {s.name for s in catalog.segments}
         retired = {r.name for r in catalog.retired}
-        doomed = [r.name for r in catalog.retired if now - r.retired_at > ORPHAN_GRACE_SECONDS]
         try:
+            doomed = [r.name for r in catalog.retired if now - r.retired_at > ORPHAN_GRACE_SECONDS]
             for path in self.fs.glob(f"{self.root}/seg-*.parquet"):
-                name = path.rsplit("/", 1)[-1]
+                name = segment_of(path.rsplit("/", 1)[-1])
                 born = int(name.split("-")[1]) / 1000
                 if name not in named and name not in retired and now - born > ORPHAN_GRACE_SECONDS:
                     doomed.append(name)
+            held = self.pins.held() if doomed else set()  # listed after the doomed were chosen
+            doomed = sorted(set(doomed) - held)
             for name in doomed:
-                with contextlib.suppress(FileNotFoundError):
-                    self.fs.rm_file(self.path(name))
+                for file in (keys_name(name), name):
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.rm_file(self.path(file))
         except Exception as exc:  # noqa: BLE001 - garbage stays for the next compaction
             log.warning("results cache %s: could not remove old segments: %s", self.display(self.root), exc)
             return
@@ -340,4 +312,5 @@ class ResultsCache:
             self.update(lambda fresh: setattr(fresh, "retired", [r for r in fresh.retired if r.name not in gone]))
 
 
-__all__ = ["CACHED_AT", "ROW_COST", "Catalog", "ResultsCache", "Segment", "SegmentReader", "sort_entries"]
+__all__ = ["CACHED_AT", "ROW_COST", "ROW_GROUP_ROWS", "Catalog", "ResultsCache", "Segment", "SegmentReader",
+           "sort_entries"]

@@ -7,8 +7,8 @@ overwrites instead of piling up::
     <staging>/runs/<run key>/source.parquet         every input column + row id + skip reason
     <staging>/runs/<run key>/input-s0000.parquet    what shard 0 submits: the Function's
                                                     columns + row id (pre-signed for Sutro)
-    <staging>/runs/<run key>/reused-c0000.parquet   incremental runs: the cached results of
-                                                    rows not submitted (sutro_providers.incremental)
+    <staging>/runs/<run key>/reused-map.parquet     incremental runs: where the cached results of
+                                                    rows not submitted are (sutro_providers.incremental)
 
 Only the ``input-*`` files are ever signed; columns the Function does not use stay
 in ``source.parquet``, which is never shared. Logs name the bucket and key, never
@@ -126,14 +126,14 @@ class StagingArea:
     def shard_path(self, identity: RunIdentity, shard: int, stage_id: str | None = None) -> str:
         return f"{self.files_prefix(identity, stage_id)}/input-s{shard:04d}.parquet"
 
-    def reused_path(self, identity: RunIdentity, chunk: int, stage_id: str | None = None) -> str:
-        """One position chunk of an incremental run's reused results."""
-        return f"{self.files_prefix(identity, stage_id)}/reused-c{chunk:04d}.parquet"
+    def reused_path(self, identity: RunIdentity, stage_id: str | None = None) -> str:
+        """An incremental run's map of reused rows (where their cached results are)."""
+        return f"{self.files_prefix(identity, stage_id)}/reused-map.parquet"
 
     def reused_paths(self, identity: RunIdentity, stage_id: str | None = None) -> list[str]:
         prefix = self.files_prefix(identity, stage_id)
         with store_errors(f"cannot list the reused results under {self.display(prefix)}"):
-            return sorted(self.fs.glob(f"{prefix}/reused-c*.parquet"))
+            return sorted(self.fs.glob(f"{prefix}/reused-*.parquet"))
 
     def display(self, path: str) -> str:
         """``s3://bucket/key``: safe to log and to put in manifests."""

@@ -1,6 +1,7 @@
 """The results cache on moto S3: commits are atomic and never lost to a concurrent
-commit, compaction keeps the newest entry of a key and applies retention, and a
-lookup of a few keys reads a few row groups, not the cache."""
+commit, compaction keeps the newest entry of a key and applies retention, a
+lookup of a few keys reads a few row groups, not the cache, and a lookup reads
+no result column at all."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sutro_providers.function_spec import InputField
 from sutro_providers.incremental.keys import HI, LO, content_keys
-from sutro_providers.incremental.lookup import Planner
+from sutro_providers.incremental.lookup import Lookup, Planner
 from sutro_providers.incremental.store import (
     CACHED_AT,
     MAX_SEGMENTS,
@@ -46,11 +48,16 @@ def cache(staging: Any) -> ResultsCache:
 
 
 def lookup(cache: ResultsCache, bodies: list[str], tmp_dir: Any) -> tuple[np.ndarray, int]:
+    found = run_lookup(cache, bodies)
+    return found.hits, found.bytes_read
+
+
+def run_lookup(cache: ResultsCache, bodies: list[str]) -> Lookup:
     planner = Planner(cache, VALIDATOR)
     try:
         keys = planner.read(open_source(pa.table({"body": bodies})))
-        found = planner.lookup(keys, lambda c: f"{cache.root}/../lookups/{time.time_ns()}-c{c}.parquet")
-        return found.hits, found.bytes_read
+        tag = time.time_ns()
+        return planner.lookup(keys, f"{cache.root}/../lookups/{tag}/reused-map.parquet", f"pin-{tag}")
     finally:
         planner.close()
 
@@ -108,7 +115,7 @@ def test_compaction_keeps_the_newest_entry_and_drops_expired_ones(staging: Any, 
         catalog = cache.commit(segment)
     assert len(catalog.segments) == 1 and {r.name for r in catalog.retired} >= {first.name}
     reader = cache.open_segments(catalog)[0]
-    table = pa.concat_tables([reader.read(g) for g in range(reader.file.metadata.num_row_groups)])
+    table = pa.concat_tables([reader.read(g) for g in range(reader.num_row_groups)])
     reader.close()
     labels = dict(zip(zip(table[HI].to_pylist(), table[LO].to_pylist(), strict=True), table["label"].to_pylist(),
                       strict=True))
@@ -124,17 +131,44 @@ def test_a_lookup_of_few_keys_reads_few_row_groups(cache: ResultsCache, tmp_path
     segment = cache.write_segment(iter([entries(bodies, "l")]), SCHEMA)
     assert segment is not None
     cache.commit(segment)
-    reader = cache.open_segments(cache.load())[0]
-    meta = reader.file.metadata
-    sizes = [meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)]
+    with cache.fs.open(cache.path(segment.keys_file), "rb") as handle:
+        meta = pq.ParquetFile(handle).metadata
+    wanted = {HI, LO, ROW_COST}
+    sizes = [sum(meta.row_group(g).column(c).total_compressed_size for c in range(meta.num_columns)
+                 if meta.row_group(g).column(c).path_in_schema in wanted) for g in range(meta.num_row_groups)]
     groups, size = len(sizes), sum(sizes)
-    reader.close()
     assert groups >= 200_000 // ROW_GROUP_ROWS
     hits, read = lookup(cache, bodies[:3] + ["absent"], tmp_path)
     assert hits.tolist() == [True, True, True, False]
-    assert read <= 4 * max(sizes)  # at most one row group per key, whatever the cache's size
+    assert 0 < read <= 4 * max(sizes)  # at most one row group per key, whatever the cache's size
     hits, read_all = lookup(cache, bodies, tmp_path)
-    assert hits.all() and read_all <= size * 1.1  # each row group once
+    assert hits.all() and read_all == size  # each row group once
+    assert size <= 17 * 200_000  # ~16 bytes per cached row: the keys, not the results
+
+
+def test_a_lookup_reads_no_result_column(cache: ResultsCache) -> None:
+    """The results file of a segment is for the collect: with it gone, a lookup
+    still finds every key (a lookup that read one result column would fail)."""
+    bodies = [f"row {i}" for i in range(50_000)]
+    segment = cache.write_segment(iter([entries(bodies, "l")]), SCHEMA)
+    assert segment is not None and segment.files == [segment.keys_file, segment.name]
+    cache.commit(segment)
+    cache.fs.rm_file(cache.path(segment.name))
+    found = run_lookup(cache, bodies[::7] + ["absent"])
+    assert found.hits[:-1].all() and not found.hits[-1] and found.rows_reused == len(bodies[::7])
+    assert found.cost_avoided_usd == pytest.approx(0.001 * len(bodies[::7]))
+    assert found.map_file is not None and cache.fs.exists(found.map_file)
+
+
+def test_a_lookup_without_hits_writes_no_map_and_holds_no_pin(cache: ResultsCache) -> None:
+    segment = cache.write_segment(iter([entries(["a", "b"], "x")]), SCHEMA)
+    assert segment is not None
+    cache.commit(segment)
+    found = run_lookup(cache, ["c", "d"])
+    assert not found.hits.any() and found.map_file is None
+    assert cache.pins.held() == set()
+    found = run_lookup(cache, ["a", "d"])
+    assert found.hits.tolist() == [True, False] and cache.pins.held() == {segment.name}
 
 
 def test_match_keys_goes_by_both_halves() -> None:
