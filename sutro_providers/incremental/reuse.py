@@ -20,7 +20,8 @@ position-range files (:class:`~sutro_providers.incremental.spill.BucketSpill`);
 Within one segment the map's rows come in ascending segment row order (the lookup
 walks the keys in key order, and a segment is sorted by key), so each results row
 group is read once. Memory: one map row group (:data:`MAP_ROWS`), one results row
-group per segment, one position range (:data:`CHUNK_ROWS` rows) at a time.
+group per segment, the results of :data:`GATHER_ROWS` map rows, one position range
+(:data:`CHUNK_ROWS` rows) at a time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ MAP_SCHEMA = pa.schema([(ROW_ID, pa.int64()), (SEGMENT, pa.int16()), (SEGMENT_RO
 MAP_ENCODING = {ROW_ID: "DELTA_BINARY_PACKED", SEGMENT_ROW: "DELTA_BINARY_PACKED"}
 MAP_ROWS = 2**20
 """Rows per row group of the map file (what the writer buffers and the collect reads at once)."""
+GATHER_ROWS = 2**18
+"""Map rows the collect handles at once (their results are taken, then spread over the ranges)."""
 CHUNK_ROWS = 2**19
 """Rows per local position range of the gathered results: what the merge holds at most."""
 
@@ -195,7 +198,7 @@ def gather(fs: Any, path: str, rows_in: int, display: Any) -> ReusedRows:
             schema = pa.schema([pa.field(ROW_ID, pa.int64()), *fields])
             spill = BucketSpill(tmp.name, "reused", schema, max(1, -(-rows_in // CHUNK_ROWS)))
             total = 0
-            for batch in row_group_batches(handle, MAP_ROWS, metadata=file.metadata):
+            for batch in row_group_batches(handle, GATHER_ROWS, metadata=file.metadata):
                 total += batch.num_rows
                 _gather_batch(batch, readers, schema, spill)
         spill.finish()
