@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,43 @@ def _fresh_table(dsn: str, name: str, rows: int) -> tuple[list[str], int]:
     return names, int(lsn)
 
 
+class _Watch:
+    """Beside one load: the most dirty + under-writeback page cache seen (``/proc/vmstat``),
+    the most autovacuum workers seen, and the checkpoints the server started meanwhile
+    (what makes a large load dearer per row than a small one besides the CPU)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn, self.stop = dsn, threading.Event()
+        self.found = {"dirty_max": 0, "autovacuum_max": 0, "checkpoints": 0}
+
+    def _checkpoints(self, db: Any) -> int:
+        return int(db.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0])
+
+    def _sample(self, db: Any) -> None:
+        while not self.stop.wait(0.25):
+            stat = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
+            dirty = (int(stat.get("nr_dirty", 0)) + int(stat.get("nr_writeback", 0))) * 4096
+            workers = int(db.execute("SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE backend_type = 'autovacuum worker'").fetchone()[0])
+            self.found["dirty_max"] = max(self.found["dirty_max"], dirty)
+            self.found["autovacuum_max"] = max(self.found["autovacuum_max"], workers)
+
+    def __enter__(self) -> _Watch:
+        import psycopg
+
+        self.db = psycopg.connect(self.dsn, autocommit=True)
+        self.before = self._checkpoints(self.db)
+        self.thread = threading.Thread(target=self._sample, args=(self.db,), daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.found["checkpoints"] = self._checkpoints(self.db) - self.before
+        self.db.close()
+
+
 def _loaded(dsn: str, name: str, lsn: int) -> dict[str, Any]:
     """Rows, WAL bytes written since ``lsn`` and the table's size; drops the table."""
     import psycopg
@@ -163,13 +201,13 @@ def load_floor(dsn: str, rows: int, path: str) -> dict[str, Any]:
     import psycopg
 
     names, lsn = _fresh_table(dsn, f"floor_{rows}", rows)
-    with measure() as out:
+    with _Watch(dsn) as watch, measure() as out:
         with psycopg.connect(dsn) as db, db.cursor() as cur, open(path, "rb") as f:
             cols = ", ".join(f'"{n}"' for n in names)
             with cur.copy(f"COPY floor_{rows} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
-    out["value"] = _loaded(dsn, f"floor_{rows}", lsn)
+    out["value"] = {**_loaded(dsn, f"floor_{rows}", lsn), **watch.found}
     return out
 
 
@@ -183,9 +221,9 @@ def load_alone(dsn: str, uri: str, rows: int, parquet: str, storage_options: dic
     loader = PostgresCopyLoader(Database("postgresql", uri=uri))
     request = LoadRequest(f"alone_{rows}", [n for n in names if n != "airflow_run_id"], "airflow_run_id", partition,
                           parquet, storage_options)
-    with measure() as out:
+    with _Watch(dsn) as watch, measure() as out:
         loader.replace(request)
-    out["value"] = _loaded(dsn, f"alone_{rows}", lsn)
+    out["value"] = {**_loaded(dsn, f"alone_{rows}", lsn), **watch.found}
     return out
 
 
@@ -234,7 +272,12 @@ def main() -> None:
                   f"{[round(m.cpu_seconds, 3) for m in alone]} s, peak above baseline "
                   f"{[mib(m.rss_above) for m in alone]}); WAL floor {mib(load_f.value['wal'])}, alone "
                   f"{mib(load_a.value['wal'])}; table floor {mib(load_f.value['table'])}, alone "
-                  f"{mib(load_a.value['table'])}", flush=True)
+                  f"{mib(load_a.value['table'])}; page cache dirty + writeback at most "
+                  f"{[mib(m.value['dirty_max']) for m in load_floors]} (floor), "
+                  f"{[mib(m.value['dirty_max']) for m in alone]} (alone); checkpoints during the loads "
+                  f"{[m.value['checkpoints'] for m in load_floors]} / {[m.value['checkpoints'] for m in alone]}; "
+                  f"autovacuum workers seen {[m.value['autovacuum_max'] for m in load_floors]} / "
+                  f"{[m.value['autovacuum_max'] for m in alone]}", flush=True)
     rows_table = []
     for rows, t, read_f, read_o, load_f, size, load_a, _ in results:
         rows_table.append([rows, t.seconds, mib(t.value["absolute_peak"]), mib(t.rss_above), read_f, read_o,
