@@ -47,6 +47,7 @@ from sutro_providers.errors import (
     SutroResultsIncompleteError,
     SutroValidationError,
 )
+from sutro_providers.waiting.outcome import JobOutcome, outcome_of
 
 
 class SutroAirflowError(AirflowException):
@@ -157,6 +158,16 @@ def airflow_exception(exc: SutroError, message: str | None = None) -> SutroAirfl
     cls = next(AIRFLOW_EXCEPTIONS[c] for c in type(exc).__mro__ if c in AIRFLOW_EXCEPTIONS)
     job_ids = exc.job_ids if isinstance(exc, SutroJobError) else []
     return cls(str(exc) if message is None else message, job_ids)
+
+
+def describe_run_failure(exc: SutroJobError) -> str:
+    """The message of a failed run's Airflow exception: each job's status, then the reason
+    (a timeout, or an error that is no wait outcome, keeps its own message)."""
+    outcome = outcome_of(exc)
+    if outcome is None or outcome is JobOutcome.TIMEOUT:
+        return str(exc)
+    named = ", ".join(f"{j} ({exc.statuses.get(j, '?')})" for j in exc.job_ids)
+    return f"Sutro run failed [{outcome}] for job(s) {named}: {exc}"
 
 
 @contextmanager
