@@ -14,8 +14,9 @@ verifying every row) lives in the core; this module only maps it to Dagster:
 * a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
   ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
 * core errors become :class:`dagster.Failure` with the job ids and links as
-  metadata; :data:`ALLOW_RETRIES` says which allow a step retry (input errors
-  do not: they would fail again);
+  metadata; it allows a step retry when the core says a retry may help
+  (:func:`sutro_providers.errors.worth_retrying`, the answer Airflow's retries
+  follow too: bad input, configuration, a changed input... would fail again);
 * an empty input yields an empty table with the result columns;
 * the result is a :class:`dagster.Output` with metadata from
   :mod:`dagster_sutro.metadata`, followed by the asset check results.
@@ -44,17 +45,7 @@ from dagster_sutro.metadata import EnrichedColumns, build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.errors import (
-    SutroConfigurationError,
-    SutroCostLimitError,
-    SutroError,
-    SutroJobCancelledError,
-    SutroJobFailedError,
-    SutroJobPollError,
-    SutroJobTimeoutError,
-    SutroLedgerConflictError,
-    SutroValidationError,
-)
+from sutro_providers.errors import SutroError, worth_retrying
 from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
@@ -64,26 +55,6 @@ if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
     from sutro_providers.pipeline import EnrichmentPipeline
     from sutro_providers.staging.area import StagingArea
-
-ALLOW_RETRIES: Mapping[type[SutroError], bool] = {
-    SutroValidationError: False,  # bad input rows or request (SutroInputError), above quota
-    SutroConfigurationError: False,
-    SutroLedgerConflictError: False,  # the input changed since the attempt it would continue
-    SutroCostLimitError: False,
-    SutroJobFailedError: True,  # the outcomes of a wait (see sutro_providers.waiting.outcome)
-    SutroJobCancelledError: True,
-    SutroJobTimeoutError: True,
-    SutroJobPollError: True,
-    SutroError: True,  # transient HTTP errors, staging, results...
-}
-"""The one table from core errors to Dagster: every core error becomes a
-:class:`dagster.Failure`; this says whether it allows a step retry (a retry
-reattaches to the jobs already paid for). Looked up along the class hierarchy."""
-
-
-def allows_retries(exc: SutroError) -> bool:
-    return next(ALLOW_RETRIES[cls] for cls in type(exc).__mro__ if cls in ALLOW_RETRIES)
-
 
 class EnrichmentSettings(Protocol):
     """What a run reads of :class:`~dagster_sutro.resources.SutroResource`."""
@@ -124,7 +95,7 @@ def failure(exc: SutroError, metadata: Mapping[str, Any] | None = None) -> dg.Fa
     """The :class:`dagster.Failure` of a core error (every backend's): its message, the
     ``sutro/error`` class name (plus ``metadata``) and whether it allows a step retry."""
     return dg.Failure(description=str(exc), metadata={"sutro/error": type(exc).__name__, **(metadata or {})},
-                      allow_retries=allows_retries(exc))
+                      allow_retries=worth_retrying(exc))
 
 
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:

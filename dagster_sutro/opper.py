@@ -185,8 +185,8 @@ def run_opper_enrichment(
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
     """Enrich ``source`` through Opper for the asset being materialized (``asset_key`` /
     ``output_name``: which asset of a multi-asset, default the step's only one). Core errors
-    become :class:`dagster.Failure` (``ALLOW_RETRIES`` of :mod:`dagster_sutro.execution`
-    says which allow a step retry: failed rows do, a retry calls only those); a
+    become :class:`dagster.Failure` (:func:`sutro_providers.errors.worth_retrying` says
+    which allow a step retry: failed rows do, a retry calls only those); a
     terminated run keeps what was answered."""
     run = AssetRun.start(context, source, asset_key, output_name)
     identity, log = run.identity, run.log
