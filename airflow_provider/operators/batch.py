@@ -51,8 +51,8 @@ class SutroBatchFunctionOperator(BatchDeferral):
     **Retries.** The run is identified by ``dag_id``, ``task_id``, ``run_id`` and
     ``map_index`` (never the try number). The pipeline keeps a ledger next to the
     staged input, so a retry, a killed worker or a lost deferral reattaches to the
-    jobs already submitted (or returns at once if the run completed) instead of
-    paying for new ones. If the input changed between attempts the task fails
+    jobs already submitted (or, when the run completed over the same input, read and
+    fingerprinted again, returns its manifest) instead of paying for new ones. If the input changed between attempts the task fails
     (``on_input_change="resubmit"`` starts over and cancels the old jobs).
 
     **XCom.** ``sutro_job_ids`` (list of job ids) and ``sutro_job_url`` (the first
