@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import conf
@@ -25,11 +24,11 @@ from pydantic import ValidationError
 
 from airflow_provider import assets
 from airflow_provider.exceptions import SutroConfigurationException
-from airflow_provider.hooks.sutro import SutroHook
+from airflow_provider.hooks.sutro import SutroHook, SutroHookMixin
+from airflow_provider.identity import task_run_identity
 from airflow_provider.links import SutroJobLink
 from airflow_provider.operators.submit_only import native_number, native_params
 from airflow_provider.sql import read_sql
-from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import staged_output
 from sutro_providers.options import (
     MAX_CONSECUTIVE_POLL_ERRORS,
@@ -42,11 +41,11 @@ from sutro_providers.options import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sutro_providers.identity import RunIdentity
     from sutro_providers.manifest import Manifest
-    from sutro_providers.pipeline import EnrichmentPipeline
 
 
-class BatchArguments(BaseOperator):
+class BatchArguments(SutroHookMixin, BaseOperator):
     """The arguments of :class:`~airflow_provider.operators.batch.SutroBatchFunctionOperator`
     and what the run makes of them (not an operator on its own)."""
 
@@ -151,18 +150,8 @@ class BatchArguments(BaseOperator):
         self._identity: RunIdentity | None = None
         self._manifest: Manifest | None = None
 
-    @cached_property
-    def hook(self) -> SutroHook:
-        return SutroHook(self.sutro_conn_id, staging_url=self.staging_url)
-
-    @cached_property
-    def pipeline(self) -> EnrichmentPipeline:
-        return self.hook.get_pipeline()
-
     def identity(self, context: Context) -> RunIdentity:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        self._identity = RunIdentity.airflow(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        self._identity = task_run_identity(context["ti"])
         return self._identity
 
     def effective_timeout(self) -> float | None:
