@@ -11,7 +11,11 @@ then, each in a fresh process:
   batches) iterated to the end, against the floor: ADBC's raw COPY-out-to-Arrow
   reader on the same query (interleaved);
 * load: against the floor, a plain ``COPY ... FROM STDIN`` of the same enriched
-  rows from CSV prepared in advance (the server's own cost of the rows).
+  rows from CSV prepared in advance (the server's own cost of the rows: the same
+  bytes our loader sends, the task's partition value included) into a fresh table
+  like the task's destination; beside it (interleaved with the floor, ``--repeat``
+  times) ``PostgresCopyLoader.replace`` alone from the task's enriched Parquet on S3
+  into another fresh table of that shape ("load alone"), and the WAL each one wrote.
 
     .venv/bin/python bench/b8_sql_postgres.py                    # 1M and 10M rows
     .venv/bin/python bench/b8_sql_postgres.py --sizes 1000000
@@ -27,6 +31,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +76,7 @@ def task(rows: int) -> dict[str, Any]:
     def timed_write_rows(*args: Any, **kwargs: Any) -> int:
         started = time.perf_counter()
         out = original(*args, **kwargs)
-        load["seconds"], load["uri"] = time.perf_counter() - started, args[2]
+        load["seconds"], load["uri"], load["partition"] = time.perf_counter() - started, args[2], kwargs["partition"]
         return out
 
     batch.write_rows = timed_write_rows
@@ -84,7 +89,7 @@ def task(rows: int) -> dict[str, Any]:
     with measure() as out:
         manifest = op.execute({"ti": ti})  # type: ignore[arg-type]
     out["value"] = {"rows": manifest["rows_out"], "load_s": load["seconds"], "uri": load["uri"],
-                    "absolute_peak": _hwm()}
+                    "partition": load["partition"], "absolute_peak": _hwm()}
     return out
 
 
@@ -115,8 +120,9 @@ def read_floor(uri: str, rows: int) -> dict[str, Any]:
     return out
 
 
-def prepare_csv(uri: str, storage_options: dict[str, Any], path: str) -> int:
-    """The enriched rows as the CSV our loader sends (not timed), plus the partition column."""
+def prepare_csv(uri: str, storage_options: dict[str, Any], path: str, partition: str) -> int:
+    """The enriched rows as the CSV our loader sends (not timed), plus the partition column
+    with the task's value (the same bytes on the wire)."""
     from fsspec.core import url_to_fs
 
     from sutro_providers.landing.base import with_partition
@@ -126,26 +132,99 @@ def prepare_csv(uri: str, storage_options: dict[str, Any], path: str) -> int:
     fs, key = url_to_fs(uri, **storage_options)
     with open(path, "wb") as f:
         for batch in parquet_batches(fs, key, 65_536):
-            f.write(csv_bytes(with_partition(batch, "airflow_run_id", "floor")).to_pybytes())
+            f.write(csv_bytes(with_partition(batch, "airflow_run_id", partition)).to_pybytes())
     return os.path.getsize(path)
+
+
+def _fresh_table(dsn: str, name: str, rows: int) -> tuple[list[str], int]:
+    """A new empty table like the task's destination (no indexes: neither has any);
+    returns its columns and the WAL position before the load."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"DROP TABLE IF EXISTS {name}")
+        db.execute(f"CREATE TABLE {name} (LIKE dst_{rows})")
+        names = [r[0] for r in db.execute(f"SELECT * FROM dst_{rows} LIMIT 0").description or []]
+        lsn = db.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]  # type: ignore[index]
+    return names, int(lsn)
+
+
+class _Watch:
+    """Beside one load: the most dirty + under-writeback page cache seen (``/proc/vmstat``),
+    the most autovacuum workers seen, and the checkpoints the server started meanwhile
+    (what makes a large load dearer per row than a small one besides the CPU)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn, self.stop = dsn, threading.Event()
+        self.found = {"dirty_max": 0, "autovacuum_max": 0, "checkpoints": 0}
+
+    def _checkpoints(self, db: Any) -> int:
+        return int(db.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0])
+
+    def _sample(self, db: Any) -> None:
+        while not self.stop.wait(0.25):
+            stat = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
+            dirty = (int(stat.get("nr_dirty", 0)) + int(stat.get("nr_writeback", 0))) * 4096
+            workers = int(db.execute("SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE backend_type = 'autovacuum worker'").fetchone()[0])
+            self.found["dirty_max"] = max(self.found["dirty_max"], dirty)
+            self.found["autovacuum_max"] = max(self.found["autovacuum_max"], workers)
+
+    def __enter__(self) -> _Watch:
+        import psycopg
+
+        self.db = psycopg.connect(self.dsn, autocommit=True)
+        self.before = self._checkpoints(self.db)
+        self.thread = threading.Thread(target=self._sample, args=(self.db,), daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.found["checkpoints"] = self._checkpoints(self.db) - self.before
+        self.db.close()
+
+
+def _loaded(dsn: str, name: str, lsn: int) -> dict[str, Any]:
+    """Rows, WAL bytes written since ``lsn`` and the table's size; drops the table."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        wal = int(db.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]) - lsn  # type: ignore[index]
+        n, size = db.execute(f"SELECT count(*), pg_total_relation_size('{name}') FROM {name}").fetchone()  # type: ignore[misc]
+        db.execute(f"DROP TABLE {name}")
+    return {"rows": n, "wal": wal, "table": size}
 
 
 def load_floor(dsn: str, rows: int, path: str) -> dict[str, Any]:
     import psycopg
 
-    with psycopg.connect(dsn, autocommit=True) as db:
-        db.execute(f"DROP TABLE IF EXISTS floor_{rows}")
-        db.execute(f"CREATE TABLE floor_{rows} (LIKE dst_{rows})")
-        names = [r[0] for r in db.execute(f"SELECT * FROM dst_{rows} LIMIT 0").description or []]
-    with measure() as out:
+    names, lsn = _fresh_table(dsn, f"floor_{rows}", rows)
+    with _Watch(dsn) as watch, measure() as out:
         with psycopg.connect(dsn) as db, db.cursor() as cur, open(path, "rb") as f:
             cols = ", ".join(f'"{n}"' for n in names)
             with cur.copy(f"COPY floor_{rows} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
-    with psycopg.connect(dsn, autocommit=True) as db:
-        out["value"] = db.execute(f"SELECT count(*) FROM floor_{rows}").fetchone()[0]  # type: ignore[index]
-        db.execute(f"DROP TABLE floor_{rows}")
+    out["value"] = {**_loaded(dsn, f"floor_{rows}", lsn), **watch.found}
+    return out
+
+
+def load_alone(dsn: str, uri: str, rows: int, parquet: str, storage_options: dict[str, Any],
+               partition: str) -> dict[str, Any]:
+    """Our loader alone (as the task calls it), from the task's enriched Parquet."""
+    from sutro_providers.database import Database
+    from sutro_providers.landing import LoadRequest, PostgresCopyLoader
+
+    names, lsn = _fresh_table(dsn, f"alone_{rows}", rows)
+    loader = PostgresCopyLoader(Database("postgresql", uri=uri))
+    request = LoadRequest(f"alone_{rows}", [n for n in names if n != "airflow_run_id"], "airflow_run_id", partition,
+                          parquet, storage_options)
+    request.file_schema()  # not timed: the S3 client's set-up in this fresh process (the task has one already)
+    with _Watch(dsn) as watch, measure() as out:
+        loader.replace(request)
+    out["value"] = {**_loaded(dsn, f"alone_{rows}", lsn), **watch.found}
     return out
 
 
@@ -177,32 +256,51 @@ def main() -> None:
                 ours.append(in_child(read_ours, rows))
             assert all(m.value == rows for m in floors + ours)
             csv_path = os.path.join(tempfile.mkdtemp(prefix="b8-"), "floor.csv")
-            size = prepare_csv(t.value["uri"], s3.storage_options, csv_path)
-            floor_load = in_child(load_floor, pg.dsn, rows, csv_path)
-            assert floor_load.value == rows
+            size = prepare_csv(t.value["uri"], s3.storage_options, csv_path, t.value["partition"])
+            load_floors, alone = [], []
+            for _ in range(args.repeat or 1):
+                load_floors.append(in_child(load_floor, pg.dsn, rows, csv_path))
+                alone.append(in_child(load_alone, pg.dsn, pg.uri, rows, t.value["uri"], s3.storage_options,
+                                      t.value["partition"]))
+            assert all(m.value["rows"] == rows for m in load_floors + alone)
             os.remove(csv_path)
             read_f, read_o = min(m.seconds for m in floors), min(m.seconds for m in ours)
-            results.append((rows, t, read_f, read_o, floor_load.seconds, size))
+            load_f = min(load_floors, key=lambda m: m.seconds)
+            load_a = min(alone, key=lambda m: m.seconds)
+            results.append((rows, t, read_f, read_o, load_f.seconds, size, load_a, load_f))
+            print(f"{rows:,} rows: load floor runs {[round(m.seconds, 3) for m in load_floors]} s, "
+                  f"load alone runs {[round(m.seconds, 3) for m in alone]} s (CPU "
+                  f"{[round(m.cpu_seconds, 3) for m in alone]} s, peak above baseline "
+                  f"{[mib(m.rss_above) for m in alone]}); WAL floor {mib(load_f.value['wal'])}, alone "
+                  f"{mib(load_a.value['wal'])}; table floor {mib(load_f.value['table'])}, alone "
+                  f"{mib(load_a.value['table'])}; page cache dirty + writeback at most "
+                  f"{[mib(m.value['dirty_max']) for m in load_floors]} (floor), "
+                  f"{[mib(m.value['dirty_max']) for m in alone]} (alone); checkpoints during the loads "
+                  f"{[m.value['checkpoints'] for m in load_floors]} / {[m.value['checkpoints'] for m in alone]}; "
+                  f"autovacuum workers seen {[m.value['autovacuum_max'] for m in load_floors]} / "
+                  f"{[m.value['autovacuum_max'] for m in alone]}", flush=True)
     rows_table = []
-    for rows, t, read_f, read_o, load_f, size in results:
+    for rows, t, read_f, read_o, load_f, size, load_a, _ in results:
         rows_table.append([rows, t.seconds, mib(t.value["absolute_peak"]), mib(t.rss_above), read_f, read_o,
                            read_o / read_f, load_f, t.value["load_s"], t.value["load_s"] / load_f,
-                           f"{rows / t.value['load_s']:,.0f}", mib(size)])
+                           f"{rows / t.value['load_s']:,.0f}", load_a.seconds, load_a.seconds / load_f, mib(size)])
     worst = max(t.value["absolute_peak"] for _, t, *_ in results)
     (r1, t1, *_), (r2, t2, *_) = results[0], results[-1]
     growth = (t2.value["absolute_peak"] - t1.value["absolute_peak"]) / max(1, r2 - r1)
     read_ratio = max(r[3] / r[2] for r in results)
     load_ratio = max(r[1].value["load_s"] / r[4] for r in results)
+    alone_ratio = max(r[6].seconds / r[4] for r in results)
     print_table(
         f"B8 PostgreSQL -> SutroBatchFunctionOperator(sql=, destination_table=) -> PostgreSQL, sizes "
         f"{', '.join(f'{r:,}' for r in sizes)}",
         ["rows", "task wall s", "task peak RSS", "peak above baseline", "read floor s", "read ours s", "read ratio",
-         "load floor s", "load ours s", "load ratio", "load rows/s", "CSV size"],
+         "load floor s", "load ours s", "load ratio", "load rows/s", "load alone s", "alone ratio", "CSV size"],
         rows_table,
         [f"largest task peak RSS {mib(worst)} (target <= 1 GiB: {verdict(worst <= LIMIT)})",
          f"peak growth {growth:,.1f} B/row from {r1:,} to {r2:,} rows (target <= {GROWTH}: {verdict(growth <= GROWTH)})",
          f"read ratio {read_ratio:.2f} (target <= {RATIO}: {verdict(read_ratio <= RATIO)}); "
-         f"load ratio {load_ratio:.2f} (target <= {RATIO}: {verdict(load_ratio <= RATIO)})"],
+         f"load ratio {load_ratio:.2f} (target <= {RATIO}: {verdict(load_ratio <= RATIO)}; the loader alone, "
+         f"interleaved with the floor: {alone_ratio:.2f})"],
     )
 
 

@@ -15,13 +15,11 @@ and moved into place only after every row was accounted for.
 from __future__ import annotations
 
 import itertools
-import queue
 import tempfile
-import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,65 +36,9 @@ from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
 from sutro_providers.options import EnrichmentOptions
 from sutro_providers.parquet_io import row_group_batches, write_parquet
+from sutro_providers.prefetch import prefetched
 from sutro_providers.staging.area import StagingArea
 from sutro_providers.submission.ledger import LedgerRecord, ShardRecord
-
-T = TypeVar("T")
-_ITEM, _ERROR, _END = range(3)
-
-
-def prefetched(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
-    """``items``, produced up to ``depth`` ahead on a worker thread.
-
-    Arrow releases the GIL while it reads Parquet, parses JSON and encodes Parquet,
-    so producing the next batches overlaps with consuming this one (two cores: about
-    the time of the slower side instead of the sum). Memory: ``depth`` items more.
-    An exception of ``items`` is raised here; closing this generator (or an
-    exception in the consumer) stops the worker, which closes ``items``, and waits
-    for it, so whatever ``items`` reads from may be closed afterwards."""
-    box: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[int, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        outcome: tuple[int, Any] = (_END, None)
-        try:
-            for item in items:
-                if not put((_ITEM, item)):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
-            outcome = (_ERROR, exc)
-        finally:
-            try:
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
-            except BaseException as exc:  # noqa: BLE001
-                outcome = outcome if outcome[0] == _ERROR else (_ERROR, exc)
-        put(outcome)
-
-    worker = threading.Thread(target=produce, name="sutro-collect-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = box.get()
-            if kind == _ITEM:
-                yield value
-            elif kind == _ERROR:
-                raise value
-            else:
-                return
-    finally:
-        stop.set()
-        worker.join()
 
 
 class Collector:

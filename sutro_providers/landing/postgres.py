@@ -2,12 +2,22 @@
 
 Each Parquet batch becomes CSV in Arrow's writer (C++, no Python objects per row) and
 is streamed into one ``COPY``; the ``DELETE`` of the partition runs first in the same
-transaction. If the process dies mid-``COPY`` the server aborts the transaction:
-the old rows of the partition stay. Memory: one batch and its CSV text.
+transaction. Reading the next batches and encoding their CSV run on a worker thread
+(:func:`~sutro_providers.prefetch.prefetched`, :data:`PREFETCH_DEPTH` batches ahead)
+while the caller's thread sends the previous one, so the client's work overlaps the
+server's instead of adding to it (Arrow and libpq release the GIL). An error on the
+worker (a Parquet read, the encoding) ends the ``COPY`` with a failure and rolls the
+transaction back: nothing of the load stays, the error is a
+:class:`~sutro_providers.errors.SutroDestinationError`. If the process dies
+mid-``COPY`` the server aborts the transaction: the old rows of the partition stay.
+Memory: the batch being encoded, its CSV, and up to :data:`PREFETCH_DEPTH` + 1 CSV
+buffers of earlier batches (queued, or being sent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pyarrow as pa
@@ -15,11 +25,14 @@ import pyarrow.csv as pcsv
 
 from sutro_providers.database import Database, check_identifier, quote
 from sutro_providers.landing.base import DbapiLoader, LoadRequest, flat, with_partition
+from sutro_providers.prefetch import prefetched
 
 PG_TYPES = {"int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN", "text": "TEXT", "date": "DATE",
             "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ", "decimal": "NUMERIC({p},{s})", "json": "JSONB",
             "binary": "BYTEA"}
 _CSV = pcsv.WriteOptions(include_header=False, quoting_style="needed")
+PREFETCH_DEPTH = 2
+"""Encoded batches the worker may queue ahead of ``COPY`` (each one ``batch_size`` rows of CSV)."""
 
 
 def csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
@@ -64,15 +77,21 @@ class PostgresCopyLoader(DbapiLoader):
         names = ", ".join(quote(c) for c in [*request.columns, request.partition_column])
         return f"COPY {request.table} ({names}) FROM STDIN (FORMAT csv)"
 
+    def csv_batches(self, request: LoadRequest) -> Iterator[tuple[int, pa.Buffer]]:
+        """(rows, CSV) of each non-empty batch of ``request``, the partition column last."""
+        for batch in request.batches():
+            if batch.num_rows:
+                yield batch.num_rows, csv_bytes(with_partition(batch, request.partition_column, request.partition))
+
     def insert(self, conn: Any, cur: Any, request: LoadRequest) -> int:
         loaded = 0
-        with cur.copy(self.copy_sql(request)) as copy:
-            for batch in request.batches():
-                if batch.num_rows:
-                    copy.write(memoryview(csv_bytes(with_partition(batch, request.partition_column,
-                                                                   request.partition))))
-                    loaded += batch.num_rows
+        # closing: on a failed write the worker is stopped before the COPY is ended
+        with cur.copy(self.copy_sql(request)) as copy, closing(
+                prefetched(self.csv_batches(request), PREFETCH_DEPTH, name="sutro-copy-encode")) as encoded:
+            for rows, data in encoded:
+                copy.write(memoryview(data))
+                loaded += rows
         return loaded
 
 
-__all__ = ["PG_TYPES", "PostgresCopyLoader", "csv_bytes"]
+__all__ = ["PG_TYPES", "PREFETCH_DEPTH", "PostgresCopyLoader", "csv_bytes"]

@@ -1,5 +1,6 @@
-"""Collect's worker-thread prefetch (:func:`collector.prefetched`) and the output's
-per-column dictionary choice (:func:`parquet_io.dictionary_columns`)."""
+"""The worker-thread prefetch of the collect and the PostgreSQL load
+(:func:`prefetch.prefetched`) and the output's per-column dictionary choice
+(:func:`parquet_io.dictionary_columns`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sutro_providers.collection.collector import prefetched
 from sutro_providers.errors import SutroResultsError
 from sutro_providers.parquet_io import dictionary_columns, write_parquet
+from sutro_providers.prefetch import prefetched
 
 
 def test_prefetched_keeps_order_and_runs_on_another_thread() -> None:
@@ -57,8 +58,8 @@ def test_closing_stops_the_worker_and_closes_the_items() -> None:
     before = {t.name for t in threading.enumerate()}
     stream.close()
     assert closed.is_set()  # closed (by the worker) before close() returned
-    assert "sutro-collect-prefetch" in before
-    assert "sutro-collect-prefetch" not in {t.name for t in threading.enumerate()}
+    assert "sutro-prefetch" in before
+    assert "sutro-prefetch" not in {t.name for t in threading.enumerate()}
 
 
 def test_only_columns_that_repeat_are_dictionary_encoded(tmp_path: Path) -> None:
