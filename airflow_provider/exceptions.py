@@ -1,9 +1,12 @@
 """Exceptions raised by the Sutro Airflow operators and sensor.
 
 Every core error (:class:`~sutro_providers.errors.SutroError`) that reaches a task
-is raised as one of the exceptions here, chosen by :data:`AIRFLOW_EXCEPTIONS`, the
-one table from core errors to Airflow's (looked up along the error's class
-hierarchy, so the most specific entry wins). Two kinds:
+is raised as one of the exceptions here. Whether it is retried is the core's answer,
+:func:`sutro_providers.errors.worth_retrying` (the Dagster adapter reads the same);
+:data:`AIRFLOW_EXCEPTIONS` (looked up along the error's class hierarchy, so the most
+specific entry wins) names the exception of each kind, and an error it does not
+name is a :class:`SutroTransientException` or a :class:`SutroNonRetryableException`
+as the core says. Two kinds:
 
 * **Not retryable**: subclasses of :class:`~airflow.sdk.exceptions.AirflowFailException`.
   The task fails at once, whatever its ``retries``: a retry would fail the same
@@ -46,7 +49,9 @@ from sutro_providers.errors import (
     SutroResultsError,
     SutroResultsIncompleteError,
     SutroValidationError,
+    worth_retrying,
 )
+from sutro_providers.waiting.outcome import JobOutcome, outcome_of
 
 
 class SutroAirflowError(AirflowException):
@@ -142,9 +147,10 @@ AIRFLOW_EXCEPTIONS: Mapping[type[SutroError], type[SutroAirflowError]] = {
     SutroJobCancelledError: SutroJobCancelledException,
     SutroJobTimeoutError: SutroJobTimeoutException,
     SutroJobPollError: SutroJobPollException,
-    SutroError: SutroTransientException,
 }
-"""The Airflow exception of each core error, looked up along the error's class hierarchy."""
+"""The Airflow exception of each kind of core error, looked up along the error's class
+hierarchy; each agrees with :func:`~sutro_providers.errors.worth_retrying` (an
+``AirflowFailException`` exactly where a retry cannot help)."""
 
 
 def retryable(exc: BaseException) -> bool:
@@ -153,10 +159,25 @@ def retryable(exc: BaseException) -> bool:
 
 
 def airflow_exception(exc: SutroError, message: str | None = None) -> SutroAirflowError:
-    """``exc`` as its Airflow exception (same job ids; ``message`` replaces its text)."""
-    cls = next(AIRFLOW_EXCEPTIONS[c] for c in type(exc).__mro__ if c in AIRFLOW_EXCEPTIONS)
+    """``exc`` as its Airflow exception (same job ids; ``message`` replaces its text),
+    retryable exactly when the core says a retry may help."""
+    retry = worth_retrying(exc)
+    cls: type[SutroAirflowError] | None = next(
+        (AIRFLOW_EXCEPTIONS[c] for c in type(exc).__mro__ if c in AIRFLOW_EXCEPTIONS), None)
+    if cls is None or issubclass(cls, AirflowFailException) == retry:  # unnamed, or named against the core
+        cls = SutroTransientException if retry else SutroNonRetryableException
     job_ids = exc.job_ids if isinstance(exc, SutroJobError) else []
     return cls(str(exc) if message is None else message, job_ids)
+
+
+def describe_run_failure(exc: SutroJobError) -> str:
+    """The message of a failed run's Airflow exception: each job's status, then the reason
+    (a timeout, or an error that is no wait outcome, keeps its own message)."""
+    outcome = outcome_of(exc)
+    if outcome is None or outcome is JobOutcome.TIMEOUT:
+        return str(exc)
+    named = ", ".join(f"{j} ({exc.statuses.get(j, '?')})" for j in exc.job_ids)
+    return f"Sutro run failed [{outcome}] for job(s) {named}: {exc}"
 
 
 @contextmanager

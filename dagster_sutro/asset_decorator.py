@@ -49,7 +49,6 @@ from dagster_sutro.enrichment import SutroEnrichment, build_options, key_of
 from dagster_sutro.frames import OutputFormat
 from dagster_sutro.translator import DagsterSutroTranslator, default_asset_name
 from sutro_providers.function_spec import FunctionSpec, InputField
-from sutro_providers.incremental.keys import code_version as incremental_code_version
 from sutro_providers.options import EnrichmentOptions
 
 __all__ = ["DEFAULT_RESOURCE_KEY", "UPSTREAM_INPUT", "build_options", "sutro_function_asset"]
@@ -121,7 +120,8 @@ def sutro_function_asset(
         incremental: submit only rows without a cached result (a partition materialized
             twice over the same rows pays once; see :mod:`sutro_providers.incremental`);
             also ``options={"incremental": True}``. Without an explicit ``code_version``
-            the asset's then follows the Function, ``cache_version`` and the sampling parameters.
+            the asset's then follows the Function, ``cache_version``, the sampling parameters
+            and ``function_spec`` when given (:attr:`SutroEnrichment.incremental_code_version`).
         cache_version: part of the cache key (change it to stop reusing results).
         progress_interval: seconds between progress lines in the run's event log while
             the jobs run (rows done / total, percent, ETA, tokens, cost; a line also at
@@ -149,13 +149,9 @@ def sutro_function_asset(
     extra = {k: v for k, v in (("incremental", incremental), ("cache_version", cache_version),
                                ("progress_interval", progress_interval)) if v is not None}
     if extra and isinstance(options, EnrichmentOptions):  # another backend's options keep their type
-        options = type(options)(**{**options.model_dump(exclude_unset=True), **extra})
+        options = options.model_copy(update=extra)  # validated once, by SutroEnrichment
     elif extra:
         options = {**dict(options or {}), **extra}
-    if code_version is None:
-        built = build_options(function, input_fields, options)
-        if built.incremental:
-            code_version = incremental_code_version(function, built.cache_version, built.sampling_params)
     enrichment = SutroEnrichment(
         function=function, upstream=upstream, key=key, description=description, group_name=group_name,
         tags=dict(tags or {}), owners=list(owners or ()), kinds=set(kinds) if kinds else None,

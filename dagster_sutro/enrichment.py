@@ -36,9 +36,11 @@ from typing import Any
 import dagster as dg
 
 from dagster_sutro.checks import SutroChecks
+from dagster_sutro.code_version import function_code_version
 from dagster_sutro.frames import OUTPUT_FORMATS, OutputFormat
 from dagster_sutro.metadata import declared_column_schema
 from sutro_providers.function_spec import FunctionSpec, InputField
+from sutro_providers.incremental.keys import code_version as incremental_code_version
 from sutro_providers.options import EnrichmentOptions
 
 CoercibleToKey = dg.AssetKey | str | Sequence[str] | dg.AssetsDefinition | dg.AssetSpec
@@ -82,7 +84,8 @@ class SutroEnrichment:
         key: the enriched asset's key; ``None``: the translator's default
             (``<upstream name>_<function>``, ``-`` and ``.`` as ``_``).
         description, group_name, tags, owners, kinds, metadata, automation_condition,
-            code_version: the asset's attributes (the translator's defaults when unset).
+            code_version: the asset's attributes (the translator's defaults when unset; an
+            incremental enrichment's code version: :attr:`incremental_code_version`).
         partitions_def: partitions of the enriched asset (usually the upstream's).
         partition_mapping: how its partitions map to the upstream's.
         partition_expr: the output column IO managers partition by (``partition_expr`` metadata).
@@ -154,6 +157,21 @@ class SutroEnrichment:
     def enrichment_options(self) -> EnrichmentOptions:
         assert isinstance(self.options, EnrichmentOptions)
         return self.options
+
+    @property
+    def incremental_code_version(self) -> str | None:
+        """The code version of an incremental enrichment that sets none (the translator's
+        default, whichever factory or Component built the enrichment): the cache key's
+        definition-time parts (:func:`sutro_providers.incremental.keys.code_version`: the
+        Function, ``cache_version``, the sampling parameters), then ``-<spec hash>``
+        (:func:`~dagster_sutro.function_code_version`) when the Function's spec is known.
+        ``None`` when the enrichment is not incremental."""
+        options = self.enrichment_options
+        if not options.incremental:
+            return None
+        version = incremental_code_version(self.function, options.cache_version, options.sampling_params)
+        published = function_code_version(self.function, self.spec) if self.spec is not None else None
+        return f"{version}-{published}" if published else version
 
     def run_kwargs(self) -> dict[str, Any]:
         """The keywords of :func:`~dagster_sutro.execution.run_enrichment` (:data:`RUN_FIELDS`)."""

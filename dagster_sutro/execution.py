@@ -14,8 +14,9 @@ verifying every row) lives in the core; this module only maps it to Dagster:
 * a terminated run (:class:`dagster.DagsterExecutionInterruptedError`, a
   ``BaseException``) cancels the jobs when ``cancel_on_termination`` and re-raises;
 * core errors become :class:`dagster.Failure` with the job ids and links as
-  metadata; :data:`ALLOW_RETRIES` says which allow a step retry (input errors
-  do not: they would fail again);
+  metadata; it allows a step retry when the core says a retry may help
+  (:func:`sutro_providers.errors.worth_retrying`, the answer Airflow's retries
+  follow too: bad input, configuration, a changed input... would fail again);
 * an empty input yields an empty table with the result columns;
 * the result is a :class:`dagster.Output` with metadata from
   :mod:`dagster_sutro.metadata`, followed by the asset check results.
@@ -34,7 +35,8 @@ Example (normally called through :meth:`SutroResource.enrich`)::
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import dagster as dg
 
@@ -43,17 +45,7 @@ from dagster_sutro.metadata import EnrichedColumns, build_metadata, job_links
 from dagster_sutro.streams import ParquetTable
 from sutro_providers.client.config import SutroConfig
 from sutro_providers.client.sutro import SutroClient
-from sutro_providers.errors import (
-    SutroConfigurationError,
-    SutroCostLimitError,
-    SutroError,
-    SutroJobCancelledError,
-    SutroJobFailedError,
-    SutroJobPollError,
-    SutroJobTimeoutError,
-    SutroLedgerConflictError,
-    SutroValidationError,
-)
+from sutro_providers.errors import SutroError, worth_retrying
 from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
@@ -62,26 +54,7 @@ from sutro_providers.options import EnrichmentOptions
 if TYPE_CHECKING:
     from dagster_sutro.checks import SutroChecks
     from sutro_providers.pipeline import EnrichmentPipeline
-
-ALLOW_RETRIES: Mapping[type[SutroError], bool] = {
-    SutroValidationError: False,  # bad input rows or request (SutroInputError), above quota
-    SutroConfigurationError: False,
-    SutroLedgerConflictError: False,  # the input changed since the attempt it would continue
-    SutroCostLimitError: False,
-    SutroJobFailedError: True,  # the outcomes of a wait (see sutro_providers.waiting.outcome)
-    SutroJobCancelledError: True,
-    SutroJobTimeoutError: True,
-    SutroJobPollError: True,
-    SutroError: True,  # transient HTTP errors, staging, results...
-}
-"""The one table from core errors to Dagster: every core error becomes a
-:class:`dagster.Failure`; this says whether it allows a step retry (a retry
-reattaches to the jobs already paid for). Looked up along the class hierarchy."""
-
-
-def allows_retries(exc: SutroError) -> bool:
-    return next(ALLOW_RETRIES[cls] for cls in type(exc).__mro__ if cls in ALLOW_RETRIES)
-
+    from sutro_providers.staging.area import StagingArea
 
 class EnrichmentSettings(Protocol):
     """What a run reads of :class:`~dagster_sutro.resources.SutroResource`."""
@@ -118,15 +91,69 @@ def run_identity(context: dg.AssetExecutionContext, asset_key: dg.AssetKey | Non
     return identity_of(asset_key or context.asset_key, partition, run.root_run_id or run.run_id)
 
 
+def failure(exc: SutroError, metadata: Mapping[str, Any] | None = None) -> dg.Failure:
+    """The :class:`dagster.Failure` of a core error (every backend's): its message, the
+    ``sutro/error`` class name (plus ``metadata``) and whether it allows a step retry."""
+    return dg.Failure(description=str(exc), metadata={"sutro/error": type(exc).__name__, **(metadata or {})},
+                      allow_retries=worth_retrying(exc))
+
+
 def _failure(exc: SutroError, manifest: Manifest | None, resource: EnrichmentSettings) -> dg.Failure:
-    metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
+    metadata: dict[str, Any] = {}
     if manifest is not None:
         metadata["sutro/job_ids"] = ", ".join(manifest.job_ids)
         try:
             metadata.update(job_links(manifest, resource.client_config().origin, resource.job_url_template))
         except Exception:  # metadata must never mask the real error
             pass
-    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=allows_retries(exc))
+    return failure(exc, metadata)
+
+
+OptionsT = TypeVar("OptionsT", bound=EnrichmentOptions)
+
+
+@dataclass(frozen=True)
+class AssetRun:
+    """One asset's run inside a step, as every backend starts and ends it (Sutro's
+    :func:`run_enrichment`, Opper's :func:`~dagster_sutro.opper.run_opper_enrichment`):
+    which asset and output of the step, the run identity, the source with its
+    partitions combined; at the end, the :class:`dagster.Output` and check results."""
+
+    context: dg.AssetExecutionContext
+    asset_key: dg.AssetKey
+    output_name: str
+    identity: RunIdentity
+    source: Any
+
+    @classmethod
+    def start(cls, context: dg.AssetExecutionContext, source: Any, asset_key: dg.AssetKey | None = None,
+              output_name: str | None = None) -> AssetRun:
+        """``asset_key``/``output_name``: which asset of a multi-asset (default: the step's only one)."""
+        key = asset_key or context.asset_key
+        return cls(context, key, output_name or "result", run_identity(context, key), combine_partitions(source))
+
+    @property
+    def log(self) -> Any:
+        return self.context.log
+
+    def staged_output(self, options: OptionsT, area: StagingArea, stream: bool) -> OptionsT:
+        """``options``, with the enriched Parquet kept in staging (where the IO manager
+        reads it) when the output is a ``stream`` and no ``output_uri`` is set."""
+        if not stream or options.output_uri:
+            return options
+        uri, storage = staged_output(area, self.identity)
+        return options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
+
+    def outputs(self, manifest: Manifest, table: Any, options: EnrichmentOptions, output_format: OutputFormat,
+                checks: SutroChecks | None, *, extra_metadata: Mapping[str, Any] | None = None,
+                **metadata_args: Any) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
+        """The end of the run: :func:`enrichment_outputs` with the metadata of
+        :func:`~dagster_sutro.metadata.build_metadata` (``metadata_args``) plus ``extra_metadata``."""
+        described = described_table(manifest, table, options)
+        metadata = build_metadata(manifest, described, log=self.log, **metadata_args)
+        metadata.update(extra_metadata or {})
+        yield from enrichment_outputs(self.context, manifest, table, described, metadata, output_format, checks,
+                                      asset_key=self.asset_key, output_name=self.output_name)
 
 
 def _on_interrupt(resource: EnrichmentSettings, pipeline: EnrichmentPipeline, identity: RunIdentity, log: Any) -> None:
@@ -183,11 +210,8 @@ def run_enrichment(
     from sutro_providers.pipeline import is_empty
 
     options = resource.apply_defaults(options)
-    asset_key = asset_key or context.asset_key
-    output_name = output_name or "result"
-    identity = run_identity(context, asset_key)
-    source = combine_partitions(source)
-    log = context.log
+    run = AssetRun.start(context, source, asset_key, output_name)
+    identity, source, log = run.identity, run.source, run.log
     origin = resource.client_config().origin
     submitted: list[Manifest] = []
 
@@ -204,9 +228,7 @@ def run_enrichment(
 
     with resource.get_client() as client:
         pipeline = resource.get_pipeline(client)
-        if stream and not options.output_uri:  # the enriched Parquet stays in staging; the IO manager reads it
-            uri, storage = staged_output(pipeline.area, identity)
-            options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
+        options = run.staged_output(options, pipeline.area, stream)
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
@@ -217,14 +239,11 @@ def run_enrichment(
             raise
         except SutroError as exc:
             raise _failure(exc, submitted[-1] if submitted else None, resource) from exc
-        columns = enriched_columns(context, pipeline, options, source, asset_key)
+        columns = enriched_columns(context, pipeline, options, source, run.asset_key)
     log.info(f"Sutro run done: {manifest.rows_out} rows, {manifest.rows_skipped} skipped, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}")
-    described = described_table(manifest, table, options)
-    metadata = build_metadata(manifest, described, origin=origin, job_url_template=resource.job_url_template,
-                              columns=columns, log=log)
-    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks,
-                                  asset_key=asset_key, output_name=output_name)
+    yield from run.outputs(manifest, table, options, output_format, checks, origin=origin,
+                           job_url_template=resource.job_url_template, columns=columns)
 
 
 def described_table(manifest: Manifest, table: Any, options: EnrichmentOptions) -> Any:

@@ -274,15 +274,16 @@ def job_metadata(job: JobRecord, origin: str | None = None,
                  template: str = DEFAULT_JOB_URL_TEMPLATE) -> dict[str, Any]:
     """Metadata of one Sutro job seen by a sensor (no manifest: the job record alone):
     ``sutro/job_id``, ``sutro/job_name``, the :class:`SutroMetadataSet` keys the
-    record knows (``function`` is the job's model, ``state``, ``rows_out``, tokens,
+    record knows (``function`` is the job's model, ``state`` its final status in lower
+    case as on materializations: ``succeeded``, ``failed``, ``cancelled``; ``rows_out``, tokens,
     ``cost_usd``, ``cost_estimate_usd``), the usage keys and a ``sutro/job`` link."""
     model = job.model or "unknown"
     metadata: dict[str, Any] = {
         "sutro/job_id": job.job_id,
         "sutro/job_name": job.name or "",
-        **SutroMetadataSet(function=job.model, state=job.status.value, job_ids=job.job_id, rows_out=job.num_rows,
-                           input_tokens=job.input_tokens, output_tokens=job.output_tokens, cost_usd=job.job_cost,
-                           cost_estimate_usd=job.cost_estimate),
+        **SutroMetadataSet(function=job.model, state=job.status.value.lower(), job_ids=job.job_id,
+                           rows_out=job.num_rows, input_tokens=job.input_tokens, output_tokens=job.output_tokens,
+                           cost_usd=job.job_cost, cost_estimate_usd=job.cost_estimate),
         **_usage(model, job.input_tokens, job.output_tokens),
     }
     if job.datetime_completed is not None:

@@ -45,7 +45,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,18 +55,17 @@ from pydantic import Field
 from dagster_sutro.asset_decorator import sutro_function_asset
 from dagster_sutro.checks import SutroChecks
 from dagster_sutro.enrichment import key_of
-from dagster_sutro.execution import allows_retries, described_table, enrichment_outputs, run_identity
-from dagster_sutro.frames import OutputFormat, combine_partitions
-from dagster_sutro.metadata import build_metadata
+from dagster_sutro.execution import AssetRun, failure
+from dagster_sutro.frames import OutputFormat
 from dagster_sutro.staging_resource import StagingResource
 from sutro_providers.client.config import RetryPolicy, Timeouts
 from sutro_providers.errors import SutroError, SutroInputError, SutroRowsFailedError
 from sutro_providers.function_spec import InputField
-from sutro_providers.landing import staged_output
 from sutro_providers.manifest import Manifest
 from sutro_providers.opper.client import OpperClient
 from sutro_providers.opper.config import DEFAULT_BASE_URL, OpperConfig
 from sutro_providers.opper_rows.options import FewShotExample, OpperOptions
+from sutro_providers.waiting.progress_report import RowProgressReporter
 
 if TYPE_CHECKING:
     from sutro_providers.opper_rows import OpperRowPipeline
@@ -142,21 +140,6 @@ class OpperResource(StagingResource):
                                         checks=checks, stream=stream, asset_key=asset_key, output_name=output_name)
 
 
-class RowProgressLogger:
-    """``on_progress(done, total)`` of a run: logged at most every ``log_every`` seconds, and at the end."""
-
-    def __init__(self, log: Any, function: str, log_every: float = 30.0) -> None:
-        self.log, self.function, self.log_every = log, function, log_every
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self._last < self.log_every:
-            return
-        self._last = now
-        self.log.info(f"Opper {self.function}: {done} of {total} rows answered")
-
-
 class OpperMetadataSet(NamespacedMetadataSet):
     """The ``opper/`` metadata namespace of an asset enriched through Opper."""
 
@@ -185,10 +168,7 @@ def opper_metadata(manifest: Manifest) -> dict[str, Any]:
 
 
 def _failure(exc: SutroError) -> dg.Failure:
-    metadata: dict[str, Any] = {"sutro/error": type(exc).__name__}
-    if isinstance(exc, SutroRowsFailedError):
-        metadata["opper/rows_failed"] = len(exc.rows)
-    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=allows_retries(exc))
+    return failure(exc, {"opper/rows_failed": len(exc.rows)} if isinstance(exc, SutroRowsFailedError) else None)
 
 
 def run_opper_enrichment(
@@ -205,22 +185,18 @@ def run_opper_enrichment(
 ) -> Iterator[dg.Output[Any] | dg.AssetCheckResult]:
     """Enrich ``source`` through Opper for the asset being materialized (``asset_key`` /
     ``output_name``: which asset of a multi-asset, default the step's only one). Core errors
-    become :class:`dagster.Failure` (``ALLOW_RETRIES`` of :mod:`dagster_sutro.execution`
-    says which allow a step retry: failed rows do, a retry calls only those); a
+    become :class:`dagster.Failure` (:func:`sutro_providers.errors.worth_retrying` says
+    which allow a step retry: failed rows do, a retry calls only those); a
     terminated run keeps what was answered."""
-    asset_key = asset_key or context.asset_key
-    identity = run_identity(context, asset_key)
-    source = combine_partitions(source)
-    log = context.log
+    run = AssetRun.start(context, source, asset_key, output_name)
+    identity, log = run.identity, run.log
     pipeline = resource.get_pipeline()
-    if stream and not options.output_uri:  # the enriched Parquet stays in staging; the IO manager reads it
-        uri, storage = staged_output(pipeline.area, identity)
-        options = options.model_copy(update={"output_uri": uri, "output_storage_options": storage})
+    options = run.staged_output(options, pipeline.area, stream)
     log.info(f"Opper run of {options.function!r} for {identity.describe()} (run key {identity.short}), "
              f"{options.concurrency} calls at a time")
+    progress = RowProgressReporter(f"Opper {options.function}", log.info, interval=options.progress_interval)
     try:
-        result = pipeline.run(source, identity, options, on_progress=RowProgressLogger(log, options.function),
-                              materialize=not stream)
+        result = pipeline.run(run.source, identity, options, on_progress=progress, materialize=not stream)
     except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
         log.warning("run terminated: the answers recorded so far are kept; re-executing this run calls only "
                     "the rows without one")
@@ -228,14 +204,10 @@ def run_opper_enrichment(
     except SutroError as exc:
         raise _failure(exc) from exc
     manifest, table = result.manifest, result.table
-    described = described_table(manifest, table, options)
-    metadata = build_metadata(manifest, described, log=log)
-    metadata.update(opper_metadata(manifest))
     log.info(f"Opper run done: {manifest.rows_out} rows, {manifest.rows_failed} failed, "
              f"{manifest.input_tokens}/{manifest.output_tokens} tokens in/out, cost {manifest.cost_usd}, "
              f"trace span {manifest.trace_span_id}")
-    yield from enrichment_outputs(context, manifest, table, described, metadata, output_format, checks,
-                                  asset_key=asset_key, output_name=output_name or "result")
+    yield from run.outputs(manifest, table, options, output_format, checks, extra_metadata=opper_metadata(manifest))
 
 
 def build_opper_options(

@@ -99,7 +99,9 @@ class DagsterSutroTranslator:
         return enrichment.automation_condition
 
     def get_code_version(self, enrichment: SutroEnrichment) -> str | None:
-        return enrichment.code_version
+        """The enrichment's ``code_version``; unset, an incremental enrichment's follows its
+        cache key (:attr:`~dagster_sutro.enrichment.SutroEnrichment.incremental_code_version`)."""
+        return enrichment.code_version if enrichment.code_version is not None else enrichment.incremental_code_version
 
     def get_partitions_def(self, enrichment: SutroEnrichment) -> dg.PartitionsDefinition | None:
         return enrichment.partitions_def

@@ -5,7 +5,10 @@ Every error raised by the client, the pipeline or the orchestrator adapters is a
 server's ``detail``/``code``/``request_id``; none ever carries the API key or a
 pre-signed URL (messages are scrubbed before they are built).
 
-Which errors are worth a retry is decided in one place, :func:`is_transient`.
+Which errors are worth a retry is decided here, once for each kind of retry:
+:func:`is_transient` for a retry of one request (the client's reads), and
+:func:`worth_retrying` (the :data:`WORTH_RETRYING` table) for a retry of the whole
+run (an Airflow task retry, a Dagster step retry): both adapters read it.
 """
 
 from __future__ import annotations
@@ -193,6 +196,36 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, SutroServerError):
         return exc.status_code is None or exc.status_code in TRANSIENT_STATUS
     return False
+
+
+WORTH_RETRYING: Mapping[type[SutroError], bool] = {
+    # a retry would fail the same way (after reading and validating the input again)
+    SutroValidationError: False,  # bad rows or request, above quota (SutroInputError, SutroQuotaExceededError)
+    SutroCostLimitError: False,
+    SutroConfigurationError: False,
+    SutroNotFoundError: False,  # an unknown Function or job
+    SutroAuthenticationError: False,
+    SutroLedgerConflictError: False,  # the input changed since the run's ledger record
+    SutroDestinationSchemaError: False,
+    SutroResultsError: False,  # rows missing or twice, outputs off the Function's schema
+    # a retry may succeed, and reattaches to the jobs already paid for
+    SutroResultsIncompleteError: True,  # a truncated download: downloaded again
+    SutroJobError: True,  # failed, cancelled, timed out (submitted again), polls that gave up (reattached)
+    SutroError: True,  # rate limits, 5xx, connections, staging, loads, another attempt holding the run...
+}
+"""Whether a retry of the whole run may succeed after each core error, looked up along
+the error's class hierarchy (the most specific entry wins); see :func:`worth_retrying`."""
+
+
+def worth_retrying(error: SutroError | type[SutroError]) -> bool:
+    """Whether a retry of the task or run (an Airflow task retry, a Dagster step retry;
+    not a retry of one request, see :func:`is_transient`) may succeed after ``error``.
+    ``False`` for errors a retry would meet again: bad input, the cost limit,
+    configuration, authentication, a changed input, a destination table that cannot
+    take the rows, results that do not account for every row. A retry never pays
+    twice: it reattaches to the run's jobs through its ledger."""
+    cls = error if isinstance(error, type) else type(error)
+    return next(WORTH_RETRYING[c] for c in cls.__mro__ if c in WORTH_RETRYING)
 
 
 def redact(text: str, secrets: Sequence[str | None]) -> str:

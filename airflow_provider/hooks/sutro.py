@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -178,6 +179,22 @@ class SutroHook(BaseHook):
         except SutroError as exc:
             return False, str(exc)
         return (True, "Connection to Sutro succeeded") if ok else (False, "the API key was refused")
+
+
+class SutroHookMixin:
+    """``hook`` and ``pipeline`` of a task with ``sutro_conn_id`` and ``staging_url``
+    (the batch and collect operators): one hook and one pipeline per task instance."""
+
+    sutro_conn_id: str
+    staging_url: str | None
+
+    @cached_property
+    def hook(self) -> SutroHook:
+        return SutroHook(self.sutro_conn_id, staging_url=self.staging_url)
+
+    @cached_property
+    def pipeline(self) -> EnrichmentPipeline:
+        return self.hook.get_pipeline()
 
 
 def _json_object(raw: Any, name: str) -> dict[str, Any]:

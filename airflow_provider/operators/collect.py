@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -13,10 +12,10 @@ from airflow_provider.exceptions import (
     SutroTransientException,
     as_airflow_exceptions,
 )
-from airflow_provider.hooks.sutro import SutroHook
+from airflow_provider.hooks.sutro import SutroHook, SutroHookMixin
+from airflow_provider.identity import task_run_identity
 from airflow_provider.run_plan import RunPlan
 from airflow_provider.sql import destination_loader, land_partition
-from sutro_providers.identity import RunIdentity
 from sutro_providers.landing import Loader, staged_output
 from sutro_providers.waiting.outcome import JobOutcome
 from sutro_providers.waiting.polling import wait_for_jobs
@@ -24,10 +23,8 @@ from sutro_providers.waiting.polling import wait_for_jobs
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from sutro_providers.pipeline import EnrichmentPipeline
 
-
-class SutroCollectResultsOperator(BaseOperator):
+class SutroCollectResultsOperator(SutroHookMixin, BaseOperator):
     """Download, verify and land the results of a ``wait_for_completion=False`` run.
 
     The two-task pattern (as ``DbtCloudRunJobOperator(wait_for_termination=False)``
@@ -66,14 +63,6 @@ class SutroCollectResultsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.submit_task_id, self.sutro_conn_id, self.staging_url = submit_task_id, sutro_conn_id, staging_url
 
-    @cached_property
-    def hook(self) -> SutroHook:
-        return SutroHook(self.sutro_conn_id, staging_url=self.staging_url)
-
-    @cached_property
-    def pipeline(self) -> EnrichmentPipeline:
-        return self.hook.get_pipeline()
-
     def destination_loader(self, conn_id: str) -> Loader:
         """The loader of the destination connection (override as on the batch operator)."""
         return destination_loader(conn_id)
@@ -83,9 +72,7 @@ class SutroCollectResultsOperator(BaseOperator):
             return self._collect(context, self._plan(context))
 
     def _plan(self, context: Context) -> RunPlan:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        identity = RunIdentity.airflow(ti.dag_id, self.submit_task_id, ti.run_id, -1 if map_index is None else map_index)
+        identity = task_run_identity(context["ti"], self.submit_task_id)
         plan = RunPlan.load(self.pipeline.area, identity)
         if plan is None:
             raise SutroConfigurationException(

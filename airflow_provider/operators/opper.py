@@ -10,6 +10,7 @@ from airflow_provider.hooks.opper import OpperHook
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
 from sutro_providers.opper_rows import OpperOptions
 from sutro_providers.opper_rows.options import FewShotExample
+from sutro_providers.waiting.progress_report import RowProgressReporter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -113,8 +114,8 @@ class OpperFunctionOperator(SutroBatchFunctionOperator):
         result = self.opper_pipeline.run(
             self.source(), identity, options, materialize=bool(self.destination_table),
             source_storage_options=self.hook.storage_options() if self.input_uri else None,
-            on_progress=lambda done, total: self.log.info("Opper %s: %d of %d rows answered",
-                                                          self.function_name, done, total),
+            on_progress=RowProgressReporter(f"Opper {options.function}", self.log.info,
+                                            interval=options.progress_interval),
         )
         return self._land(context, identity, result)  # the batch operator's landing: destination, manifest
 

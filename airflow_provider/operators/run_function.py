@@ -11,7 +11,7 @@ import pyarrow as pa
 from airflow.sdk import BaseOperator
 
 from airflow_provider.hooks.sutro import SutroHook
-from sutro_providers.identity import RunIdentity
+from airflow_provider.identity import task_run_identity
 from sutro_providers.options import EnrichmentOptions
 
 if TYPE_CHECKING:
@@ -107,9 +107,7 @@ class SutroRunFunctionOperator(BaseOperator):
             function=self.function_name, output_uri=self.output_uri,
             output_storage_options=self.hook.storage_options() if self.output_uri else {},
         )
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", None)
-        identity = RunIdentity.airflow(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        identity = task_run_identity(context["ti"])
         with self.hook.get_client() as client:
             result = run_realtime(client, rows, options, concurrency=self.concurrency, identity=identity)
         self._result_schema = result.table.schema if result.table is not None else None

@@ -12,11 +12,11 @@ from airflow.sdk.bases.sensor import BaseSensorOperator
 
 from airflow_provider.exceptions import SutroConfigurationException, airflow_exception, as_airflow_exceptions
 from airflow_provider.hooks.sutro import SutroHook
+from airflow_provider.identity import map_index_of, task_run_identity
 from airflow_provider.links import XCOM_JOB_IDS
 from airflow_provider.run_plan import RunPlan
 from airflow_provider.triggers.sutro import SutroJobTrigger, parse_event
 from sutro_providers.client.models import JobStatus
-from sutro_providers.identity import RunIdentity
 from sutro_providers.options import MAX_CONSECUTIVE_POLL_ERRORS, MAX_POLL_INTERVAL
 from sutro_providers.waiting.polling import WaitResult, poll_once
 
@@ -84,12 +84,10 @@ class SutroJobSensor(BaseSensorOperator):
     def _submitted_ids(self, context: Context) -> list[str]:
         """The jobs of the submit-only task: its XCom, else its run's ledger."""
         ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        map_index = -1 if map_index is None else map_index
-        pulled = ti.xcom_pull(task_ids=self.submit_task_id, key=XCOM_JOB_IDS, map_indexes=map_index)
+        pulled = ti.xcom_pull(task_ids=self.submit_task_id, key=XCOM_JOB_IDS, map_indexes=map_index_of(ti))
         if pulled:
             return [str(j) for j in pulled]
-        identity = RunIdentity.airflow(ti.dag_id, str(self.submit_task_id), ti.run_id, map_index)
+        identity = task_run_identity(ti, str(self.submit_task_id))
         with as_airflow_exceptions():
             pipeline = SutroHook(self.sutro_conn_id, staging_url=self.staging_url).get_pipeline()
             ids = pipeline.job_ids(identity)

@@ -62,7 +62,6 @@ from dagster_sutro.enrichment import SutroEnrichment
 from dagster_sutro.resources import SutroResource
 from dagster_sutro.translator import DagsterSutroTranslator
 from sutro_providers.function_spec import FunctionSpec
-from sutro_providers.incremental.keys import code_version as incremental_code_version
 from sutro_providers.options import MAX_POLL_INTERVAL, POLL_INTERVAL, PROGRESS_INTERVAL
 
 MERGED = ("options", "tags", "metadata")
@@ -286,16 +285,14 @@ class SutroFunctionComponent(dg.Component, SutroEnrichmentAttributes):
 
     @staticmethod
     def _code_version(entry: SutroFunctionEntry, spec: FunctionSpec | None) -> str | None:
-        """The derived code version: an incremental entry's is the one
-        :func:`~dagster_sutro.sutro_function_asset` gives (the cache key's parts), with
-        the published spec's hash appended when it is known; otherwise the spec's (or
-        the declared inputs') hash plus ``cache_version``."""
-        if not entry.incremental:
-            return function_code_version(entry.function, spec, input_fields=entry.input_fields,
-                                         cache_version=entry.cache_version)
-        version = incremental_code_version(entry.function, entry.cache_version, entry.options.get("sampling_params"))
-        published = function_code_version(entry.function, spec) if spec is not None else None
-        return f"{version}-{published}" if published else version
+        """The derived code version: the published spec's (or the declared inputs') hash
+        plus ``cache_version``; ``None`` for an incremental entry, whose code version is
+        the one every incremental enrichment gets from the translator
+        (:attr:`~dagster_sutro.enrichment.SutroEnrichment.incremental_code_version`)."""
+        if entry.incremental:
+            return None
+        return function_code_version(entry.function, spec, input_fields=entry.input_fields,
+                                     cache_version=entry.cache_version)
 
     def _options(self, entry: SutroFunctionEntry) -> dict[str, Any]:
         """The entry's ``options`` with the attributes that are enrichment options folded in."""

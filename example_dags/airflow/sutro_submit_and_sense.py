@@ -21,62 +21,37 @@ Connections as in ``sutro_ticket_enrichment.py``.
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
-
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG
 
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
 from airflow_provider.operators.collect import SutroCollectResultsOperator
 from airflow_provider.sensors.sutro import SutroJobSensor
-
-SOURCE_CONN_ID = "sutro_source_db"
-POLL_INTERVAL = float(os.environ.get("SUTRO_EXAMPLE_POLL_INTERVAL", "30"))
-DESTINATION_TABLE = "support_tickets_triaged"
+from example_dags.airflow import ticket_common as tickets
 
 with DAG(
     dag_id="sutro_submit_and_sense",
     description="Submit the ticket triage, wait in a deferrable sensor, land the rows",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    tags=["sutro", "example"],
+    **tickets.DAILY,  # daily data intervals, 2 retries (see ticket_common.py)
 ) as dag:
-    create_destination = SQLExecuteQueryOperator(
-        task_id="create_destination_table",
-        conn_id=SOURCE_CONN_ID,
-        sql=f"""CREATE TABLE IF NOT EXISTS {DESTINATION_TABLE} (
-            id INTEGER, subject TEXT, customer_tier TEXT, created_at TEXT, label TEXT, rationale TEXT,
-            confidence REAL, interval_start TEXT)""",
-    )
+    create_destination = tickets.create_destination_table()
 
     # [START howto_operator_sutro_submit_only]
     submit = SutroBatchFunctionOperator(
         task_id="submit_tickets",
         function_name="ticket-triage",
-        sql="""SELECT id, subject, body, customer_tier, created_at FROM support_tickets
-               WHERE created_at >= '{{ data_interval_start.strftime("%Y-%m-%d %H:%M:%S") }}'
-                 AND created_at <  '{{ data_interval_end.strftime("%Y-%m-%d %H:%M:%S") }}'
-               ORDER BY id""",
-        conn_id=SOURCE_CONN_ID,
+        sql=tickets.TICKETS_OF_THE_INTERVAL,
+        conn_id=tickets.SOURCE_CONN_ID,
         id_column="id",
         output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/enriched/submit_and_sense/"
                    "{{ data_interval_start | ds }}.parquet",
-        destination_table=DESTINATION_TABLE,  # checked before submitting; landed by land_tickets
-        destination_conn_id=SOURCE_CONN_ID,
-        destination_columns=["id", "subject", "customer_tier", "created_at", "label", "rationale", "confidence"],
-        partition_column="interval_start",
-        partition_value="{{ data_interval_start | ds }}",
+        **tickets.INTERVAL_PARTITION,  # the destination table: checked before submitting; landed by land_tickets
         wait_for_completion=False,
     )
     wait = SutroJobSensor(
         task_id="wait_for_tickets",
         submit_task_id="submit_tickets",
         deferrable=True,
-        poke_interval=POLL_INTERVAL,
+        poke_interval=tickets.POLL_INTERVAL,
         timeout=6 * 3600,
     )
     land = SutroCollectResultsOperator(task_id="land_tickets", submit_task_id="submit_tickets")

@@ -17,37 +17,30 @@ Connections as in ``sutro_ticket_enrichment.py`` (``sutro_default``, ``sutro_sou
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAlias, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, Asset, AssetAlias, task
 
-SOURCE_CONN_ID = "sutro_source_db"
-POLL_INTERVAL = float(os.environ.get("SUTRO_EXAMPLE_POLL_INTERVAL", "30"))
+from example_dags.airflow import ticket_common as tickets
+
 TIERS = ["free", "pro", "enterprise"]
 ALIAS = "sutro/sutro_taskflow_tiers/tickets_of_tier"  # the default: sutro/<dag_id>/<task_id>
 
 with DAG(
     dag_id="sutro_taskflow_tiers",
     description="Triage each customer tier's tickets of the day with @task.sutro, one mapped run per tier",
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 11, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
-    tags=["sutro", "example"],
+    **tickets.DAILY,  # daily data intervals, 2 retries (see ticket_common.py)
 ):
     # [START howto_decorator_sutro]
     @task.sutro(
         function_name="ticket-triage",
-        conn_id=SOURCE_CONN_ID,
+        conn_id=tickets.SOURCE_CONN_ID,
         id_column="id",
         output_uri="{{ conn.sutro_default.extra_dejson.staging_url }}/enriched/tiers/"
                    "{{ data_interval_start | ds }}/{{ ti.map_index }}.parquet",
         description="ticket triage {{ data_interval_start | ds }}",
         deferrable=True,
-        poll_interval=POLL_INTERVAL,
+        poll_interval=tickets.POLL_INTERVAL,
         max_poll_interval=600,
     )
     def tickets_of_tier(tier: str, data_interval_start: Any = None, data_interval_end: Any = None) -> str:
@@ -64,9 +57,9 @@ with DAG(
     dag_id="sutro_triage_report",
     description="Runs when sutro_taskflow_tiers lands a tier's triaged tickets",
     schedule=AssetAlias(ALIAS),
-    start_date=datetime(2026, 11, 1),
+    start_date=tickets.DAILY["start_date"],
     catchup=False,
-    tags=["sutro", "example"],
+    tags=tickets.DAILY["tags"],
 ):
 
     @task

@@ -68,3 +68,5 @@ def test_airflow_dags_test_enriches_through_opper(migrated_home: Path, tmp_path:
         assert call["tags"]["sutro.dag_id"] == "opper_ticket_enrichment" and call["tags"]["sutro.task_id"] == "triage"
         assert call["tags"]["sutro.run_id"] == run_id and call["tags"]["team"] == "support"
     assert sutro_clean.api_key not in text and sutro_clean.api_key not in all_log_text(home)
+    # the core's row progress lines, in the task log: the last count always gets one
+    assert f"Opper ticket-triage: {ROWS:,} / {ROWS:,} rows answered (100.0%)" in text + all_log_text(home)

@@ -3,14 +3,27 @@ pays for one job; the second materialization reuses every row and says so in its
 metadata; ``code_version`` follows ``cache_version`` (factory and Component)."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import duckdb
+from pydantic import model_validator
 from sutro_example.tickets import DAILY, support_tickets, tickets_for_day
 
-from dagster_sutro import SutroChecks, SutroDuckDBIOManager, SutroFunctionComponent, sutro_function_asset
-from tests.dagster.conftest import DAY
+from dagster_sutro import (
+    SutroChecks,
+    SutroDuckDBIOManager,
+    SutroEnrichment,
+    SutroFunctionComponent,
+    build_sutro_assets_definitions,
+    function_code_version,
+    sutro_function_asset,
+)
+from sutro_providers.function_spec import load_function_spec
+from sutro_providers.options import EnrichmentOptions
+from tests.dagster.conftest import DAY, EXAMPLE_DIR
+
+TRIAGE_SPEC = load_function_spec(EXAMPLE_DIR.parent / "functions" / "ticket_triage.yaml")
 
 TRIAGED = dg.AssetKey(["support", "tickets_triaged"])
 
@@ -52,3 +65,45 @@ def test_code_version_follows_the_cache_version() -> None:
     component = SutroFunctionComponent(function="ticket-triage", upstream="support/tickets",
                                        asset_key="support/tickets_triaged", incremental=True, cache_version="2")
     assert component.build_asset().code_versions_by_key[TRIAGED] == v2
+
+
+def test_every_factory_gives_an_incremental_enrichment_the_same_code_version() -> None:
+    """One derivation (``SutroEnrichment.incremental_code_version``, the translator's default):
+    the one-asset factory, the multi-asset factory and the Component agree, with and without
+    the Function's spec."""
+    kw: dict[str, Any] = dict(function="ticket-triage", upstream=support_tickets, key=TRIAGED)
+    options = {"incremental": True, "cache_version": "3", "sampling_params": {"temperature": 0.1}}
+    one = sutro_function_asset(**kw, options=options).code_versions_by_key[TRIAGED]
+    (multi,) = build_sutro_assets_definitions([SutroEnrichment(**kw, options=options)])
+    assert one and multi.code_versions_by_key[TRIAGED] == one
+    component = SutroFunctionComponent(function="ticket-triage", upstream="support/tickets",
+                                       asset_key="support/tickets_triaged", incremental=True, cache_version="3",
+                                       options={"sampling_params": {"temperature": 0.1}})
+    assert component.build_asset().code_versions_by_key[TRIAGED] == one
+
+    with_spec = sutro_function_asset(**kw, options=options, function_spec=TRIAGE_SPEC).code_versions_by_key[TRIAGED]
+    assert with_spec == f"{one}-{function_code_version('ticket-triage', TRIAGE_SPEC)}"
+    (multi,) = build_sutro_assets_definitions([SutroEnrichment(**kw, options=options, function_spec=TRIAGE_SPEC)])
+    assert multi.code_versions_by_key[TRIAGED] == with_spec
+    explicit = sutro_function_asset(**kw, options=options, code_version="mine").code_versions_by_key[TRIAGED]
+    assert explicit == "mine"
+
+
+class CountedOptions(EnrichmentOptions):
+    validations: ClassVar[int] = 0
+
+    @model_validator(mode="after")
+    def _count(self) -> "CountedOptions":
+        type(self).validations += 1
+        return self
+
+
+def test_sutro_function_asset_validates_its_options_once() -> None:
+    options = CountedOptions(function="ticket-triage", output_prefix="t_")
+    CountedOptions.validations = 0
+    asset = sutro_function_asset(function="ticket-triage", upstream=support_tickets, key=TRIAGED, options=options,
+                                 incremental=True, cache_version="1", progress_interval=5)
+    assert CountedOptions.validations == 1
+    assert asset.code_versions_by_key[TRIAGED] == sutro_function_asset(
+        function="ticket-triage", upstream=support_tickets, key=TRIAGED, incremental=True, cache_version="1",
+        options={"output_prefix": "t_"}).code_versions_by_key[TRIAGED]

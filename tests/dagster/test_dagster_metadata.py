@@ -1,15 +1,16 @@
 """Metadata and check evaluation from a manifest (no server needed)."""
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 import dagster as dg
 import pyarrow as pa
 import pytest
 
 from dagster_sutro import SutroChecks
-from dagster_sutro.metadata import build_metadata, label_distribution_markdown
-from sutro_providers.manifest import Manifest, ResultSummary, ShardInfo
+from dagster_sutro.metadata import build_metadata, job_metadata, label_distribution_markdown
+from sutro_providers.client.models import JobRecord, JobStatus
+from sutro_providers.manifest import Manifest, ResultSummary, RunState, ShardInfo
 
 KEY = dg.AssetKey(["support", "tickets_triaged"])
 
@@ -102,3 +103,11 @@ def test_lineage_without_a_published_spec() -> None:
     # without the upstream asset: descriptions, no lineage
     assert "dagster/column_lineage" not in column_metadata(
         EnrichedColumns("lead-extractor", None, ("message",), None, None), table)
+
+
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
+def test_a_sensed_jobs_state_is_written_as_a_materializations(status: JobStatus) -> None:
+    """``sutro/state`` has one spelling: the run states of the manifest (lower case),
+    for a job seen by the sensor as for a materialization."""
+    state = job_metadata(JobRecord(job_id="job-1", status=status, model="ticket-triage"))["sutro/state"]
+    assert state == status.value.lower() and state in get_args(RunState)

@@ -116,7 +116,10 @@ def test_materialize_one_day_through_opper(opper_resource: OpperResource, opper_
     bounds = [name for name in evaluations if "cost_usd" in name]
     assert set(evaluations) == {"sutro_row_parity", "sutro_cost", *bounds} and all(e.passed for e in evaluations.values())
     assert evaluations["sutro_cost"].metadata["cost_usd"].value == metadata["sutro/cost_usd"].value
-    assert_no_secrets(event_log_text(instance, result.run_id), opper_server.api_key)
+    log_text = event_log_text(instance, result.run_id)
+    assert_no_secrets(log_text, opper_server.api_key)
+    # the core's row progress lines, in the run's event log: the last count always gets one
+    assert f"Opper ticket-triage: {len(tickets):,} / {len(tickets):,} rows answered (100.0%)" in log_text
 
 
 def test_a_step_retry_calls_only_unanswered_rows(opper_resource: OpperResource, opper_server: Any, instance: Any,

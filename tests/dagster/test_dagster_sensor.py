@@ -65,11 +65,11 @@ def test_finished_jobs_are_observed_once(sutro_clean: Any, sutro_resource: Any, 
         seen = _observed(first)
         assert set(seen) == {done, failed}  # not the running one, not the other prefix
         assert all(e.asset_key == ADHOC for e in first.asset_events)
-        assert seen[done]["sutro/state"] == "SUCCEEDED" and seen[done]["sutro/function"] == "ticket-triage"
+        assert seen[done]["sutro/state"] == "succeeded" and seen[done]["sutro/function"] == "ticket-triage"
         assert seen[done]["sutro/rows_out"] == 2 and seen[done]["sutro/cost_usd"] > 0
         assert seen[done]["sutro.ticket-triage.input_tokens"] > 0
         assert seen[done]["sutro/job"] == f"{sutro_clean.url}/jobs/{done}"
-        assert seen[failed]["sutro/state"] == "FAILED" and seen[failed]["sutro/failure_reason"] == "worker lost"
+        assert seen[failed]["sutro/state"] == "failed" and seen[failed]["sutro/failure_reason"] == "worker lost"
         assert JobsCursor.parse(first.cursor).open.keys() == {held}  # type: ignore[union-attr]
 
         second = _tick(sensor, sutro_resource, instance, first.cursor)

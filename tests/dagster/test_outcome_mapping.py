@@ -26,12 +26,13 @@ from sutro_providers.waiting.outcome import JobOutcome, outcome_error
 
 RESOURCE = SutroResource(api_url="https://sutro.invalid", api_key="sk-test-key", staging_url="s3://bucket/staging")
 
-# written out here, not read from the table: breaking ALLOW_RETRIES must fail these tests
+# written out here, not read from the core: breaking worth_retrying (sutro_providers.errors) must fail these tests
 RETRYABLE_OUTCOMES = {JobOutcome.FAILED: True, JobOutcome.CANCELLED: True, JobOutcome.TIMEOUT: True, JobOutcome.ERROR: True}
 RETRYABLE_ERRORS: dict[type[SutroError], bool] = {
     SutroInputError: False, SutroValidationError: False, SutroQuotaExceededError: False,
     SutroConfigurationError: False, SutroLedgerConflictError: False, SutroCostLimitError: False,
-    SutroServerError: True, SutroAuthenticationError: True, SutroResultsError: True, SutroStagingError: True,
+    SutroAuthenticationError: False, SutroResultsError: False,  # as Airflow: a retry would fail the same way
+    SutroServerError: True, SutroStagingError: True,
     SutroError: True,
 }
 

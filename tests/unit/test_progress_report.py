@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from sutro_providers.client.models import JobStatus, ProgressUpdate
-from sutro_providers.waiting.progress_report import JobProgress, ProgressReporter, duration
+from sutro_providers.waiting.progress_report import (
+    JobProgress,
+    ProgressReporter,
+    RowProgressReporter,
+    duration,
+)
 
 T0 = 1_800_000_000.0  # epoch seconds of the fake clock's start
 CREATED = datetime.fromtimestamp(T0 - 30, UTC)  # the job was created 30 s before the wait began
@@ -166,6 +171,29 @@ def test_closed_reporter_and_unknown_jobs_are_ignored() -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         ProgressReporter(["j"], print, interval=0)
+    with pytest.raises(ValueError, match="positive"):
+        RowProgressReporter("Opper f", print, interval=-1)
+
+
+def test_rows_answered_lines_come_at_most_once_per_interval_and_at_the_end() -> None:
+    lines: list[str] = []
+    clock = Clock()
+    r = RowProgressReporter("Opper ticket-triage", lines.append, interval=60, clock=clock)
+    clock.tick(10)
+    r(256, 5000)  # the first count: a line at once
+    assert lines == ["Opper ticket-triage: 256 / 5,000 rows answered (5.1%); elapsed 10s; ETA 3m05s"]
+    for _ in range(5):  # 50 s of flushes: within one interval of the last line
+        clock.tick(10)
+        r(512, 5000)
+    assert len(lines) == 1
+    clock.tick(10)
+    r(1200, 5000)  # 60 s since the last line
+    assert lines[-1] == "Opper ticket-triage: 1,200 / 5,000 rows answered (24.0%); elapsed 1m10s; ETA 3m41s"
+    clock.tick(1)
+    r(5000, 5000)  # the last count: at once, whatever the interval, without an ETA
+    assert lines[-1] == "Opper ticket-triage: 5,000 / 5,000 rows answered (100.0%); elapsed 1m11s"
+    assert r.lines == len(lines) == 3
+    assert r.summary(0, 0) == "0 / 0 rows answered; elapsed 1m11s"
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(-3, "0s"), (0.9, "0s"), (59, "59s"), (60, "1m00s"), (3599, "59m59s"),

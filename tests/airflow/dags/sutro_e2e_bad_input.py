@@ -11,14 +11,7 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from airflow_provider.operators.batch import SutroBatchFunctionOperator
+from tests.airflow.dags.e2e_common import BAD_INPUT_TRIAGE
 
 with DAG(dag_id="sutro_e2e_bad_input", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
-    SutroBatchFunctionOperator(
-        task_id="triage",
-        function_name="ticket-triage",
-        sql="SELECT id, subject, customer_tier FROM support_tickets ORDER BY id",
-        conn_id="sutro_source_db",
-        id_column="id",
-        deferrable=True,
-        retries=0,
-    )
+    SutroBatchFunctionOperator(**BAD_INPUT_TRIAGE, retries=0)
