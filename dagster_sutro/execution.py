@@ -210,7 +210,7 @@ def run_enrichment(
         log.info(f"Sutro run of {options.function!r} for {identity.describe()} (run key {identity.short})")
         try:
             result = pipeline.run(source, identity, options, on_submitted=on_submitted,
-                                  progress_log=log.info, materialize=True)
+                                  progress_log=log.info, materialize=not stream)
             manifest, table = result.manifest, result.table  # an empty input: an empty table of the enriched columns
         except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
             _on_interrupt(resource, pipeline, identity, log)

@@ -40,7 +40,6 @@ from fsspec.core import url_to_fs
 
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.collector import Collector, job_usage
-from sutro_providers.collection.summary import summarize
 from sutro_providers.collection.unpack import result_columns
 from sutro_providers.columns import SKIP_REASON
 from sutro_providers.empty_run import empty_manifest, empty_table
@@ -413,8 +412,7 @@ class EnrichmentPipeline:
         finally:
             collector.close()
         input_tokens, output_tokens, cost = job_usage(collector.jobs)
-        kind = spec.kind if spec else "extraction"
-        summary = summarize(table, kind=kind, confidence_threshold=options.confidence_threshold, prefix=options.output_prefix) if table is not None else None
+        summary = collector.summary.result() if collector.summary is not None else None  # streamed or not
         manifest = self.manifest(
             identity, record, "succeeded", rows_out=rows_out, input_tokens=input_tokens,
             output_tokens=output_tokens, cost_usd=cost, output_uri=options.output_uri,

@@ -31,6 +31,7 @@ from sutro_providers.client.sutro import SutroClient
 from sutro_providers.collection.fetch import download_shard, finished_jobs
 from sutro_providers.collection.id_check import check_run_ids
 from sutro_providers.collection.join import ResultJoiner
+from sutro_providers.collection.summary import SummaryAccumulator
 from sutro_providers.collection.unpack import result_schema, unpack_outputs
 from sutro_providers.columns import CONFIDENCE_SCORE, OUTPUTS, ROW_ID
 from sutro_providers.function_spec import FunctionSpec
@@ -120,6 +121,7 @@ class Collector:
         self.spec = spec
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-results-")
         self.jobs: list[JobRecord] = []
+        self.summary: SummaryAccumulator | None = None  # filled by land()
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -181,14 +183,25 @@ class Collector:
         """Further manifest fields of this collect (none here)."""
         return {}
 
+    def _summarized(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """``batches``, each added to :attr:`summary` on its way out (label counts and
+        confidence without holding the table: a streamed collect has no table to summarize)."""
+        kind = self.spec.kind if self.spec else "extraction"
+        self.summary = SummaryAccumulator(kind=kind, confidence_threshold=self.options.confidence_threshold,
+                                          prefix=self.options.output_prefix)
+        for batch in batches:
+            self.summary.add(batch)
+            yield batch
+
     def land(self, materialize: bool) -> tuple[pa.Table | None, int]:
         """:meth:`prepare`, then stream the enriched rows to ``options.output_uri``
         (when set; written under a temporary name, moved into place at the end) and
         gather them into a table when ``materialize`` or without an output URI
         (otherwise memory stays at a few batches). Returns (the table or ``None``,
-        rows out)."""
+        rows out). :attr:`summary` then holds the result summary of every row landed."""
         self.prepare()
         schema, batches = self.output()
+        batches = self._summarized(batches)
         table = None
         if materialize or not self.options.output_uri:
             table = pa.Table.from_batches(list(batches), schema=schema)
