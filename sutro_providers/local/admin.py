@@ -2,9 +2,12 @@
 
 * ``POST /_admin/faults`` body: a list of rules (or ``{"rules": [...]}``);
   replaces the active rules, ``?append=true`` adds to them.
-* ``GET /_admin/faults``, ``DELETE /_admin/faults``.
+* ``GET /_admin/faults``, ``DELETE /_admin/faults`` (also releases held requests).
+* ``POST /_admin/faults/release``: let the requests held by ``hold_request``
+  rules go on (``?endpoint=`` a route name or glob: only those); ``{"released": n}``.
 * ``GET /_admin/stats``: ``{"jobs": {"total", "by_status", "by_name"},
-  "requests": {route: count}, "faults_injected": {kind: count}}``.
+  "requests": {route: count}, "faults_injected": {kind: count},
+  "held_requests": {route: count held now}}``.
 * ``POST /_admin/jobs/{id}/release``: let a ``hold_job`` job finish.
 * ``POST /_admin/reset``: drop every job, clear faults and counters.
 """
@@ -51,6 +54,11 @@ def clear_faults(state: State) -> dict[str, Any]:
     return {"rules": []}
 
 
+@router.post("/faults/release")
+def release_held(state: State, endpoint: str | None = None) -> dict[str, Any]:
+    return {"released": state.faults.release_held(endpoint)}
+
+
 @router.get("/stats")
 def stats(state: State) -> dict[str, Any]:
     with state.lock:
@@ -59,6 +67,7 @@ def stats(state: State) -> dict[str, Any]:
         "jobs": state.store.summary(),
         "requests": requests,
         "faults_injected": dict(state.faults.injected),
+        "held_requests": state.faults.held(),
     }
 
 

@@ -93,6 +93,7 @@ class LocalSutroApp(FastAPI):
         app = self._dispatch(state, scope)
         if delay := state.faults.latency_ms(endpoint, method):
             await asyncio.sleep(delay / 1000)
+        await state.faults.hold(endpoint, method)
         rule = state.faults.take(REQUEST_KINDS, endpoint, method, phase="before")
         if rule is None:
             rule = state.faults.take(REQUEST_KINDS, endpoint, method, phase="after")

@@ -13,7 +13,9 @@ A rule is a JSON object::
   ``job-results``/``results-url`` for a SUCCEEDED job), ``fail_job`` (the
   next matching jobs end FAILED with ``failure_reason``; ``message`` sets its
   text), ``hold_job`` (the next matching jobs stay RUNNING until
-  ``POST /_admin/jobs/{id}/release``).
+  ``POST /_admin/jobs/{id}/release``), ``hold_request`` (the request waits,
+  before it is handled, until ``POST /_admin/faults/release`` or, when
+  ``latency_ms`` is set, at most that long; clearing the rules releases it too).
 * ``endpoint``: a route name or glob (``batch-inference``, ``job-status``,
   ``jobs``, ``list-jobs``, ``job-results``, ``results-url``, ``presigned``,
   ``job-cancel``, ``stream-job-progress``, ``functions-run``, ``functions``,
@@ -27,16 +29,19 @@ A rule is a JSON object::
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import random
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 FaultKind = Literal[
-    "status", "drop_connection", "latency", "stream_drop", "results_not_ready", "fail_job", "hold_job"
+    "status", "drop_connection", "latency", "stream_drop", "results_not_ready", "fail_job", "hold_job",
+    "hold_request",
 ]
 REQUEST_KINDS = ("status", "drop_connection")
 
@@ -87,12 +92,25 @@ class FaultRule(BaseModel):
         return data
 
 
+@dataclass(eq=False)
+class _HeldRequest:
+    """A request held by a ``hold_request`` rule: set ``event`` on ``loop`` to let it go."""
+
+    endpoint: str
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event
+
+    def release(self) -> None:
+        self.loop.call_soon_threadsafe(self.event.set)
+
+
 class FaultRegistry:
-    """The active rules and how often each kind fired."""
+    """The active rules, how often each kind fired, and the requests held now."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
+        self._held: list[_HeldRequest] = []
         self.injected: Counter[str] = Counter()
 
     def set(self, rules: list[dict[str, Any]], append: bool = False) -> list[FaultRule]:
@@ -102,8 +120,10 @@ class FaultRegistry:
             return list(self._rules)
 
     def clear(self) -> None:
+        """Drop every rule and release every held request."""
         with self._lock:
             self._rules = []
+        self.release_held()
 
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -137,3 +157,35 @@ class FaultRegistry:
                     self.injected["latency"] += 1
                     total += rule.latency_ms
         return total
+
+    async def hold(self, endpoint: str, method: str) -> None:
+        """Wait here while a ``hold_request`` rule holds this request (on the app's loop):
+        until :meth:`release_held`, :meth:`clear`, or the rule's ``latency_ms`` when set."""
+        rule = self.take(("hold_request",), endpoint, method)
+        if rule is None:
+            return
+        held = _HeldRequest(endpoint, asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._held.append(held)
+        try:
+            await asyncio.wait_for(held.event.wait(), rule.latency_ms / 1000 if rule.latency_ms else None)
+        except TimeoutError:
+            pass  # held for latency_ms: answer normally
+        finally:
+            with self._lock:
+                if held in self._held:
+                    self._held.remove(held)
+
+    def release_held(self, endpoint: str | None = None) -> int:
+        """Let the held requests (of ``endpoint``, a route name or glob, else all) go on; how many."""
+        with self._lock:
+            chosen = [h for h in self._held if endpoint is None or fnmatch.fnmatchcase(h.endpoint, endpoint)]
+            self._held = [h for h in self._held if h not in chosen]
+        for held in chosen:
+            held.release()
+        return len(chosen)
+
+    def held(self) -> dict[str, int]:
+        """How many requests are held now, by route name."""
+        with self._lock:
+            return dict(Counter(h.endpoint for h in self._held))

@@ -61,8 +61,17 @@ class LocalAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def release_requests(self, endpoint: str | None = None) -> int:
+        """Let the requests held by ``hold_request`` rules (of ``endpoint`` only, when given) go on."""
+        params = {"endpoint": endpoint} if endpoint is not None else None
+        return int(self._call("POST", "/faults/release", params=params)["released"])
+
+    def held_requests(self) -> dict[str, int]:
+        """How many requests ``hold_request`` rules hold now, by route name."""
+        return dict(self.stats()["held_requests"])
+
     def stats(self) -> dict[str, Any]:
-        """``{"jobs": {...}, "requests": {...}, "faults_injected": {...}}``."""
+        """``{"jobs": {...}, "requests": {...}, "faults_injected": {...}, "held_requests": {...}}``."""
         return dict(self._call("GET", "/stats"))
 
     def job_count(self) -> int:

@@ -42,6 +42,46 @@ def sutro_conn_env(server: Any, s3: Any | None = None, bucket: str | None = None
     return conn_json(conn_type="sutro", host=server.url, password=server.api_key, extra=extras)
 
 
+@pytest.fixture(scope="session")
+def migrated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated Airflow home, read only: one ``airflow db migrate`` for the whole run,
+    shared by the xdist workers (in the run's temp root, beside their own temp dirs).
+    Each e2e test copies its DB with :func:`tests.airflow.harness.prepare_home`."""
+    from tests.airflow.harness import migrated_once
+
+    base = tmp_path_factory.getbasetemp()  # an xdist worker's: <run's temp dir>/popen-gwN
+    return migrated_once(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
+@pytest.fixture(scope="session")
+def _standalone_service(request: pytest.FixtureRequest, migrated_home: Path, sutro_server: Any,
+                        sutro_s3_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.airflow import shared_standalone
+
+    shared = shared_standalone.start(migrated_home, tmp_path_factory.mktemp("standalone"), sutro_server,
+                                     sutro_s3_server)
+    shared.users = sum("airflow_standalone" in item.fixturenames for item in request.session.items)
+    try:
+        yield shared
+    finally:
+        shared.stop()
+
+
+@pytest.fixture
+def airflow_standalone(_standalone_service: Any) -> Iterator[Any]:
+    """The one ``airflow standalone`` of the session (:mod:`tests.airflow.shared_standalone`:
+    its DAGs, bucket, warehouse), stopped after the last test that uses it. Mark such a test
+    ``pytest.mark.xdist_group(shared_standalone.XDIST_GROUP)`` so that all of them run on
+    one xdist worker, and check only the DAG runs of your own DAGs."""
+    _standalone_service.airflow.check_alive()
+    try:
+        yield _standalone_service
+    finally:
+        _standalone_service.users -= 1
+        if _standalone_service.users <= 0:
+            _standalone_service.stop()
+
+
 @pytest.fixture
 def sutro_conn(sutro_clean: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``sutro_default`` pointing at the clean local server (no staging)."""

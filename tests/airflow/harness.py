@@ -1,8 +1,13 @@
 """Real Airflow for the DAG tests: a migrated SQLite metadata DB in a temp
-AIRFLOW_HOME, ``airflow dags test`` and ``airflow standalone`` subprocesses."""
+AIRFLOW_HOME, ``airflow dags test`` and ``airflow standalone`` subprocesses.
+
+One ``airflow db migrate`` serves the whole test run (:func:`migrated_once`, the
+``migrated_home`` fixture of ``tests/airflow/conftest.py``): every e2e test copies the
+migrated DB into a home of its own (:func:`prepare_home`)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -58,9 +63,26 @@ def base_env(home: Path, dags: Path) -> dict[str, str]:
 
 
 def migrate(home: Path) -> None:
-    """``airflow db migrate`` into ``home`` (about 30 s; done once per session)."""
+    """``airflow db migrate`` into ``home`` (about 30 s)."""
     home.mkdir(parents=True, exist_ok=True)
     run_cli(["db", "migrate"], base_env(home, home / "dags"), timeout=240)
+
+
+def migrated_once(root: Path) -> Path:
+    """``root/airflow-template``, migrated by the first process of the test run that asks
+    (an ``flock`` on ``root/airflow-template.lock``; the other xdist workers wait for it
+    and reuse it). Tests never write into it: :func:`prepare_home` copies its DB."""
+    home = root / "airflow-template"
+    done = home / ".migrated"
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "airflow-template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            if home.exists():
+                shutil.rmtree(home)  # a migration that failed half-way
+            migrate(home)
+            done.touch()
+    return home
 
 
 def prepare_home(template: Path, home: Path, dag_files: list[Path]) -> Path:

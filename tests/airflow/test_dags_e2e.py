@@ -1,7 +1,9 @@
 """The example DAG under a real Airflow: ``airflow dags test`` and ``airflow standalone``.
 
 Everything is real: Airflow 3.3 CLI processes with a SQLite metadata DB in a temp
-AIRFLOW_HOME, the local Sutro server, a moto S3 server and a SQLite warehouse.
+AIRFLOW_HOME, the local Sutro server, a moto S3 server and a SQLite warehouse. The
+``airflow standalone`` test shares the session's one instance with the other
+standalone tests (``tests/airflow/shared_standalone.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ from tests.airflow.harness import (
     BIN,
     EXAMPLE_DAG,
     TEST_DAGS,
-    Standalone,
     all_log_text,
     base_env,
-    migrate,
     prepare_home,
     query,
     run_cli,
@@ -37,17 +37,11 @@ from tests.airflow.harness import (
     wait_for,
     xcom_values,
 )
+from tests.airflow.shared_standalone import XDIST_GROUP, SharedStandalone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 SECRET_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "Signature=", "AWSAccessKeyId=")
-
-
-@pytest.fixture(scope="session")
-def migrated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-template")
-    migrate(home)
-    return home
 
 
 def seed_tickets(path: Path, day: datetime) -> list[int]:
@@ -134,57 +128,57 @@ def test_task_failing_before_submit_logs_no_missing_xcom(migrated_home: Path, tm
     assert not noise, noise
 
 
-def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, sutro_clean: Any, sutro_s3_server: Any,
-                                          sutro_s3_bucket: str) -> None:
-    """Real scheduler + LocalExecutor + triggerer + api-server + dag-processor."""
-    now = datetime.now(UTC)
-    yesterday = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=1)
-    warehouse = tmp_path / "warehouse.db"
-    expected_ids = seed_tickets(warehouse, yesterday)
-    home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE_DAG, TEST_DAGS / "sutro_e2e_crash.py"])
-    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
+@pytest.mark.xdist_group(XDIST_GROUP)
+@pytest.mark.timeout(1200)  # the first test of the group also pays the shared instance's boot (wait_ready: 600 s)
+def test_standalone_defer_and_crash_retry(airflow_standalone: SharedStandalone, sutro_clean: Any,
+                                          sutro_s3_server: Any) -> None:
+    """Real scheduler + LocalExecutor + triggerer + api-server + dag-processor (the
+    session's shared instance: ``tests/airflow/shared_standalone.py``)."""
+    shared = airflow_standalone
+    airflow, home, bucket, warehouse = shared.airflow, shared.home, shared.bucket, shared.warehouse
+    dags = ("sutro_ticket_enrichment", "sutro_e2e_crash")
     server = sutro_clean
+    env = shared.env
 
-    with Standalone(home, env) as airflow:
-        airflow.wait_ready(["sutro_ticket_enrichment", "sutro_e2e_crash"])
-        # Both runs at once (keeps the test short):
-        # 1. unpaused, the example DAG gets the scheduled run of yesterday's interval;
-        #    its task defers and the triggerer completes it;
-        # 2. the crash DAG's task SIGKILLs itself after submit on try 1; try 2 reattaches.
-        # The local jobs would finish in 0.3 s, before the operator's one status check,
-        # and the task would then complete inline without deferring. Hold both jobs
-        # until their task is seen DEFERRED, then release them.
-        server.admin.set_faults([{"kind": "hold_job", "count": 2}])
-        run_cli_parallel([["dags", "unpause", "sutro_ticket_enrichment"], ["dags", "unpause", "sutro_e2e_crash"],
-                          ["dags", "trigger", "sutro_e2e_crash", "--run-id", "crash_1"]], env)
-        deferred_seen: set[str] = set()
-        deferred_since: dict[str, float] = {}
+    # Both runs at once (keeps the test short):
+    # 1. unpaused, the example DAG gets the scheduled run of yesterday's interval;
+    #    its task defers and the triggerer completes it;
+    # 2. the crash DAG's task SIGKILLs itself after submit on try 1; try 2 reattaches.
+    # The local jobs would finish in 0.3 s, before the operator's one status check,
+    # and the task would then complete inline without deferring. Hold both jobs
+    # until their task is seen DEFERRED, then release them.
+    server.admin.set_faults([{"kind": "hold_job", "count": 2}])
+    run_cli_parallel([["dags", "unpause", "sutro_ticket_enrichment"], ["dags", "unpause", "sutro_e2e_crash"],
+                      ["dags", "trigger", "sutro_e2e_crash", "--run-id", "crash_1"]], env)
+    deferred_seen: set[str] = set()
+    deferred_since: dict[str, float] = {}
 
-        def finished() -> dict[str, str] | None:
-            for dag_id, task_id, run in query(home, "SELECT dag_id, task_id, run_id FROM task_instance "
-                                                    "WHERE state = 'deferred'"):
-                # Release a few seconds after the deferral: resuming a task before the executor
-                # has processed the deferring workload's exit trips an Airflow race under load
-                # ("finished with state success, but the task instance's state attribute is running").
-                if time.monotonic() - deferred_since.setdefault(dag_id, time.monotonic()) < 5:
-                    continue
-                for job_id in xcom_values(home, dag_id, run).get((task_id, "sutro_job_ids"), []):
-                    server.admin.release(job_id)
-                    deferred_seen.add(dag_id)
-            runs = dict(query(home, "SELECT dag_id, state FROM dag_run"))
-            done = len(runs) == 2 and all(state in {"success", "failed"} for state in runs.values())
-            return runs if done else None
+    def finished() -> dict[str, str] | None:
+        for dag_id, task_id, run in query(home, "SELECT dag_id, task_id, run_id FROM task_instance "
+                                                "WHERE state = 'deferred' AND dag_id IN (?, ?)", dags):
+            # Release a few seconds after the deferral: resuming a task before the executor
+            # has processed the deferring workload's exit trips an Airflow race under load
+            # ("finished with state success, but the task instance's state attribute is running").
+            if time.monotonic() - deferred_since.setdefault(dag_id, time.monotonic()) < 5:
+                continue
+            for job_id in xcom_values(home, dag_id, run).get((task_id, "sutro_job_ids"), []):
+                server.admin.release(job_id)
+                deferred_seen.add(dag_id)
+        runs = dict(query(home, "SELECT dag_id, state FROM dag_run WHERE dag_id IN (?, ?)", dags))
+        done = len(runs) == 2 and all(state in {"success", "failed"} for state in runs.values())
+        return runs if done else None
 
-        runs = wait_for("both runs to finish", finished, timeout=300, interval=2, alive=airflow.check_alive)
-        tries = query(home, "SELECT dag_id, task_id, state, try_number FROM task_instance ORDER BY dag_id, task_id")
-        assert runs == {"sutro_ticket_enrichment": "success", "sutro_e2e_crash": "success"}, (tries, airflow.tail())
+    runs = wait_for("both runs to finish", finished, timeout=300, interval=2, alive=airflow.check_alive)
+    tries = query(home, "SELECT dag_id, task_id, state, try_number FROM task_instance WHERE dag_id IN (?, ?) "
+                        "ORDER BY dag_id, task_id", dags)
+    assert runs == {"sutro_ticket_enrichment": "success", "sutro_e2e_crash": "success"}, (tries, airflow.tail())
 
     # Both tasks deferred; the triggerer completed them after the release.
     assert deferred_seen == {"sutro_ticket_enrichment", "sutro_e2e_crash"}
     # The example run: deferred, completed by the triggerer, every row landed once.
     (run_id,) = query(home, "SELECT run_id FROM dag_run WHERE dag_id = 'sutro_ticket_enrichment'")[0]
     rows = triaged(warehouse)
-    assert [r[0] for r in rows] == expected_ids and all(r[1] for r in rows)
+    assert [r[0] for r in rows] == shared.expected_ids and all(r[1] for r in rows)
     task_log = all_log_text(home / "logs" / "dag_id=sutro_ticket_enrichment")
     assert "Pausing task as DEFERRED" in task_log
     assert "succeeded; collecting results" in task_log  # execute_complete after the trigger event
@@ -197,7 +191,7 @@ def test_standalone_defer_and_crash_retry(migrated_home: Path, tmp_path: Path, s
     crash_prefix = "sp-" + RunIdentity.airflow("sutro_e2e_crash", "triage", "crash_1", -1).short
     assert sum(c for n, c in names.items() if n.startswith(crash_prefix)) == 1, names
     assert server.admin.job_count() == 2  # one per run, none for the killed attempt's retry
-    out = pq.read_table(f"{sutro_s3_bucket}/staging/e2e/crash_1.parquet", filesystem=sutro_s3_server.filesystem())
+    out = pq.read_table(f"{bucket}/staging/e2e/crash_1.parquet", filesystem=sutro_s3_server.filesystem())
     assert sorted(out.column("id").to_pylist()) == [1, 2, 3, 4, 5]
     assert out.column("label").null_count == 0
 
@@ -266,14 +260,16 @@ def _claimed_without_job(ledger: dict[str, Any] | None) -> bool:
     return bool(ledger) and any(s["state"] == "intent" and s["holder"] and not s["job_id"] for s in ledger["shards"])
 
 
-@pytest.mark.timeout(1200)  # two task processes, one held 240 s inside its create call
-@pytest.mark.parametrize("on_concurrent_attempt", ["wait"])  # 'fail': tests/exactly_once (each case here holds ~5 min)
+@pytest.mark.timeout(1200)  # two task processes, one held inside its create call until B waits for it
+@pytest.mark.parametrize("on_concurrent_attempt", ["wait"])  # 'fail': tests/exactly_once
 def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
                                                           sutro_s3_server: Any, sutro_s3_bucket: str,
                                                           on_concurrent_attempt: str) -> None:
     """A task process that looks dead but is not, and its replacement, both running the
     operator: `airflow tasks test` A holds the claim on the shard's job while its create
-    call is slow (the server delays it 240 s); the task instance is cleared (what the
+    call is held by the server (a ``hold_request`` fault, released by the test once B is
+    seen waiting for A's job id, so the hold lasts as long as B needs to start and no
+    longer); the task instance is cleared (what the
     scheduler does when it gives up on a worker: Airflow then lets another process start
     the task instance, which it refuses while A's try is marked running), and
     `airflow tasks test` B runs it. ONE job on the server: B waits for A's job id and
@@ -291,8 +287,10 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
     run_cli(["dags", "reserialize"], env)
     run_cli(["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"], env)  # no scheduler: it stays queued
     identity = RunIdentity.airflow("sutro_e2e_twice", "triage", "twice_1", -1)
-    sutro_clean.admin.set_faults([{"kind": "latency", "endpoint": "batch-inference", "latency_ms": 240_000, "count": 1},
-                                  {"kind": "hold_job", "count": 1}])  # the job stays RUNNING until released
+    # A's create call waits in the server until the test releases it (B is then waiting for
+    # A's job id); the job it creates stays RUNNING until released.
+    sutro_clean.admin.set_faults([{"kind": "hold_request", "endpoint": "batch-inference", "count": 1},
+                                  {"kind": "hold_job", "count": 1}])
     command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_twice", "triage", "twice_1"]
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -314,6 +312,8 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
         wait_for("A's claim on the shard", lambda: _claimed_without_job(_ledger(sutro_s3_server, sutro_s3_bucket,
                                                                                  identity)),
                  timeout=300, interval=0.5, alive=alive)
+        wait_for("A's create call to be held", lambda: sutro_clean.admin.held_requests() == {"batch-inference": 1},
+                 timeout=300, interval=0.5, alive=alive)
         run_cli(["tasks", "clear", "sutro_e2e_twice", "-t", "triage", "-y"], env)  # A's try is given up on
         start("b")
         if on_concurrent_attempt == "fail":
@@ -325,6 +325,9 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
             wait_for("B to wait for A's job", lambda: "is creating its job; waiting for its job id" in log("b"),
                      timeout=300, interval=0.5, alive=alive)
             assert sutro_clean.admin.job_count() == 0
+        # B has met A's claim while A is still inside its call: now let A's call go on
+        assert sutro_clean.admin.held_requests() == {"batch-inference": 1}
+        assert sutro_clean.admin.release_requests("batch-inference") == 1
         wait_for("A's job", lambda: sutro_clean.admin.job_count() == 1, timeout=300, interval=0.5, alive=alive)
         with SutroClient(sutro_clean.url, sutro_clean.api_key) as client:
             (job,) = list(client.iter_jobs())

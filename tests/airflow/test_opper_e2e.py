@@ -18,7 +18,6 @@ from tests.airflow.harness import (
     TEST_DAGS,
     all_log_text,
     base_env,
-    migrate,
     prepare_home,
     query,
     run_cli,
@@ -27,13 +26,6 @@ from tests.airflow.harness import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROWS = 40
-
-
-@pytest.fixture(scope="module")
-def migrated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-opper-template")
-    migrate(home)
-    return home
 
 
 def test_airflow_dags_test_enriches_through_opper(migrated_home: Path, tmp_path: Path, sutro_clean: Any) -> None:

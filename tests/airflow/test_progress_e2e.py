@@ -17,10 +17,9 @@ import pytest
 
 from sutro_providers.client.sutro import SutroClient
 from tests.airflow.harness import BIN, TEST_DAGS, all_log_text, prepare_home, query, xcom_values
-from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, migrated_home, seed_tickets
+from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, seed_tickets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
-__all__ = ["migrated_home"]  # the session fixture, shared with the other e2e module
 
 DAG_ID = "sutro_e2e_progress"
 TASKS = ("on_worker", "deferred")

@@ -22,11 +22,10 @@ from tests.airflow.harness import (
     wait_for,
     xcom_values,
 )
-from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, migrated_home, seed_tickets, triaged
+from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, seed_tickets, triaged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SUBMIT_AND_SENSE = REPO / "example_dags" / "airflow" / "sutro_submit_and_sense.py"
-__all__ = ["migrated_home"]  # the session fixture, shared with test_dags_e2e
 
 
 def test_input_error_fails_without_retry_although_retries_2(migrated_home: Path, tmp_path: Path, sutro_clean: Any,

@@ -1,7 +1,8 @@
 """``@task.sutro`` mapping, run-time asset events and OpenLineage under a real Airflow.
 
 ``airflow dags test`` of the mapped example DAG, and ``airflow standalone``
-(scheduler, LocalExecutor, triggerer, dag-processor, api-server) for a mapped task
+(scheduler, LocalExecutor, triggerer, dag-processor, api-server; the session's shared
+instance, ``tests/airflow/shared_standalone.py``) for a mapped task
 whose map index 1 is killed after submitting, an asset-scheduled consumer and the
 OpenLineage provider's listener writing its events through the file transport.
 """
@@ -9,14 +10,11 @@ OpenLineage provider's listener writing its events through the file transport.
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,10 +23,7 @@ from sutro_providers.identity import RunIdentity
 from tests.airflow.conftest import TICKETS
 from tests.airflow.harness import (
     REPO,
-    TEST_DAGS,
-    Standalone,
     all_log_text,
-    migrate,
     prepare_home,
     query,
     run_cli,
@@ -36,29 +31,13 @@ from tests.airflow.harness import (
     wait_for,
     xcom_values,
 )
-from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets, seed_tickets
+from tests.airflow.shared_standalone import XDIST_GROUP, SharedStandalone
+from tests.airflow.test_dags_e2e import airflow_env, assert_no_secrets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 EXAMPLE = REPO / "example_dags" / "airflow" / "sutro_taskflow_tiers.py"
 TIERS = ["free", "pro", "enterprise"]
-
-
-@pytest.fixture(scope="module")
-def sutro_server(sutro_functions_dir: Path | None) -> Iterator[Any]:
-    """The plugin's local server, given minutes to start: these runs share a loaded machine."""
-    from sutro_providers.local.server import LocalSutroServer
-
-    with LocalSutroServer(sutro_functions_dir, api_key="sk_local_test_" + secrets.token_hex(12),
-                          start_timeout=400) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-template")
-    migrate(home)
-    return home
 
 
 def jobs_by_prefix(server: Any, dag_id: str, task_id: str, run_id: str, map_indexes: range) -> list[int]:
@@ -73,7 +52,7 @@ def openlineage_events(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*")) if p.is_file()]
 
 
-def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_path: Path, sutro_clean: Any,
+def test_dags_test_mapped_example_makes_one_job_per_tier(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
                                                          sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
     day = datetime(2026, 11, 20, tzinfo=UTC)
     warehouse = tmp_path / "warehouse.db"
@@ -85,7 +64,7 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
         rows.append((day + timedelta(days=1, hours=1), "Tomorrow", "Not in the interval", "free"))
         db.executemany("INSERT INTO support_tickets (created_at, subject, body, customer_tier) VALUES (?, ?, ?, ?)",
                        [(t.strftime("%Y-%m-%d %H:%M:%S"), *rest) for t, *rest in rows])
-    home = prepare_home(migrated, tmp_path / "home", [EXAMPLE])
+    home = prepare_home(migrated_home, tmp_path / "home", [EXAMPLE])
     env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
 
     proc = run_cli(["dags", "test", "sutro_taskflow_tiers", "2026-11-21"], env, timeout=1200)
@@ -116,46 +95,31 @@ def test_dags_test_mapped_example_makes_one_job_per_tier(migrated: Path, tmp_pat
     assert_no_secrets(proc.stdout + proc.stderr, sutro_clean.api_key, "the `airflow dags test` output")
 
 
-def test_standalone_mapped_retry_asset_consumer_and_openlineage(migrated: Path, tmp_path: Path, sutro_clean: Any,
-                                                                sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
-    warehouse = tmp_path / "warehouse.db"
-    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))  # tiers free, pro, free, none, enterprise
-    realtime_input = f"s3://{sutro_s3_bucket}/in/realtime.parquet"
-    pq.write_table(pa.Table.from_pylist([{"id": i, **t} for i, t in enumerate(TICKETS[:2])]),
-                   realtime_input.removeprefix("s3://"), filesystem=sutro_s3_server.filesystem())
-    home = prepare_home(migrated, tmp_path / "home", [TEST_DAGS / "sutro_e2e_mapped.py",
-                                                      TEST_DAGS / "sutro_e2e_assets.py"])
-    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
-    ol = home / "openlineage"
-    ol.mkdir()
-    env.update(
-        SUTRO_E2E_REALTIME_INPUT=realtime_input,
-        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps({"type": "file", "log_file_path": str(ol / "event")}),
-        AIRFLOW__OPENLINEAGE__NAMESPACE="e2e",
-        # On a loaded machine the api-server answers a task's start late; the 5 s default
-        # timeout fails the try before the task runs (retries absorb what remains).
-        AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
-        AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT="300",  # a task parses its DAG file first (30 s by default)
-        AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT="300",
-    )
+@pytest.mark.xdist_group(XDIST_GROUP)
+def test_standalone_mapped_retry_asset_consumer_and_openlineage(airflow_standalone: SharedStandalone,
+                                                                sutro_clean: Any, sutro_s3_server: Any) -> None:
+    """On the session's shared ``airflow standalone`` (``tests/airflow/shared_standalone.py``:
+    tickets with tiers free, pro, free, none, enterprise; the real-time input; the
+    OpenLineage file transport)."""
+    shared = airflow_standalone
+    airflow, home, env, warehouse = shared.airflow, shared.home, shared.env, shared.warehouse
+    sutro_s3_bucket, ol = shared.bucket, shared.openlineage
     dags = ["sutro_e2e_mapped", "sutro_e2e_assets_producer", "sutro_e2e_assets_consumer"]
 
-    with Standalone(home, env) as airflow:
-        airflow.wait_ready(dags, timeout=600)  # a loaded shared machine takes minutes to start the components
-        run_cli_parallel([["dags", "unpause", d] for d in dags], env)
-        run_cli_parallel([["dags", "trigger", "sutro_e2e_mapped", "--run-id", "mapped_1"],
-                          ["dags", "trigger", "sutro_e2e_assets_producer", "--run-id", "assets_1",
-                           "--logical-date", "2026-11-21T00:00:00+00:00"]], env)
+    run_cli_parallel([["dags", "unpause", d] for d in dags], env)
+    run_cli_parallel([["dags", "trigger", "sutro_e2e_mapped", "--run-id", "mapped_1"],
+                      ["dags", "trigger", "sutro_e2e_assets_producer", "--run-id", "assets_1",
+                       "--logical-date", "2026-11-21T00:00:00+00:00"]], env)
 
-        def finished() -> dict[str, str] | None:
-            runs = dict(query(home, "SELECT dag_id, state FROM dag_run"))
-            done = len(runs) == 3 and all(state in {"success", "failed"} for state in runs.values())
-            return runs if done else None
+    def finished() -> dict[str, str] | None:
+        runs = dict(query(home, "SELECT dag_id, state FROM dag_run WHERE dag_id IN (?, ?, ?)", tuple(dags)))
+        done = len(runs) == 3 and all(state in {"success", "failed"} for state in runs.values())
+        return runs if done else None
 
-        runs = wait_for("the three runs to finish", finished, timeout=1200, interval=2, alive=airflow.check_alive)
-        tries = query(home, "SELECT dag_id, task_id, map_index, state, try_number FROM task_instance "
-                            "ORDER BY dag_id, task_id, map_index")
-        assert runs == dict.fromkeys(dags, "success"), (tries, airflow.tail())
+    runs = wait_for("the three runs to finish", finished, timeout=1200, interval=2, alive=airflow.check_alive)
+    tries = query(home, "SELECT dag_id, task_id, map_index, state, try_number FROM task_instance "
+                        "WHERE dag_id IN (?, ?, ?) ORDER BY dag_id, task_id, map_index", tuple(dags))
+    assert runs == dict.fromkeys(dags, "success"), (tries, airflow.tail())
 
     # A mapped @task.sutro over 3 tiers: 3 jobs; map index 1 killed after submitting on
     # its first try that reached the submit, succeeded on the next one reattached to its

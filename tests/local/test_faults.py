@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -108,6 +110,52 @@ def test_hold_and_release(api: httpx.Client, sutro_clean: LocalSutroServer) -> N
     sutro_clean.admin.release(job_id)
     assert wait_for(api, job_id)[0] == "SUCCEEDED"
     assert sutro_clean.admin.stats()["jobs"]["by_name"] == {"held": 1}
+
+
+def _post_in_thread(api: httpx.Client, body: dict[str, object]) -> tuple[threading.Thread, list[httpx.Response]]:
+    answers: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: answers.append(api.post("/v1/batch-inference", json=body)), daemon=True)
+    thread.start()
+    return thread, answers
+
+
+def _until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_hold_request_until_released(api: httpx.Client, sutro_clean: LocalSutroServer) -> None:
+    sutro_clean.admin.set_faults([{"kind": "hold_request", "endpoint": "batch-inference", "count": 1}])
+    thread, answers = _post_in_thread(api, {"model": "gpt-oss-20b", "inputs": ["a"], "name": "held-call"})
+    _until(lambda: sutro_clean.admin.held_requests() == {"batch-inference": 1})
+    time.sleep(0.5)
+    assert thread.is_alive() and not answers  # no answer while held
+    assert sutro_clean.admin.job_count() == 0  # held before it is handled: no job yet
+    assert api.get("/v1/list-jobs").status_code == 200  # other calls go on meanwhile
+    assert sutro_clean.admin.release_requests("list-jobs") == 0  # only the named route's held calls
+    assert sutro_clean.admin.release_requests("batch-inference") == 1
+    thread.join(30)
+    assert [a.status_code for a in answers] == [200]
+    assert sutro_clean.admin.job_count() == 1 and sutro_clean.admin.held_requests() == {}
+    submit(api, model="gpt-oss-20b", inputs=["b"])  # count 1: the next call is not held
+    assert sutro_clean.admin.stats()["faults_injected"]["hold_request"] == 1
+
+
+def test_hold_request_ends_at_latency_ms_or_when_the_rules_are_cleared(api: httpx.Client,
+                                                                       sutro_clean: LocalSutroServer) -> None:
+    sutro_clean.admin.set_faults([{"kind": "hold_request", "endpoint": "batch-inference", "latency_ms": 700,
+                                   "count": 1}])
+    started = time.monotonic()
+    submit(api, model="gpt-oss-20b", inputs=["a"])
+    assert time.monotonic() - started >= 0.7
+    sutro_clean.admin.set_faults([{"kind": "hold_request", "endpoint": "batch-inference"}])
+    thread, answers = _post_in_thread(api, {"model": "gpt-oss-20b", "inputs": ["b"]})
+    _until(lambda: sutro_clean.admin.held_requests() == {"batch-inference": 1})
+    sutro_clean.admin.clear_faults()
+    thread.join(30)
+    assert [a.status_code for a in answers] == [200] and sutro_clean.admin.job_count() == 2
 
 
 def test_stream_drop(api: httpx.Client, sutro_clean: LocalSutroServer) -> None:
