@@ -51,9 +51,16 @@ from sutro_providers.columns import ROW_ID
 # -- reading --------------------------------------------------------------------------------------
 
 
-def open_parquet(fs: Any, path: str) -> Any:
+def open_parquet(fs: Any, path: str, read_ahead: int = 0) -> Any:
     """``path`` on the fsspec filesystem ``fs``, opened for reading as Parquet: no
-    read-ahead cache (see the module docstring). Use it as a context manager."""
+    read-ahead cache (see the module docstring). Use it as a context manager.
+
+    ``read_ahead`` (bytes): for a reader that scans the whole file front to back, one
+    ranged GET fetches that much beyond each read and serves the next row groups from
+    it (fsspec's "readahead" cache: memory of one such block). An object store then
+    sees a GET per ``read_ahead`` bytes, not one per row group."""
+    if read_ahead:
+        return fs.open(path, "rb", cache_type="readahead", block_size=read_ahead)
     return fs.open(path, "rb", cache_type="none")
 
 
