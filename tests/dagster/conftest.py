@@ -4,8 +4,10 @@ server and DuckDB files (no mocks)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,33 @@ def make_resource(sutro_clean: Any, sutro_s3_server: Any, sutro_s3_bucket: str) 
         return SutroResource(**{**settings, **overrides})
 
     return make
+
+
+@dataclass
+class JobProcess:
+    """What a process of its own running the example project's ``triage_job`` needs."""
+
+    repo: Path  # its working directory
+    home: Path  # its DAGSTER_HOME (also the test's instance directory)
+    database: str  # the DuckDB file its IO manager writes (``TEST_DUCKDB``)
+    env: dict[str, str]  # its environment
+
+
+@pytest.fixture
+def job_process(sutro_s3_server: Any, sutro_s3_bucket: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> JobProcess:
+    """Staging on the test bucket and a DuckDB file, through the ``TEST_*`` variables the
+    example job reads (``dg.EnvVar``), a DAGSTER_HOME, and the repo and the example folder
+    on PYTHONPATH: the set-up of the tests that run ``triage_job`` in processes of their own."""
+    repo = Path(__file__).resolve().parents[2]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    database = str(tmp_path / "w.duckdb")
+    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
+    monkeypatch.setenv("TEST_S3_ENDPOINT", sutro_s3_server.endpoint_url)
+    monkeypatch.setenv("TEST_DUCKDB", database)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(repo), str(EXAMPLE_DIR)])}
+    return JobProcess(repo, home, database, env)
 
 
 @pytest.fixture

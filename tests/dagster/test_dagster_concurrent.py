@@ -22,7 +22,7 @@ from dagster_sutro.execution import identity_of
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.options import StagingLocation
 from sutro_providers.staging.area import StagingArea
-from tests.dagster.conftest import DAY, EXAMPLE_DIR
+from tests.dagster.conftest import DAY, JobProcess
 from tests.dagster.test_dagster_recovery import TRIAGED, triage_job
 
 REEXECUTE = """
@@ -48,15 +48,8 @@ def _claimed_without_job(area: StagingArea, path: str) -> bool:
 
 @pytest.mark.timeout(600)
 def test_two_reexecutions_at_once_pay_once(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str,
-                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    database = str(tmp_path / "w.duckdb")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
-    monkeypatch.setenv("TEST_S3_ENDPOINT", sutro_s3_server.endpoint_url)
-    monkeypatch.setenv("TEST_DUCKDB", database)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(repo), str(EXAMPLE_DIR)])}
+                                          job_process: JobProcess, tmp_path: Path) -> None:
+    repo, home, database, env = job_process.repo, job_process.home, job_process.database, job_process.env
 
     # the original run: the upstream lands, the Sutro step fails before any job (quotas answer 400)
     sutro_env.admin.set_faults([{"kind": "status", "endpoint": "get-quotas", "status": 400, "count": 1}])

@@ -13,7 +13,7 @@ import pytest
 from sutro_example.tickets import DAILY, support_tickets
 
 from dagster_sutro import SutroDuckDBIOManager, SutroResource, sutro_function_asset
-from tests.dagster.conftest import DAY
+from tests.dagster.conftest import DAY, JobProcess
 
 TRIAGED = dg.AssetKey(["support", "tickets_triaged"])
 
@@ -125,23 +125,14 @@ with dg.DagsterInstance.get() as instance:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("then", ["reexecute", "cancel_run"])
 def test_run_killed_mid_wait_is_reattached_or_cancelled(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str,
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        then: str) -> None:
+                                                        job_process: JobProcess,
+                                                        tmp_path: Path, then: str) -> None:
     """A run whose process is SIGKILLed while it waits: nothing cancels its job then. Its
     re-execution (same root run id) reattaches to that job; or cancel_run cancels it."""
     import subprocess
     import sys
 
-    from tests.dagster.conftest import EXAMPLE_DIR
-
-    repo = Path(__file__).resolve().parents[2]
-    database = str(tmp_path / "w.duckdb")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("TEST_STAGING_URL", f"s3://{sutro_s3_bucket}/staging")
-    monkeypatch.setenv("TEST_S3_ENDPOINT", sutro_s3_server.endpoint_url)
-    monkeypatch.setenv("TEST_DUCKDB", database)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(repo), str(EXAMPLE_DIR)])}
+    repo, home, database, env = job_process.repo, job_process.home, job_process.database, job_process.env
     sutro_env.admin.set_faults([{"kind": "hold_job", "count": 1}])
     with (tmp_path / "killed.log").open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN % DAY], env=env, cwd=repo, stdout=out,
