@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --python $(VENV)/bin/python -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python -q --compile-bytecode -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 ## demo: run the main job (Airflow DAG and Dagster asset) on the embedded local stack
@@ -17,7 +17,12 @@ demo: $(STAMP)
 	$(VENV)/bin/python -m example_dags.demo
 
 ## test: install into .venv (pinned) and run the whole suite
+# The environment may set PYTHONDONTWRITEBYTECODE (this machine and CI do): then no
+# process writes .pyc files, and every subprocess the suite starts (Airflow and Dagster
+# CLIs, fresh-process memory tests) would compile its imports again (~6 s each). The
+# install compiles site-packages (--compile-bytecode) and this compiles our own tree.
 test: $(STAMP)
+	$(VENV)/bin/python -m compileall -q -j 0 sutro_providers airflow_provider dagster_sutro example_dags tests bench >/dev/null
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -p no:cacheprovider
 
 test-fast: $(STAMP)

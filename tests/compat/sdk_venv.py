@@ -49,7 +49,7 @@ class SdkVenv:
             subprocess.run([str(self.python), "-m", "pip", "install", "-q", "uv"], check=True, timeout=300)
             uv = str(self.venv / "bin" / "uv")
         subprocess.run(
-            [uv, "pip", "install", "-q", "--python", str(self.python), "-c", str(self.constraints),
+            [uv, "pip", "install", "-q", "--compile-bytecode", "--python", str(self.python), "-c", str(self.constraints),
              f"{self.distribution}=={self.version}", *self.extra],
             check=True,
             timeout=600,
