@@ -34,6 +34,7 @@ from tests.airflow.harness import (
     query,
     run_cli,
     run_cli_parallel,
+    run_cli_sequence,
     wait_for,
     xcom_values,
 )
@@ -111,21 +112,6 @@ def test_airflow_dags_test_example_dag(migrated_home: Path, tmp_path: Path, sutr
     values = [json.loads(v) if isinstance(v, str | bytes) else v for (v,) in links]
     assert len(values) == 1 and values[0].startswith(f"{sutro_clean.url}/jobs/"), values
     assert_no_secrets(output, sutro_clean.api_key, "the `airflow dags test` output")
-
-
-def test_task_failing_before_submit_logs_no_missing_xcom(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
-                                                         sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
-    warehouse = tmp_path / "warehouse.db"
-    seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
-    home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_bad_input.py"])
-    env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
-    proc = subprocess.run([str(BIN / "airflow"), "dags", "test", "sutro_e2e_bad_input"], env=env, cwd=home,
-                          capture_output=True, text=True, timeout=300)
-    output = proc.stdout + proc.stderr + all_log_text(home)
-    assert "needs input column 'body'" in output, output[-4000:]  # the task ran and failed before submitting
-    assert sutro_clean.admin.job_count() == 0
-    noise = [line for line in output.splitlines() if "XCom not found" in line or "sutro_job_url" in line]
-    assert not noise, noise
 
 
 @pytest.mark.xdist_group(XDIST_GROUP)
@@ -214,8 +200,8 @@ def test_tasks_test_killed_while_deferred_resumes_into_the_same_job(migrated_hom
     seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
     home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_resume.py"])
     env = airflow_env(home, sutro_clean, sutro_s3_server, sutro_s3_bucket, warehouse)
-    run_cli(["dags", "reserialize"], env)
-    run_cli(["dags", "trigger", "sutro_e2e_resume", "--run-id", "resume_1"], env)  # no scheduler: it stays queued
+    # no scheduler: the triggered run stays queued
+    run_cli_sequence([["dags", "reserialize"], ["dags", "trigger", "sutro_e2e_resume", "--run-id", "resume_1"]], env)
     sutro_clean.admin.set_faults([{"kind": "hold_job", "count": 1}])
     command = [str(BIN / "airflow"), "tasks", "test", "sutro_e2e_resume", "triage", "resume_1"]
     with (home / "first.log").open("wb") as out:
@@ -284,8 +270,8 @@ def test_two_task_processes_of_one_task_instance_pay_once(migrated_home: Path, t
     env["AIRFLOW_CONN_SUTRO_DEFAULT"] = sutro_conn_env(sutro_clean, sutro_s3_server, sutro_s3_bucket,
                                                       timeouts={"read": 400})
     env["SUTRO_E2E_ON_CONCURRENT_ATTEMPT"] = on_concurrent_attempt
-    run_cli(["dags", "reserialize"], env)
-    run_cli(["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"], env)  # no scheduler: it stays queued
+    # no scheduler: the triggered run stays queued
+    run_cli_sequence([["dags", "reserialize"], ["dags", "trigger", "sutro_e2e_twice", "--run-id", "twice_1"]], env)
     identity = RunIdentity.airflow("sutro_e2e_twice", "triage", "twice_1", -1)
     # A's create call waits in the server until the test releases it (B is then waiting for
     # A's job id); the job it creates stays RUNNING until released.

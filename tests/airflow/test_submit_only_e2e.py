@@ -30,6 +30,9 @@ SUBMIT_AND_SENSE = REPO / "example_dags" / "airflow" / "sutro_submit_and_sense.p
 
 def test_input_error_fails_without_retry_although_retries_2(migrated_home: Path, tmp_path: Path, sutro_clean: Any,
                                                              sutro_s3_server: Any, sutro_s3_bucket: str) -> None:
+    """The task fails before submitting, on its first try, and, as no Sutro job exists,
+    nothing looks for one: the task log holds the input error and no error about a
+    missing job-URL XCom (the "Sutro job" extra link is evaluated when the task ends)."""
     warehouse = tmp_path / "warehouse.db"
     seed_tickets(warehouse, datetime(2026, 11, 20, tzinfo=UTC))
     home = prepare_home(migrated_home, tmp_path / "home", [TEST_DAGS / "sutro_e2e_no_retry.py"])
@@ -43,6 +46,8 @@ def test_input_error_fails_without_retry_although_retries_2(migrated_home: Path,
     assert rows == [("failed", 1)], (rows, output[-3000:])  # not up_for_retry, no second try
     assert query(home, "SELECT state FROM dag_run WHERE dag_id = 'sutro_e2e_no_retry'") == [("failed",)]
     assert sutro_clean.admin.job_count() == 0
+    noise = [line for line in output.splitlines() if "XCom not found" in line or "sutro_job_url" in line]
+    assert not noise, noise
 
 
 def test_submit_only_task_and_deferred_sensor_land_the_table(migrated_home: Path, tmp_path: Path, sutro_clean: Any,

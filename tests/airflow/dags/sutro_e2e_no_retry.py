@@ -1,7 +1,9 @@
 """E2E DAG: an input error (the rows lack the required ``body``) with ``retries=2``.
 
 The error is not retryable: the task must fail on its first try (state ``failed``,
-``try_number`` 1), never go ``up_for_retry``."""
+``try_number`` 1), never go ``up_for_retry``. No Sutro job exists, so nothing may look
+for one: the task log must hold the input error and no error about a missing job-URL
+XCom (the "Sutro job" extra link is evaluated when the task ends)."""
 
 from __future__ import annotations
 
