@@ -124,7 +124,9 @@ def test_persistent_errors_end_in_error_event_and_leave_job(sutro_conn: Any) -> 
     assert "failed polls" in event["message"]
     sutro_conn.admin.clear_faults()
     with SutroClient(api_url=sutro_conn.url, api_key=sutro_conn.api_key) as client:
-        assert client.job_status(job) == "RUNNING"
+        # left as it was (held, not cancelled); still STARTING when the trigger gave up within the
+        # server's start-up time (0.2 s)
+        assert client.job_status(job) in ("STARTING", "RUNNING")
 
 
 def test_bad_connection_yields_error(monkeypatch: pytest.MonkeyPatch) -> None:
