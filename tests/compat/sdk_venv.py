@@ -8,6 +8,7 @@ right SDK version is reused.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,14 @@ class SdkVenv:
         return out.returncode == 0 and out.stdout.strip() == self.version
 
     def ensure(self) -> Path:
-        """The venv's python, creating the venv if needed (~30 s with uv)."""
+        """The venv's python, creating the venv if needed (~30 s with uv). One process
+        builds it at a time (an ``flock`` beside the venv): the xdist workers start the
+        slow tests first, so the compat tests and the B0 smoke run ask for it at once."""
+        with (self.venv.parent / f"{self.venv.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            return self._ensure()
+
+    def _ensure(self) -> Path:
         if self.ready():
             return self.python
         base = shutil.which("python3.11") or sys.executable
