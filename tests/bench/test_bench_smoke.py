@@ -25,7 +25,8 @@ SCRIPTS = [
     ("b5_triggers.py", ["--smoke"], "B5 "),
     ("b6_realtime.py", ["--smoke"], "B6 "),
     ("b7_local_server_1m.py", ["--rows", "2000"], "B7 "),
-    ("b8_sql_postgres.py", ["--smoke"], "B8 "),
+    # one size, not --smoke's two: each size is six fresh processes (Airflow imports); one runs every step
+    ("b8_sql_postgres.py", ["--sizes", "5000"], "B8 "),
     ("b9_dagster_stream.py", ["--smoke"], "B9 "),
     ("b0_sdk_peer.py", ["--smoke"], "B0 "),
     ("b10_incremental.py", ["--smoke"], "B10 "),
@@ -33,6 +34,7 @@ SCRIPTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("script", "args", "title"), SCRIPTS, ids=[s for s, _, _ in SCRIPTS])
 def test_smoke(script: str, args: list[str], title: str, sutro_server: Any, sutro_s3_server: Any) -> None:
