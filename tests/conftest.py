@@ -20,8 +20,36 @@ def pg_server() -> Iterator[object]:
         yield cluster
 
 
+def _first_rank(item: pytest.Item) -> int:
+    """0: in an ``xdist_group`` (a chain that one worker runs end to end: the longest
+    unit of work); 1: marked ``slow`` or ``e2e``; 2: the rest."""
+    if item.get_closest_marker("xdist_group") is not None:
+        return 0
+    if item.get_closest_marker("slow") is not None or item.get_closest_marker("e2e") is not None:
+        return 1
+    return 2
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, long work first (:func:`_long_work_first`), then the group suffix
+    of ``--dist loadgroup`` (:func:`_group_suffix`)."""
+    if config.getoption("dist", "no") != "no":
+        _long_work_first(items)
+    _group_suffix(config, items)
+
+
+def _long_work_first(items: list[pytest.Item]) -> None:
+    """The xdist scheduler hands out tests (and whole groups) in collection order, so a
+    long test collected late (the Dagster and bench files come after most quick ones)
+    could start when the other worker has nothing left to do, and the run would last as
+    long as that one test. Longest units first (a group, then ``slow``/``e2e`` tests, each
+    rank in file order) and the many short tests last let both workers end together.
+    Every worker sorts the same collection the same way."""
+    items.sort(key=_first_rank)  # stable: file order within a rank
+
+
+def _group_suffix(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``--dist loadgroup`` on pytest 9.2: xdist 3.8 tells the scheduler a test's
     ``xdist_group`` by appending ``@<group>`` to its node id through the old ``_nodeid``
     attribute, which pytest 9.2's structured node ids no longer read, so every group

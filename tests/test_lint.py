@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -16,6 +18,7 @@ def test_ruff() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # a cold cache on a fresh clone: about a minute
 def test_mypy() -> None:
     proc = subprocess.run([str(BIN / "mypy"), "--cache-dir", str(REPO / ".tmp" / "mypy"),
                            "sutro_providers", "airflow_provider", "dagster_sutro"],

@@ -161,6 +161,7 @@ def _task_peak(rows: int, pg: Any) -> dict[str, int]:
     return out
 
 
+@pytest.mark.slow
 def test_task_peak_memory_does_not_follow_the_table_size(pg_conn: Any, sutro_staged: Any) -> None:
     """PostgreSQL -> operator -> PostgreSQL at 20k and 200k rows, each task in a fresh
     process. Batches of 8,192 rows, so that both sizes span many batches: the fixed

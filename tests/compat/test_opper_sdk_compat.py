@@ -16,6 +16,7 @@ SCRIPT = Path(__file__).resolve().parent / "opper_sdk_against_local.py"
 STEPS = 13
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_official_opper_sdk_against_local_server(sutro_clean: LocalSutroServer, tmp_path: Path) -> None:
     python = ensure_opper_sdk_venv()

@@ -19,6 +19,7 @@ from tests.compat.sdk_venv import ensure_sdk_venv
 SCRIPT = Path(__file__).resolve().parent / "sdk_against_local.py"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_official_sdk_against_local_server(
     sutro_clean: LocalSutroServer, sutro_s3_server: MotoS3, sutro_s3_bucket: str, tmp_path: Path

@@ -122,6 +122,7 @@ with dg.DagsterInstance.get() as instance:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("then", ["reexecute", "cancel_run"])
 def test_run_killed_mid_wait_is_reattached_or_cancelled(sutro_env: Any, sutro_s3_server: Any, sutro_s3_bucket: str,

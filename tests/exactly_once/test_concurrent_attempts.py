@@ -38,6 +38,7 @@ def _attempt(url: str, key: str, storage: dict[str, Any], bucket: str, case: str
                    table["label"].null_count if table is not None else None, result.manifest.job_ids))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(("attempts", "mode"), [(2, "wait"), (4, "wait"), (8, "wait"), (4, "fail")])
 def test_overlapping_attempts_create_one_job_per_shard(

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sutro_providers.identity import RunIdentity
 from sutro_providers.incremental import results_cache
 from sutro_providers.manifest import Manifest
@@ -29,6 +31,7 @@ def child(sutro: Any, staging: Any, tag: str, mode: str) -> list[str]:
             tag, mode]
 
 
+@pytest.mark.slow
 def test_killed_between_job_success_and_cache_commit(pipeline: EnrichmentPipeline, staging: Any,
                                                      sutro_clean: Any) -> None:
     validator, spec = pipeline._validator(options())

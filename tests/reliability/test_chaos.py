@@ -16,7 +16,7 @@ from tests.chaos.drivers import Outcome
 from tests.chaos.env import ChaosEnv
 from tests.chaos.runner import check_run, job_audit
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 
 def test_small_chaos_run_keeps_every_invariant(sutro_s3_server: Any) -> None:
