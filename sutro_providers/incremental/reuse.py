@@ -190,7 +190,9 @@ class ReusedRows:
                 raise SutroResultsError(f"rows {lost} were found in the results cache when the run was staged, "
                                         f"but the run's map of reused rows does not place them")
             assert self._table is not None
-            pieces.append(self._table.take(pa.array(where)).drop_columns([ROW_ID]))
+            contiguous = where[-1] - where[0] + 1 == len(where)  # the usual case: ids are consecutive reused rows
+            piece = self._table.slice(int(where[0]), len(where)) if contiguous else self._table.take(pa.array(where))
+            pieces.append(piece.drop_columns([ROW_ID]))
         self.taken += len(ids)
         return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
 
