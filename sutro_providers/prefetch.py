@@ -1,5 +1,6 @@
-"""Read-ahead on a worker thread: the next items of an iterator, produced while the
-caller consumes this one.
+"""Work on worker threads: read-ahead (:func:`prefetched`, the next items of an
+iterator produced while the caller consumes this one) and write-behind (:class:`Lane`,
+tasks run in order on a thread of their own while the caller goes on).
 
 Used where Arrow (or a driver) releases the GIL on both sides of the hand-over: the
 collect (reading and unpacking results, joining them to the source while the output
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -75,4 +78,52 @@ def prefetched(items: Iterator[T], depth: int = 2, name: str = "sutro-prefetch")
         worker.join()
 
 
-__all__ = ["prefetched"]
+class Lane:
+    """One worker thread running tasks in submission order. :meth:`submit` blocks while
+    ``depth`` tasks wait and raises the lane's first error; after an error the lane
+    skips the tasks still queued."""
+
+    def __init__(self, name: str, depth: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sutro-{name}")
+        self._pending: deque[Future[None]] = deque()
+        self._depth = depth
+        self._error: BaseException | None = None
+
+    def submit(self, task: Callable[..., None], *args: Any) -> None:
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        if self._error is not None:
+            raise self._error
+        self._pending.append(self._pool.submit(self._run, task, args))
+
+    def _run(self, task: Callable[..., None], args: tuple[Any, ...]) -> None:
+        if self._error is not None:
+            return
+        try:
+            task(*args)
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    def drain(self) -> None:
+        """Wait for every queued task and end the thread; raise the first error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+            if self._error is not None:
+                raise self._error
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Skip the queued tasks, wait for the running one, end the thread. Never raises."""
+        self._error = self._error or Stopped()
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Stopped(Exception):
+    """Marks a lane stopped on the way out of a failed step (its queued tasks are skipped)."""
+
+
+__all__ = ["Lane", "Stopped", "prefetched"]

@@ -31,27 +31,32 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from sutro_providers.collection.collector import prefetched
-from sutro_providers.columns import ROW_ID
 from sutro_providers.errors import SutroStagingError
 from sutro_providers.incremental.keys import HI, LO, bucket_of, content_keys
+from sutro_providers.incremental.matching import (
+    POSITION,
+    KeyBatch,
+    SegmentMatch,
+    Tally,
+    Wanted,
+    key_batches,
+    match_segment,
+)
 from sutro_providers.incremental.prefetch import KeysPrefetch
 from sutro_providers.incremental.reuse import MapWriter, ReuseHeader
-from sutro_providers.incremental.segments import ROW_COST, SegmentReader
+from sutro_providers.incremental.segments import SegmentReader
 from sutro_providers.incremental.spill import IPC_OPTIONS, BucketSpill, bucket_order
 from sutro_providers.incremental.store import Catalog, ResultsCache
 from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
-from sutro_providers.staging.area import _Lane
+from sutro_providers.prefetch import Lane, prefetched
 from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.incremental.lookup")
 
 KEY_BITS = 6
 KEY_BUCKETS = 2**KEY_BITS
-POSITION = ROW_ID
 LOOKUP_RETRIES = 3
 
 
@@ -118,32 +123,21 @@ class _Keys:
         self._parts.append((np.arange(self.position, self.position + len(hi), dtype=np.int64), hi, lo))
         self.rows += len(hi)
 
-    def flush(self, spill: BucketSpill) -> None:
-        if not self._parts:
-            return
-        positions, hi, lo = (np.concatenate(c) for c in zip(*self._parts, strict=True))
-        self._parts, self.rows = [], 0
-        buckets = bucket_of(hi, KEY_BITS)
-        order = bucket_order(buckets)  # in numpy: cheaper than an Arrow take of the table
-        spill.append_grouped(pa.table({POSITION: positions[order], HI: hi[order], LO: lo[order]}, schema=_KEY_SCHEMA),
-                             buckets[order])
+    def take(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The keys gathered since the last take (for :func:`_spread`)."""
+        parts, self._parts, self.rows = self._parts, [], 0
+        return parts
 
 
-def match_keys(entry_hi: np.ndarray, entry_lo: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """For each key ``(hi[i], lo[i])`` its row in the entries (sorted by ``(hi, lo)``), or -1."""
-    left = np.searchsorted(entry_hi, hi, side="left")
-    right = np.searchsorted(entry_hi, hi, side="right")
-    out = np.full(len(hi), -1, dtype=np.int64)
-    single = np.flatnonzero(right - left == 1)
-    rows = left[single]
-    same = entry_lo[rows] == lo[single]
-    out[single[same]] = rows[same]
-    for i in np.flatnonzero(right - left > 1):  # two entries share k_hi (about 1 in 2^64 / entries): by k_lo
-        run = entry_lo[left[i]:right[i]]
-        match = np.flatnonzero(run == lo[i])
-        if len(match):
-            out[i] = left[i] + match[0]
-    return out
+def _spread(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], spill: BucketSpill) -> None:
+    """Append gathered keys (with their positions) to their key-range buckets."""
+    if not parts:
+        return
+    positions, hi, lo = (np.concatenate(c) for c in zip(*parts, strict=True))
+    buckets = bucket_of(hi, KEY_BITS)
+    order = bucket_order(buckets)  # in numpy: cheaper than an Arrow take of the table
+    spill.append_grouped(pa.table({POSITION: positions[order], HI: hi[order], LO: lo[order]}, schema=_KEY_SCHEMA),
+                         buckets[order])
 
 
 class Planner:
@@ -171,27 +165,29 @@ class Planner:
             self._prefetch = KeysPrefetch(self.cache, pin, rows, self._tmp.name)
 
     def read(self, reader: SourceReader) -> BucketSpill:
-        """The pass over the source: scratch copy + keys by bucket. Three threads: the
+        """The pass over the source: scratch copy + keys by bucket. Four threads: the
         source is read (decoded) a few batches ahead on one, the scratch copy written
-        on another, the keys computed on the caller's (Arrow, LZ4 and polars release
-        the GIL)."""
+        on another, the keys computed on the caller's and spread over their buckets on
+        a fourth (Arrow, LZ4, numpy and polars release the GIL)."""
         self.validator.check_schema(reader.schema)
         scratch = self.scratch = ScratchInput(self._tmp.name, reader.schema)
         keys = BucketSpill(self._tmp.name, "keys", _KEY_SCHEMA, KEY_BUCKETS, compress=False)  # hashes: no LZ4
         pending = _Keys()
-        lane = _Lane("scratch")
+        lanes = Lane("lookup-scratch"), Lane("lookup-keys")
         try:
             for batch in prefetched(reader.batches()):
-                lane.submit(scratch.write, batch)
+                lanes[0].submit(scratch.write, batch)
                 if self.cache is not None:
                     pending.add(*content_keys(self.validator.cast_for_submit(batch)))
                     if pending.rows >= KEY_FLUSH_ROWS:
-                        pending.flush(keys)
+                        lanes[1].submit(_spread, pending.take(), keys)
                 pending.position += batch.num_rows
-            pending.flush(keys)
-            lane.drain()
+            lanes[1].submit(_spread, pending.take(), keys)
+            for lane in lanes:
+                lane.drain()
         except BaseException:
-            lane.stop()
+            for lane in lanes:
+                lane.stop()
             raise
         scratch.finish()
         keys.finish()
@@ -246,52 +242,43 @@ class Planner:
 
     def _match(self, keys: BucketSpill, readers: list[SegmentReader], hits: np.ndarray, out: MapWriter,
                started: float) -> Lookup:
-        cost = [0.0, 0.0]  # sum, rows with a cost
-        for bucket in keys.buckets():
-            want = keys.read(bucket)
-            want = want.take(pc.sort_indices(want, sort_keys=[(HI, "ascending")]))
-            for index, reader in enumerate(readers):  # newest first: a key found is not looked for in older segments
-                if not want.num_rows:
-                    break
-                want = self._match_segment(reader, index, want, hits, out, cost)
+        """Bucket by bucket, in key order. The newest segment's keys are read (and each
+        bucket's keys sorted) on a thread of its own, a few batches ahead of the
+        matching on the caller's: numpy and Arrow release the GIL, so the two overlap."""
+        tally = Tally()
+        newest, older = readers[0], readers[1:]
+        newest.offsets, newest.min_hi  # noqa: B018 - open the file and its statistics here, not on both threads
+        match: SegmentMatch | None = None
+        for want, batch, last in prefetched(_newest_reads(keys, newest), name="sutro-cache-lookup"):
+            if match is None or match.want is not want:
+                match = SegmentMatch(newest, 0, want, hits, out, tally)
+            if batch is not None:
+                match.match(batch)
+            if last:  # the bucket's keys not in the newest segment: in the older ones, newest first
+                left = match.remaining()
+                for index, reader in enumerate(older, start=1):
+                    if not len(left):
+                        break
+                    left = match_segment(reader, index, left, hits, out, tally)
         bytes_read = sum(r.bytes_read for r in readers)
         seconds = time.monotonic() - started
         log.info("results cache: %d of %d rows found (%.1f MiB of segment keys read, %.2f s)",
                  out.rows, len(hits), bytes_read / 2**20, seconds)
-        return Lookup(hits, out.rows, round(cost[0], 9) if cost[1] else None, None, bytes_read, seconds)
-
-    @staticmethod
-    def _match_segment(reader: SegmentReader, index: int, want: pa.Table, hits: np.ndarray, out: MapWriter,
-                       cost: list[float]) -> pa.Table:
-        """Find ``want``'s keys (sorted by ``k_hi``) in one segment; return those not found."""
-        sorted_hi = want[HI].to_numpy()
-        want_lo = want[LO].to_numpy()
-        positions = want[POSITION].to_numpy()
-        found = np.zeros(want.num_rows, dtype=bool)
-        offsets = reader.offsets
-        for group in reader.candidates(sorted_hi):
-            low = int(np.searchsorted(sorted_hi, reader.min_hi[group], side="left"))
-            high = int(np.searchsorted(sorted_hi, reader.max_hi[group], side="right"))
-            entries = reader.keys(group)
-            rows = match_keys(entries[HI].to_numpy(), entries[LO].to_numpy(), sorted_hi[low:high], want_lo[low:high])
-            hit = rows >= 0
-            if not hit.any():
-                continue
-            where = np.flatnonzero(hit) + low
-            fresh = ~found[where]
-            where, rows = where[fresh], rows[hit][fresh]
-            found[where] = True
-            order = np.argsort(rows, kind="stable")  # segment row order, as the collect reads the results
-            where, rows = where[order], rows[order]
-            hits[positions[where]] = True
-            out.add(positions[where], index, rows + offsets[group])
-            if ROW_COST in entries.column_names:
-                costs = entries[ROW_COST].to_numpy(zero_copy_only=False)[rows]
-                known = ~np.isnan(costs)
-                if known.any():
-                    cost[0] += float(costs[known].sum())
-                    cost[1] += float(known.sum())
-        return want.filter(pa.array(~found)) if found.any() else want
+        return Lookup(hits, out.rows, round(tally.cost, 9) if tally.rows_with_cost else None, None, bytes_read,
+                      seconds)
 
 
-__all__ = ["Lookup", "Planner", "ScratchInput", "match_keys"]
+def _newest_reads(keys: BucketSpill, newest: SegmentReader) -> Iterator[tuple[Wanted, KeyBatch | None, bool]]:
+    """Each bucket's keys (sorted) with the newest segment's candidate key batches for
+    them, in order; ``True`` marks a bucket's last item."""
+    for bucket in keys.buckets():
+        want = Wanted.of(keys.read(bucket))
+        pending: KeyBatch | None = None
+        for batch in key_batches(newest, want):
+            if pending is not None:
+                yield want, pending, False
+            pending = batch
+        yield want, pending, True
+
+
+__all__ = ["Lookup", "Planner", "ScratchInput"]

@@ -30,9 +30,15 @@ def bucket_order(buckets: np.ndarray) -> np.ndarray:
 class BucketSpill:
     """``count`` local IPC files of one schema under ``directory`` (``name``-NNNN.arrow)."""
 
-    def __init__(self, directory: str, name: str, schema: pa.Schema, count: int, *, compress: bool = True) -> None:
+    def __init__(self, directory: str, name: str, schema: pa.Schema, count: int, *, compress: bool = True,
+                 gather_rows: int = 0) -> None:
+        """``gather_rows``: rows :meth:`append` gathers before it spreads them (a few
+        rows per bucket per append would make many tiny writes); 0: none."""
         self.directory, self.name, self.schema, self.count = directory, name, schema, count
         self._options = IPC_OPTIONS if compress else PLAIN_OPTIONS
+        self.gather_rows = gather_rows
+        self._gathered: list[tuple[pa.Table | pa.RecordBatch, np.ndarray]] = []
+        self._gathered_rows = 0
         self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         self._sinks: dict[int, pa.NativeFile] = {}
         self.rows = np.zeros(count, dtype=np.int64)
@@ -44,6 +50,22 @@ class BucketSpill:
         """Append ``table``'s rows, row i to bucket ``buckets[i]``."""
         if not len(buckets):
             return
+        if self.gather_rows:
+            self._gathered.append((table, buckets))
+            self._gathered_rows += len(buckets)
+            if self._gathered_rows >= self.gather_rows:
+                self._spread_gathered()
+            return
+        self._spread(table, buckets)
+
+    def _spread_gathered(self) -> None:
+        if not self._gathered:
+            return
+        parts, self._gathered, self._gathered_rows = self._gathered, [], 0
+        tables = [t if isinstance(t, pa.Table) else pa.Table.from_batches([t]) for t, _ in parts]
+        self._spread(pa.concat_tables(tables) if len(tables) > 1 else tables[0], np.concatenate([b for _, b in parts]))
+
+    def _spread(self, table: pa.Table | pa.RecordBatch, buckets: np.ndarray) -> None:
         order = bucket_order(buckets)
         ordered = buckets[order]
         table = table.take(pa.array(order)) if not np.all(order[1:] > order[:-1]) else table
@@ -73,6 +95,7 @@ class BucketSpill:
 
     def finish(self) -> None:
         """Close every file (call once all rows are appended, before reading)."""
+        self._spread_gathered()
         for writer in self._writers.values():
             writer.close()
         for sink in self._sinks.values():

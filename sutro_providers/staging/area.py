@@ -41,9 +41,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections import deque
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +58,11 @@ from sutro_providers.inputs.sources import SourceReader
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
 from sutro_providers.parquet_io import STAGED, ParquetSink, open_parquet, open_upload, parquet_batches
+from sutro_providers.prefetch import Lane
 from sutro_providers.staging.store import store_errors
 
 log = logging.getLogger("sutro_providers.staging.area")
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 2  # the depth of each Lane
 REUSED_MARK = "sutro:reused"
 """The skip reason staging gives, in ``source.parquet``, to a row whose result comes
 from the results cache (``stage(reused=...)``): not submitted, and never a skip reason
@@ -259,54 +258,6 @@ class StagingArea:
         return StagedRun(rows_in, submitted, skipped, shard_rows, digest, fingerprint_version, stage_id, reused_rows)
 
 
-class _Lane:
-    """One worker thread running tasks in submission order. :meth:`submit` blocks while
-    ``depth`` tasks wait and raises the lane's first error; after an error the lane
-    skips the tasks still queued."""
-
-    def __init__(self, name: str, depth: int = QUEUE_DEPTH) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sutro-staging-{name}")
-        self._pending: deque[Future[None]] = deque()
-        self._depth = depth
-        self._error: BaseException | None = None
-
-    def submit(self, task: Callable[..., None], *args: Any) -> None:
-        while len(self._pending) >= self._depth:
-            self._pending.popleft().result()
-        if self._error is not None:
-            raise self._error
-        self._pending.append(self._pool.submit(self._run, task, args))
-
-    def _run(self, task: Callable[..., None], args: tuple[Any, ...]) -> None:
-        if self._error is not None:
-            return
-        try:
-            task(*args)
-        except BaseException as exc:
-            self._error = exc
-            raise
-
-    def drain(self) -> None:
-        """Wait for every queued task and end the thread; raise the first error."""
-        try:
-            while self._pending:
-                self._pending.popleft().result()
-            if self._error is not None:
-                raise self._error
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def stop(self) -> None:
-        """Skip the queued tasks, wait for the running one, end the thread. Never raises."""
-        self._error = self._error or _Stopped()
-        self._pending.clear()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Stopped(Exception):
-    """Marks a lane stopped on the way out of a failed staging."""
-
-
 class _Fingerprint:
     """The input fingerprint, hashed on its own thread (see :data:`FINGERPRINT_VERSION`)."""
 
@@ -323,7 +274,7 @@ class _Fingerprint:
             )
         self.version = version
         self._hasher.update(str(columns).encode())
-        self._lane = _Lane("fingerprint")
+        self._lane = Lane("staging-fingerprint", QUEUE_DEPTH)
 
     def add(self, submit: pa.RecordBatch, keep: pa.Array | None) -> None:
         self._lane.submit(self._update, submit, keep)
@@ -360,8 +311,8 @@ class _StageWriter:
         self._source: ParquetSink | None = None
         self._shard: ParquetSink | None = None
         self._sinks: list[ParquetSink] = []
-        self._source_lane = _Lane("source")
-        self._shard_lane = _Lane("shards")
+        self._source_lane = Lane("staging-source", QUEUE_DEPTH)
+        self._shard_lane = Lane("staging-shards", QUEUE_DEPTH)
         schema = source_schema.append(pa.field(ROW_ID, pa.int64())).append(pa.field(SKIP_REASON, pa.string()))
         self._source_lane.submit(self._open_source, schema)
         self._shard_lane.submit(self._clear_shards)

@@ -172,10 +172,60 @@ def test_a_lookup_without_hits_writes_no_map_and_holds_no_pin(cache: ResultsCach
 
 
 def test_match_keys_goes_by_both_halves() -> None:
-    from sutro_providers.incremental.lookup import match_keys
+    from sutro_providers.incremental.matching import match_keys
 
     entry_hi = np.array([1, 5, 5, 5, 9], dtype=np.uint64)  # three entries share k_hi 5
     entry_lo = np.array([0, 2, 4, 8, 1], dtype=np.uint64)
     hi = np.array([5, 5, 5, 9, 9, 1, 2], dtype=np.uint64)
     lo = np.array([4, 8, 3, 1, 2, 0, 0], dtype=np.uint64)
     assert match_keys(entry_hi, entry_lo, hi, lo).tolist() == [2, 3, -1, 4, -1, 0, -1]
+
+
+@pytest.mark.parametrize("batch_groups", [1, 3, 32])
+def test_the_map_places_every_found_row_on_its_own_result(cache: ResultsCache, monkeypatch: pytest.MonkeyPatch,
+                                                          batch_groups: int) -> None:
+    """Row groups are matched in batches (matching.BATCH_GROUPS): whatever the batch,
+    each found row's map entry points at the segment row holding its own result,
+    across two segments (newest first), with keys in shuffled input order."""
+    from sutro_providers.incremental import matching
+    from sutro_providers.incremental.reuse import gather
+
+    monkeypatch.setattr(matching, "BATCH_GROUPS", batch_groups)
+    older = [f"old {i}" for i in range(40_000)]
+    newer = [f"new {i}" for i in range(60_000)]
+    for bodies in (older, newer):
+        hi, lo = content_keys(VALIDATOR.cast_for_submit(pa.record_batch({"body": bodies})))
+        table = sort_entries(pa.table({HI: hi, LO: lo, CACHED_AT: np.full(len(bodies), time.time()),
+                                       ROW_COST: np.full(len(bodies), 0.001), "label": bodies}, schema=SCHEMA))
+        segment = cache.write_segment(iter([table]), SCHEMA)
+        assert segment is not None
+        cache.commit(segment)
+    rng = np.random.default_rng(batch_groups)
+    wanted = [str(b) for b in rng.permutation(np.array(older[::3] + newer[::2] + ["absent 1", "absent 2"]))]
+    found = run_lookup(cache, wanted)
+    assert found.rows_reused == len(wanted) - 2 and found.map_file is not None
+    assert found.cost_avoided_usd == pytest.approx(0.001 * (len(wanted) - 2))
+    reused = gather(cache.fs, found.map_file, len(wanted), cache.display)
+    try:
+        ids = np.flatnonzero(found.hits)
+        assert reused.take(ids)["label"].to_pylist() == [wanted[i] for i in ids]
+    finally:
+        reused.close()
+
+
+def test_a_failure_spreading_the_keys_is_raised_by_the_read(cache: ResultsCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys are spread over their buckets on a thread of the read pass: its error
+    is the read's, and no thread of the read outlives it."""
+    from sutro_providers.incremental.spill import BucketSpill
+
+    def full(self: BucketSpill, *args: Any) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(BucketSpill, "append_grouped", full)
+    planner = Planner(cache, VALIDATOR)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            planner.read(open_source(pa.table({"body": [f"row {i}" for i in range(1_000)]})))
+    finally:
+        planner.close()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("sutro-lookup")]

@@ -17,7 +17,7 @@ from sutro_providers import parquet_io
 from sutro_providers.errors import SutroInputError
 from sutro_providers.inputs.sources import open_source
 from sutro_providers.parquet_io import open_parquet
-from sutro_providers.staging.area import _Lane
+from sutro_providers.prefetch import Lane
 
 
 def _table(rows: int) -> pa.Table:
@@ -69,7 +69,7 @@ def test_the_shared_reader_is_the_one_inputs_staging_and_collect_use() -> None:
 
 
 def test_a_staging_lane_holds_at_most_depth_tasks() -> None:
-    lane, submitted, seen = _Lane("test", depth=2), [0], []
+    lane, submitted, seen = Lane("test", depth=2), [0], []
 
     def task(i: int) -> None:
         seen.append(submitted[0] - i)  # how far the caller got ahead of this task

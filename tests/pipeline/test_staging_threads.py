@@ -16,7 +16,8 @@ from sutro_providers.identity import RunIdentity
 from sutro_providers.inputs.sources import open_source
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
-from sutro_providers.staging.area import FINGERPRINT_VERSION, StagingArea, _Lane, _StageWriter
+from sutro_providers.prefetch import Lane
+from sutro_providers.staging.area import FINGERPRINT_VERSION, StagingArea, _StageWriter
 from sutro_providers.submission.ledger import Ledger
 from tests.pipeline.conftest import options, tickets
 
@@ -84,7 +85,7 @@ def test_invalid_rows_in_a_later_batch_remove_what_the_threads_already_wrote(are
 
 
 def test_lane_raises_the_first_error_and_skips_what_was_queued_after_it() -> None:
-    lane, ran, release = _Lane("test", depth=3), [], threading.Event()
+    lane, ran, release = Lane("test", depth=3), [], threading.Event()
 
     def task(i: int) -> None:
         release.wait(5)
