@@ -47,7 +47,10 @@ def test_overlapping_attempts_create_one_job_per_shard(
     """``wait``: the attempts that find a shard claimed wait for its job and reattach;
     ``fail``: they stop at once with an error naming the other attempt. Either way one
     job per shard, and at least one attempt returns the whole table."""
-    ctx = multiprocessing.get_context("spawn")
+    # Fresh processes, each forked from a forkserver that imported the pipeline once (per
+    # xdist worker, shared by the 4 cases): not 18 interpreters importing pyarrow and s3fs
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["sutro_providers.pipeline", __name__])
     queue, barrier = ctx.Queue(), ctx.Barrier(attempts)
     args = (sutro_clean.url, sutro_clean.api_key, sutro_s3_server.storage_options, sutro_s3_bucket,
             f"n{attempts}-{mode}", mode)
