@@ -138,18 +138,23 @@ class ParquetFormat:
     :param compression: the Parquet codec.
     :param dictionary: ``"arrow"``: dictionary-encode only the columns that are Arrow
         dictionaries already; ``"repeating"``: those whose values repeat in the first
-        batch (:func:`dictionary_columns`).
+        batch (:func:`dictionary_columns`); a tuple: these columns.
     :param statistics: write min/max statistics for every column (``True``) or these.
     :param row_group_size: rows per row group; ``None``: each batch is one row group.
+    :param encodings: ``(column, encoding)`` pairs, e.g. ``DELTA_BINARY_PACKED`` for
+        ascending integers (columns not named: the writer's default).
     """
 
     compression: str
-    dictionary: Literal["arrow", "repeating"]
+    dictionary: Literal["arrow", "repeating"] | tuple[str, ...]
     statistics: bool | tuple[str, ...] = True
     row_group_size: int | None = None
+    encodings: tuple[tuple[str, str], ...] = ()
 
     def use_dictionary(self, schema: pa.Schema, sample: pa.RecordBatch | None) -> bool | list[str]:
         """The writer's ``use_dictionary`` for ``schema`` (``sample``: the first batch, if any)."""
+        if isinstance(self.dictionary, tuple):
+            return list(self.dictionary)
         if self.dictionary == "arrow":
             return [f.name for f in schema if pa.types.is_dictionary(f.type)] or False
         return dictionary_columns(sample) if sample is not None else True
@@ -198,7 +203,8 @@ class ParquetSink:
         try:
             self.writer = pq.ParquetWriter(handle, schema, compression=fmt.compression,
                                            use_dictionary=fmt.use_dictionary(schema, sample),
-                                           write_statistics=statistics)
+                                           write_statistics=statistics,
+                                           column_encoding=dict(fmt.encodings) or None)
         except BaseException:
             discard_upload(handle)
             raise
