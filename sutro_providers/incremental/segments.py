@@ -18,6 +18,7 @@ column; both are read by :class:`SegmentReader`.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from sutro_providers.incremental.keys import HI, LO
-from sutro_providers.parquet_io import ParquetFormat, ParquetSink, open_upload
+from sutro_providers.parquet_io import ParquetFormat, ParquetSink, open_parquet, open_upload
 
 CACHED_AT = "__sutro_cached_at"
 """Epoch seconds when the entry was cached (retention goes by it)."""
@@ -79,8 +80,7 @@ class _File:
 
     def __init__(self, fs: Any, path: str) -> None:
         # fs None: a local copy
-        self.handle = (pa.OSFile(path, "rb") if fs is None
-                       else fs.open(path, "rb", cache_type="readahead", block_size=READ_BLOCK))
+        self.handle = pa.OSFile(path, "rb") if fs is None else open_parquet(fs, path, read_ahead=READ_BLOCK)
         try:
             self.file = pq.ParquetFile(self.handle)
         except BaseException:
@@ -128,8 +128,6 @@ class SegmentReader:
         self.results_path = f"{root}/{segment.name}"
         self._keys: _File | None = None
         self._results: _File | None = None
-        self._min_hi: np.ndarray | None = None
-        self._max_hi: np.ndarray | None = None
 
     def _keys_file(self) -> _File:
         if self._keys is None:
@@ -150,7 +148,9 @@ class SegmentReader:
             self._results = _File(self.fs, self.results_path)
         return self._results
 
-    def _statistics(self) -> None:
+    @functools.cached_property
+    def _hi_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row group's ``k_hi`` minimum and maximum (the keys file's footer statistics)."""
         keys = self._keys_file()
         meta = keys.file.metadata
         column = keys.file.schema_arrow.get_field_index(HI)
@@ -159,22 +159,15 @@ class SegmentReader:
             stats = meta.row_group(group).column(column).statistics
             lows.append(int(stats.min))
             highs.append(int(stats.max))
-        self._min_hi = np.array(lows, dtype=np.uint64)
-        self._max_hi = np.array(highs, dtype=np.uint64)
+        return np.array(lows, dtype=np.uint64), np.array(highs, dtype=np.uint64)
 
     @property
     def min_hi(self) -> np.ndarray:
-        if self._min_hi is None:
-            self._statistics()
-        assert self._min_hi is not None
-        return self._min_hi
+        return self._hi_ranges[0]
 
     @property
     def max_hi(self) -> np.ndarray:
-        if self._max_hi is None:
-            self._statistics()
-        assert self._max_hi is not None
-        return self._max_hi
+        return self._hi_ranges[1]
 
     @property
     def num_row_groups(self) -> int:
