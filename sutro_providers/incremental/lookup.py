@@ -1,9 +1,12 @@
 """The lookup: which input rows have a result in the cache already.
 
-One pass over the source (it may be a one-shot stream, e.g. a SQL query): every
-batch goes to a local scratch copy (:class:`~sutro_providers.incremental.spill.BucketSpill`,
-IPC + LZ4), and every row's content key, with its position, to one of
-:data:`KEY_BUCKETS` local key-range buckets. Then, bucket by bucket (in key order),
+One pass over the source, which staging reads a second time: a file source is
+first copied to local scratch as it is (one streaming read per file, no
+re-encoding), an in-memory table is read twice as it is, and any other source
+(a SQL query, a stream: read once only) is copied batch by batch to a local scratch
+file (:class:`ScratchInput`, Arrow IPC + LZ4) while it is read. Every row's content
+key, with its position, goes to one of :data:`KEY_BUCKETS` local key-range buckets
+(:class:`~sutro_providers.incremental.spill.BucketSpill`). Then, bucket by bucket (in key order),
 the bucket's keys are matched against the committed segments, newest first: only
 the row groups whose ``k_hi`` range holds one of the keys are read (row-group
 statistics), each at most once, and only their keys (a segment's keys file:
@@ -16,8 +19,11 @@ results from the segments themselves, held for it by a pin
 Memory: one batch, one key bucket (rows / 64), one row group of keys and one
 map row group, plus one byte per input row (the hit mask staging reads).
 
-Staging then reads the scratch copy instead of the source (the source is read once)
-and leaves the rows that were found out of the shards.
+Staging then reads that copy (:attr:`Planner.replay`) instead of the source (the
+source is read once, and both passes see the same rows even if it is replaced in
+between) and leaves the rows that were found out of the shards. Disk: the source's
+size (a file) or ~1/3 of its size in memory (a stream, LZ4), plus 24 bytes per row
+of keys.
 """
 
 from __future__ import annotations
@@ -147,7 +153,8 @@ class Planner:
         self.cache = cache  # None: refresh (nothing is looked up)
         self.validator = validator
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-incremental-")
-        self.scratch: ScratchInput | None = None
+        self.rows = 0  # read by read()
+        self.replay: SourceReader | None = None  # the source for the second pass (staging), set by read()
         self._prefetch: KeysPrefetch | None = None
 
     def close(self) -> None:
@@ -165,18 +172,31 @@ class Planner:
             self._prefetch = KeysPrefetch(self.cache, pin, rows, self._tmp.name)
 
     def read(self, reader: SourceReader) -> BucketSpill:
-        """The pass over the source: scratch copy + keys by bucket. Four threads: the
-        source is read (decoded) a few batches ahead on one, the scratch copy written
-        on another, the keys computed on the caller's and spread over their buckets on
-        a fourth (Arrow, LZ4, numpy and polars release the GIL)."""
-        self.validator.check_schema(reader.schema)
-        scratch = self.scratch = ScratchInput(self._tmp.name, reader.schema)
+        """The pass over the source: keys by bucket, and the source made readable a
+        second time (:attr:`replay`). A source that can promise the same rows twice
+        (:meth:`~sutro_providers.inputs.sources.SourceReader.replayable`: a file is
+        copied to local scratch as it is, first; an Arrow table is itself) is read from
+        there; any other source (a SQL query, a stream) is copied batch by batch to a
+        local scratch file (Arrow IPC + LZ4) while it is read.
+
+        Up to four threads: the source is read (decoded) a few batches ahead on one,
+        the scratch copy written on another, the keys computed on the caller's and
+        spread over their buckets on a fourth (Arrow, LZ4, numpy and polars release
+        the GIL)."""
+        with store_errors(f"cannot copy {reader.description} to local scratch"):
+            replayable = reader.replayable(self._tmp.name)
+        if replayable is not None and replayable is not reader:
+            reader.close()
+        source = replayable or reader
+        self.validator.check_schema(source.schema)
+        scratch = None if replayable is not None else ScratchInput(self._tmp.name, source.schema)
         keys = BucketSpill(self._tmp.name, "keys", _KEY_SCHEMA, KEY_BUCKETS, compress=False)  # hashes: no LZ4
         pending = _Keys()
         lanes = Lane("lookup-scratch"), Lane("lookup-keys")
         try:
-            for batch in prefetched(reader.batches()):
-                lanes[0].submit(scratch.write, batch)
+            for batch in prefetched(source.batches()):
+                if scratch is not None:
+                    lanes[0].submit(scratch.write, batch)
                 if self.cache is not None:
                     pending.add(*content_keys(self.validator.cast_for_submit(batch)))
                     if pending.rows >= KEY_FLUSH_ROWS:
@@ -189,17 +209,23 @@ class Planner:
             for lane in lanes:
                 lane.stop()
             raise
-        scratch.finish()
         keys.finish()
+        self.rows = pending.position
+        if scratch is None:
+            assert replayable is not None
+            self.replay = replayable
+        else:
+            scratch.finish()
+            self.replay = scratch.reader(reader.batch_size, reader.description)
         return keys
 
     def lookup(self, keys: BucketSpill, map_path: str, pin: str) -> Lookup:
         """Match every key bucket against the cache, with the segments held by ``pin``;
         write where each found row's results are to ``map_path`` (no file: no hit,
         and no pin either)."""
-        assert self.scratch is not None
+        assert self.replay is not None, "read() first"
         started = time.monotonic()
-        hits = np.zeros(self.scratch.rows, dtype=bool)
+        hits = np.zeros(self.rows, dtype=bool)
         if self.cache is None:
             return Lookup(hits)
         for _ in range(LOOKUP_RETRIES):

@@ -34,7 +34,7 @@ def results_cache(area: StagingArea, options: EnrichmentOptions, spec: FunctionS
 def stage_incremental(area: StagingArea, identity: RunIdentity, reader: SourceReader, validator: InputValidator,
                       spec: FunctionSpec | None, options: EnrichmentOptions, *, shard_size: int,
                       stage_id: str | None) -> StagedRun:
-    """Read the source once (scratch copy + keys), look the keys up (nothing with
+    """Read the source once (keys; a local copy for the second pass), look the keys up (nothing with
     ``refresh``), stage every row with the found ones left out of the shards."""
     cache = results_cache(area, options, spec, validator)
     planner = Planner(None if options.refresh else cache, validator)
@@ -44,8 +44,8 @@ def stage_incremental(area: StagingArea, identity: RunIdentity, reader: SourceRe
         planner.prepare(pin, reader.num_rows)  # the cache's keys are fetched while the source is read
         keys = planner.read(reader)
         lookup = planner.lookup(keys, area.reused_path(identity, stage_id), pin)
-        assert planner.scratch is not None
-        staged = area.stage(identity, planner.scratch.reader(reader.batch_size, reader.description), validator,
+        assert planner.replay is not None
+        staged = area.stage(identity, planner.replay, validator,
                             shard_size=shard_size, stage_id=stage_id, reused=lookup.mask)
     except BaseException:
         planner.close()  # first: a prefetch still running may write the pin

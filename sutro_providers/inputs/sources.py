@@ -58,7 +58,8 @@ class SourceReader:
     then :meth:`batches` streams record batches of at most ``batch_size`` rows.
 
     Iterate :meth:`batches` once; a second pass is not guaranteed to work (a
-    ``RecordBatchReader`` source is consumed by the first one).
+    ``RecordBatchReader`` source is consumed by the first one): a caller that reads
+    twice asks :meth:`replayable` first.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class SourceReader:
         batch_size: int,
         description: str,
         close: Callable[[], None] | None = None,
+        replay: Callable[[str], SourceReader] | None = None,
     ) -> None:
         self.schema = schema
         self.num_rows = num_rows
@@ -77,6 +79,7 @@ class SourceReader:
         self.description = description
         self._batches = batches
         self._close = close
+        self._replay = replay
 
     def close(self) -> None:
         """Release what an opened but unread source holds (a SQL query's open result
@@ -88,6 +91,19 @@ class SourceReader:
         """Record batches of the source, in order, each at most ``batch_size`` rows."""
         for batch in self._batches():
             yield from _split(batch, self.batch_size)
+
+    def replayable(self, directory: str) -> SourceReader | None:
+        """A reader of the same rows that can be read any number of times, always with
+        the same rows in the same order, or ``None`` when the source cannot promise that
+        (a SQL query, a ``RecordBatchReader``, a pandas frame: the caller keeps its own
+        copy). An in-memory Arrow or polars table is itself; a file source (Parquet or
+        CSV, local or on a store) is copied into ``directory`` as it is (its own bytes,
+        one streaming read per file: no decoding and no re-encoding) and read from
+        there, so a file replaced at its source between two passes changes neither.
+
+        Raises :class:`SutroInputError` for a file that went away before it was
+        copied; a store that cannot be read raises what the store raises."""
+        return None if self._replay is None else self._replay(directory)
 
     def __repr__(self) -> str:
         return f"SourceReader({self.description}, rows={self.num_rows}, columns={self.schema.names})"
@@ -105,7 +121,7 @@ def open_source(
         raise ValueError("batch_size must be at least 1")
     if isinstance(source, SourceReader):  # already open (e.g. a SQL query: sutro_providers.inputs.sql)
         return SourceReader(source.schema, source._batches, num_rows=source.num_rows, batch_size=batch_size,
-                            description=source.description, close=source._close)
+                            description=source.description, close=source._close, replay=source._replay)
     if isinstance(source, pa.Table | pa.RecordBatch):
         table = source if isinstance(source, pa.Table) else pa.Table.from_batches([source])
         return _from_table(table, batch_size, "Arrow table")
@@ -161,13 +177,15 @@ def _split(batch: pa.RecordBatch, batch_size: int) -> Iterator[pa.RecordBatch]:
 
 
 def _from_table(table: pa.Table, batch_size: int, description: str) -> SourceReader:
-    return SourceReader(
+    reader = SourceReader(
         table.schema,
         lambda: iter(table.to_batches(max_chunksize=batch_size)),
         num_rows=table.num_rows,
         batch_size=batch_size,
         description=description,
+        replay=lambda directory: reader,  # immutable and in memory: every pass sees the same rows
     )
+    return reader
 
 
 # -- list of dicts ----------------------------------------------------------------------------
@@ -335,21 +353,54 @@ def _mixed_pandas_columns(df: Any, exc: Exception) -> list[Any]:
 
 def _open_path(uri: str, storage_options: dict[str, Any], batch_size: int) -> SourceReader:
     fs, path = url_to_fs(uri, **storage_options)
-    lower = path.lower()
     if _GLOB_CHARS.search(path):
         files = sorted(p for p in fs.glob(path) if not fs.isdir(p))
-        return _open_parquet_files(fs, files, uri, batch_size)
+        return _open_files(fs, files, uri, batch_size, csv=False)
     if fs.isdir(path):
         files = sorted(p for p in fs.find(path) if p.lower().endswith(PARQUET_SUFFIXES)
                        and not os.path.basename(p).startswith((".", "_")))
-        return _open_parquet_files(fs, files, uri, batch_size)
+        return _open_files(fs, files, uri, batch_size, csv=False)
     if not fs.exists(path):
         raise SutroInputError(f"input file {uri!r} does not exist")
-    if lower.endswith(PARQUET_SUFFIXES):
-        return _open_parquet_files(fs, [path], uri, batch_size)
-    if lower.endswith(CSV_SUFFIXES):
-        return _open_csv(fs, path, uri, batch_size)
+    if path.lower().endswith(PARQUET_SUFFIXES):
+        return _open_files(fs, [path], uri, batch_size, csv=False)
+    if path.lower().endswith(CSV_SUFFIXES):
+        return _open_files(fs, [path], uri, batch_size, csv=True)
     raise SutroInputError(f"cannot tell the format of {uri!r}: name it .csv or .parquet")
+
+
+def _open_files(fs: Any, files: list[str], uri: str, batch_size: int, *, csv: bool,
+                copy: bool = False) -> SourceReader:
+    """Parquet files, or one CSV file, opened; replayable from a local copy of them
+    (``copy``: they are that copy, which replays itself)."""
+    reader = _open_csv(fs, files[0], uri, batch_size) if csv else _open_parquet_files(fs, files, uri, batch_size)
+    if copy:
+        reader._replay = lambda directory: reader
+    else:
+        reader._replay = lambda directory: _open_files(
+            _local_fs(), _copy_files(fs, files, uri, directory), f"{uri} (local copy)", batch_size, csv=csv,
+            copy=True)
+    return reader
+
+
+def _local_fs() -> Any:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return LocalFileSystem()
+
+
+def _copy_files(fs: Any, files: list[str], uri: str, directory: str) -> list[str]:
+    """``files`` copied into ``directory`` as they are, in order (the names keep their
+    suffix: a CSV file's compression is read from it)."""
+    copies = []
+    for index, path in enumerate(files):
+        local = os.path.join(directory, f"source-{index:06d}-{os.path.basename(path)}")
+        try:
+            fs.get_file(path, local)
+        except FileNotFoundError:
+            raise SutroInputError(f"input file {path!r} of {uri!r} went away before it was read") from None
+        copies.append(local)
+    return copies
 
 
 def _open_parquet_files(fs: Any, files: list[str], uri: str, batch_size: int) -> SourceReader:
@@ -383,18 +434,25 @@ def _open_parquet_files(fs: Any, files: list[str], uri: str, batch_size: int) ->
 
 def _open_csv(fs: Any, path: str, uri: str, batch_size: int) -> SourceReader:
     """CSV with inferred types. Bare empty cells are null; a quoted ``""`` is an empty
-    string. UTF-8 is checked per batch so the error can name the exact row."""
-    convert = pcsv.ConvertOptions(check_utf8=False, strings_can_be_null=True,
-                                  quoted_strings_can_be_null=False)
-    f = fs.open(path, "rb", compression="infer")
-    try:
-        reader = pcsv.open_csv(f, convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        f.close()
-        raise SutroInputError(f"cannot read CSV {uri!r}: {exc}") from exc
-    schema = reader.schema
+    string. UTF-8 is checked per batch so the error can name the exact row. The file
+    opened here (for the schema) is read by the first :meth:`SourceReader.batches`;
+    later passes open it again, with the types the first opening inferred."""
+    convert = pcsv.ConvertOptions(check_utf8=False, strings_can_be_null=True, quoted_strings_can_be_null=False)
+
+    def open_csv(options: pcsv.ConvertOptions) -> tuple[Any, pcsv.CSVStreamingReader]:
+        f = fs.open(path, "rb", compression="infer")
+        try:
+            return f, pcsv.open_csv(f, convert_options=options)
+        except pa.ArrowInvalid as exc:
+            f.close()
+            raise SutroInputError(f"cannot read CSV {uri!r}: {exc}") from exc
+
+    pending = [open_csv(convert)]
+    schema = pending[0][1].schema
+    convert.column_types = {field.name: field.type for field in schema}
 
     def batches() -> Iterator[pa.RecordBatch]:
+        f, reader = pending.pop() if pending else open_csv(convert)
         rows = 0
         try:
             while True:
