@@ -10,7 +10,8 @@ Measured, each in a fresh process:
 
 * **staging (baseline)**: ``StagingArea.stage`` of day 2 as a non-incremental run stages it;
 * **incremental run**: ``EnrichmentPipeline`` with ``incremental=True`` over day 2:
-  submit (read + keys = ``Planner.read``; ``Planner.lookup``: the segment's keys,
+  submit (read + keys = ``Planner.read``: the source file copied to local scratch,
+  then read from there; ``Planner.lookup``: the segment's keys,
   the map of reused rows; staging the 1% misses), the wait for the 100k-row job on
   the local server (not a target), and collect (download, id check, the reused
   rows' results read from the cache segment = ``reuse.gather``, merge of 9.9M
@@ -223,7 +224,7 @@ def main() -> None:
         f"B10 incremental run: {rows:,} cached rows, {changed:,} changed (1%), source and cache on moto S3",
         ["step", "seconds", "peak RSS (VmHWM)", "note"],
         [["staging all rows (baseline, non-incremental)", base.seconds, mib(base.rss_above + base.baseline_rss), ""],
-         ["incremental: read + keys (scratch copy)", v["read_keys_s"], "", "Planner.read"],
+         ["incremental: read + keys (local copy of the source)", v["read_keys_s"], "", "Planner.read"],
          ["incremental: lookup (segment keys, map of reused rows up)", v["lookup_s"], "",
           f"Planner.lookup: {mib(v['keys_bytes'])} of keys read, map {mib(v['map_bytes'])}"],
          ["incremental: lookup total (read + keys + lookup)", lookup_s, "", f"{lookup_s / base.seconds:.2f}x staging"],

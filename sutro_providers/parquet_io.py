@@ -93,6 +93,20 @@ def row_group_batches(
             reader.close(force=False)
 
 
+def download_file(fs: Any, path: str, local: str) -> None:
+    """``path`` on the fsspec filesystem ``fs`` copied to the local file ``local`` as
+    it is, in one streaming read: memory of one 64 KiB chunk, and on an object store
+    one GET, so the copy is of one version of an object replaced meanwhile. (s3fs'
+    own ``get_file`` fetches a file over 50 MiB as up to 10 concurrent 50 MiB ranged
+    GETs, each held in memory whole until written, and each free to see another
+    version.) Used for the incremental run's local copy of a file source and its
+    copy of the cache's keys files."""
+    if getattr(fs, "max_concurrency", None):  # s3fs: its sequential download
+        fs.get_file(path, local, max_concurrency=1)
+    else:
+        fs.get_file(path, local)
+
+
 def parquet_batches(
     fs: Any, path: str, batch_size: int, columns: list[str] | None = None,
 ) -> Generator[pa.RecordBatch, None, None]:

@@ -22,6 +22,7 @@ import threading
 
 from sutro_providers.incremental.segments import SegmentReader
 from sutro_providers.incremental.store import Catalog, ResultsCache
+from sutro_providers.parquet_io import download_file
 
 log = logging.getLogger("sutro_providers.incremental.prefetch")
 
@@ -49,7 +50,7 @@ class KeysPrefetch:
                 if reader.segment.layout < 2 or self.rows < reader.num_row_groups:
                     continue
                 local = os.path.join(self.directory, f"segment-keys-{index:03d}.parquet")
-                self.cache.fs.get_file(reader.keys_path, local)
+                download_file(self.cache.fs, reader.keys_path, local)
                 reader.use_local_keys(local)
                 self.copied += os.path.getsize(local)
         except BaseException as exc:  # noqa: BLE001 - raised in result()

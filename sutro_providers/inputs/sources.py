@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
 from sutro_providers.errors import SutroInputError
-from sutro_providers.parquet_io import open_parquet, parquet_batches
+from sutro_providers.parquet_io import download_file, open_parquet, parquet_batches
 
 if TYPE_CHECKING:
     import pandas
@@ -396,7 +396,7 @@ def _copy_files(fs: Any, files: list[str], uri: str, directory: str) -> list[str
     for index, path in enumerate(files):
         local = os.path.join(directory, f"source-{index:06d}-{os.path.basename(path)}")
         try:
-            fs.get_file(path, local)
+            download_file(fs, path, local)
         except FileNotFoundError:
             raise SutroInputError(f"input file {path!r} of {uri!r} went away before it was read") from None
         copies.append(local)

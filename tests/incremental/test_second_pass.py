@@ -26,6 +26,7 @@ from sutro_providers.inputs.sources import SourceReader, open_source
 from sutro_providers.inputs.sql import open_sql
 from sutro_providers.inputs.validation import InputValidator
 from sutro_providers.options import StagingLocation
+from sutro_providers.parquet_io import download_file
 
 VALIDATOR = InputValidator("f", [InputField(name="body")])
 ROWS = 2_500
@@ -152,3 +153,26 @@ def test_a_file_gone_before_the_copy_is_an_input_error(s3: tuple[Any, str, dict[
             planner.read(reader)
     finally:
         planner.close()
+
+
+def test_a_copy_is_one_streaming_get(staging: StagingLocation, tmp_path: Path) -> None:
+    """s3fs' own get_file downloads a file larger than its block size as concurrent
+    ranged GETs held in memory whole (and each free to see another version of the
+    object): the copy is one GET, streamed."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, default_block_size=2**20, **staging.storage_options)
+    root = staging.url.removeprefix("s3://")
+    data = bytes(range(256)) * (3 * 2**20 // 256 + 7)  # ~3 MiB: three blocks
+    fs.pipe(f"{root}/big.bin", data)
+    calls: list[str] = []
+    real = fs._call_s3
+
+    async def counting(method: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method)
+        return await real(method, *args, **kwargs)
+
+    fs._call_s3 = counting  # type: ignore[method-assign]
+    download_file(fs, f"{root}/big.bin", str(tmp_path / "big.bin"))
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert calls.count("get_object") == 1, calls
