@@ -6,6 +6,8 @@ is completed and its snapshot removed)."""
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from sutro_providers.client.sutro import SutroClient
 from sutro_providers.function_spec import FunctionSpec
 from sutro_providers.identity import RunIdentity
@@ -56,6 +58,7 @@ def stage_incremental(area: StagingArea, identity: RunIdentity, reader: SourceRe
         raise
     finally:
         planner.close()
+        pa.default_memory_pool().release_unused()  # the read pass's batches: not kept for the collect
     staged.cost_avoided_usd = lookup.cost_avoided_usd
     return staged
 
