@@ -468,7 +468,12 @@ def _open_csv(fs: Any, path: str, uri: str, batch_size: int) -> SourceReader:
         finally:
             f.close()
 
-    return SourceReader(schema, batches, num_rows=None, batch_size=batch_size, description=f"CSV {uri}")
+    def close() -> None:  # the opening for the schema, never read
+        while pending:
+            pending.pop()[0].close()
+
+    return SourceReader(schema, batches, num_rows=None, batch_size=batch_size, description=f"CSV {uri}",
+                        close=close)
 
 
 def _check_utf8(batch: pa.RecordBatch, first_row: int, uri: str) -> None:

@@ -207,3 +207,17 @@ def test_parquet_parts_with_different_schemas(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": ["x"]}), tmp_path / "2.parquet")
     with pytest.raises(SutroInputError, match="different schema"):
         open_source(str(tmp_path))
+
+
+def test_a_csv_source_reads_again_with_the_types_it_first_inferred(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("id,score,body\n1,2,a\n2,,b\n3,4.5,c\n")
+    reader = open_source(str(path), batch_size=2)
+    first = pa.Table.from_batches(list(reader.batches()))
+    assert first.schema.field("score").type == pa.float64()
+    path.write_text("id,score,body\n1,2,a\n2,3,b\n3,4,c\n")  # would infer int64 now
+    again = pa.Table.from_batches(list(reader.batches()))
+    assert again.schema == first.schema and again.column("score").to_pylist() == [2.0, 3.0, 4.0]
+    unread = open_source(str(path))
+    unread.close()  # the opening for the schema is closed; a read opens the file anew
+    assert pa.Table.from_batches(list(unread.batches())).num_rows == 3
