@@ -19,7 +19,12 @@ The fault mix (per the reliability issue), as local-server rules
   (2 to ``max_parallel`` attempts at once, each in its own process), ``zombie``
   (an attempt paused with SIGSTOP past its ``zombie_lease``-second claim, then
   resumed after another attempt ran) and ``ledger_conflict`` (a foreign writer
-  rewriting the run's ledger every ``ledger_rewrite_every`` seconds).
+  rewriting the run's ledger every ``ledger_rewrite_every`` seconds);
+* one core run in ``incremental_every`` (at random) is ``incremental=True`` over rows drawn
+  from one shared pool of ``pool_rows`` tickets (a tenth of them edited, from a few
+  edits, so edited rows recur too): it reuses the results of earlier runs from the
+  shared results cache, under the same faults (overlaps included); every result a
+  run lands must equal the one its content got in every other run.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class ChaosConfig:
     zombie_lease: float = 2.0
     ledger_rewrite_every: float = 0.05
     attempt_deadline: float = 1800.0  # an attempt in a process of its own that runs longer is a hung one
+    incremental_every: int = 3  # about one core run in 3 is incremental over the shared pool (0: none)
+    pool_rows: int = 300
 
     def fault_rules(self, epoch: int) -> list[dict[str, Any]]:
         """The standing rules; ``epoch`` (bumped on every server restart) re-seeds them."""
@@ -95,6 +102,7 @@ class RunSpec:
     not_ready: bool
     fault: str | None = None  # an overlap fault (OVERLAP_FAULTS) or None
     parallel: int = 1  # attempts at once, for ``concurrent``
+    incremental: bool = False  # rows from the shared pool, incremental=True
     identity: RunIdentity = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +119,8 @@ def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
 
     rng = random.Random(config.seed)
     overlap = random.Random(config.seed + 1)  # its own stream: the plain runs stay what they were
+    pooled = random.Random(config.seed + 2)
+    pool = tickets(config.pool_rows, seed=config.seed * 100_000 + 99_999)
     specs = []
     core_runs = 0
     for index in range(config.runs):
@@ -126,9 +136,21 @@ def plan_runs(config: ChaosConfig, paths: tuple[str, ...]) -> list[RunSpec]:
             not_ready=config.not_ready_every > 0 and index % config.not_ready_every == 0,
         ))
         if path == "core":
+            if config.incremental_every and pooled.random() * config.incremental_every < 1:
+                specs[-1].rows, specs[-1].incremental = pool_rows(pool, min(n, len(pool)), pooled), True
             if config.overlap_every and core_runs % config.overlap_every == 1 % config.overlap_every:
                 fault = OVERLAP_FAULTS[(core_runs // config.overlap_every) % len(OVERLAP_FAULTS)]
                 specs[-1].fault = fault
                 specs[-1].parallel = overlap.randint(2, config.max_parallel) if fault == "concurrent" else 1
             core_runs += 1
     return specs
+
+
+def pool_rows(pool: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``n`` rows of ``pool`` in a random order, a tenth of them edited (one of three
+    edits, so an edited row's content recurs across runs too)."""
+    rows = [dict(pool[i]) for i in rng.sample(range(len(pool)), n)]
+    for row in rows:
+        if rng.random() < 0.1:
+            row["body"] += f" (edit {rng.randint(1, 3)})"
+    return rows

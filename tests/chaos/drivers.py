@@ -53,7 +53,8 @@ def _options(env: ChaosEnv, spec: RunSpec, **extra: Any) -> EnrichmentOptions:
     return EnrichmentOptions(
         function=env.config.function, id_column=spec.id_column, max_rows_per_job=spec.max_rows_per_job,
         output_uri=env.output_uri(spec), output_storage_options=env.storage_options,
-        poll_interval=0.1, max_poll_interval=0.4, timeout=env.config.run_timeout, **extra,
+        poll_interval=0.1, max_poll_interval=0.4, timeout=env.config.run_timeout, incremental=spec.incremental,
+        **extra,
     )
 
 

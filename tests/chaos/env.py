@@ -45,6 +45,7 @@ class ChaosEnv:
         self.epoch = 0
         self.injected: Counter[str] = Counter()
         self.restarts = 0
+        self.results: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # row content -> its results, first landed
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-chaos-")
         self.log_dir = Path(self._tmp.name) / "attempts"  # stderr of attempts run in processes of their own
         self.log_dir.mkdir()

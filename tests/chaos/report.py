@@ -32,6 +32,9 @@ class RunCheck:
     faults: dict[str, int] = field(default_factory=dict)  # overlap faults injected into this run
     attempt_errors: int = 0  # attempts in processes of their own that ended with an error
     unclear_attempt_errors: int = 0
+    incremental: bool = False
+    rows_reused: int = 0  # an incremental run's rows with results from the cache
+    mismatched_results: int = 0  # an incremental run's rows whose results differ from their content's elsewhere
 
 
 @dataclass
@@ -65,6 +68,9 @@ class ChaosReport:
     unclear_errors: int
     rows_enriched: int
     seconds: float
+    incremental_runs: int = 0
+    rows_reused: int = 0
+    mismatched_results: int = 0
     failed_runs: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
@@ -94,16 +100,19 @@ class ChaosReport:
             partial_outputs=sum(c.partial_output for c in checks),
             unclear_errors=sum(1 for c in failed if not c.clear_error) + sum(c.unclear_attempt_errors for c in checks),
             rows_enriched=sum(c.rows for c in checks if c.ok), seconds=round(seconds, 1),
+            incremental_runs=sum(c.incremental for c in checks), rows_reused=sum(c.rows_reused for c in checks),
+            mismatched_results=sum(c.mismatched_results for c in checks),
             failed_runs=[{"index": c.index, "path": c.path, "attempts": c.attempts, "error": c.final_error}
                          for c in failed],
         )
 
     @property
     def passed(self) -> bool:
-        """The invariants: nothing lost, duplicated, reordered or paid twice; failures clean."""
+        """The invariants: nothing lost, duplicated, reordered or paid twice; failures clean;
+        no reused result of another row."""
         return not (self.duplicate_jobs or self.double_submits or self.lost_rows or self.duplicated_rows
                     or self.extra_rows or self.out_of_order_runs or self.unlabelled_rows or self.partial_outputs
-                    or self.unclear_errors)
+                    or self.unclear_errors or self.mismatched_results)
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "passed": self.passed}, indent=2)
@@ -133,6 +142,8 @@ class ChaosReport:
             f"  partial outputs          {self.partial_outputs}",
             f"  unclear errors           {self.unclear_errors}",
             f"  rows enriched            {self.rows_enriched}",
+            f"  incremental runs         {self.incremental_runs} ({self.rows_reused} rows reused, "
+            f"{self.mismatched_results} with results unlike their content's elsewhere)",
         ]
         if self.failures_by_error:
             lines.append("  attempt failures         " + ", ".join(f"{k} {v}" for k, v in self.failures_by_error.items()))

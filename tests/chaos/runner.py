@@ -8,7 +8,10 @@ After each run:
   each, in source order, every row with a label (lost/duplicated/out-of-order
   rows and missing labels are counted);
 * failed after all tries: the error is one of the package's (clear, with a
-  message) and nothing exists at ``output_uri``.
+  message) and nothing exists at ``output_uri``;
+* an incremental run: every row's results equal those its content (every column of
+  the row) got wherever it landed before: a reused result of another row, or of
+  another version of the row, is a mismatch.
 
 At the end every job on the server is listed: more than one SUCCEEDED job for
 the same shard of a run is a duplicate job; two jobs with one name a double
@@ -24,8 +27,10 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sutro_providers.columns import REUSED
 from tests.chaos.config import PATHS, ChaosConfig, RunSpec, plan_runs
 from tests.chaos.drivers import DRIVERS, Outcome
 from tests.chaos.env import ChaosEnv
@@ -57,7 +62,7 @@ def check_run(env: ChaosEnv, spec: RunSpec, outcome: Outcome) -> RunCheck:
     check = RunCheck(index=spec.index, path=spec.path, rows=len(spec.rows), ok=outcome.ok,
                      attempts=outcome.attempts, errors=outcome.errors, final_error=outcome.final_error,
                      clear_error=outcome.clear_error, streams_dropped=outcome.streams_dropped,
-                     trigger_restarts=outcome.trigger_restarts)
+                     trigger_restarts=outcome.trigger_restarts, incremental=spec.incremental)
     check.faults = dict(outcome.faults)
     check_attempt_replies(check, spec, outcome.parallel)
     exists = fs.exists(path)
@@ -76,7 +81,24 @@ def check_run(env: ChaosEnv, spec: RunSpec, outcome: Outcome) -> RunCheck:
     check.extra_rows = len(set(got) - set(want))
     check.out_of_order = got != want and not check.lost_rows and not check.duplicated_rows
     check.unlabelled_rows = table["label"].null_count if "label" in table.column_names else len(got)
+    if spec.incremental:
+        check.rows_reused, check.mismatched_results = compare_results(env.results, spec, table)
     return check
+
+
+def compare_results(known: dict[tuple[Any, ...], tuple[Any, ...]], spec: RunSpec,
+                    table: pa.Table) -> tuple[int, int]:
+    """(rows reused, rows whose results differ from those their content landed with
+    before); the results of contents not seen before are kept for later runs."""
+    fields = sorted(spec.rows[0])
+    results = [c for c in table.column_names if c not in fields and not c.startswith(("sutro_", "__"))]
+    mismatched = 0
+    rows = table.select(fields).to_pylist()
+    values = zip(*(table[c].to_pylist() for c in results), strict=True)
+    for row, value in zip(rows, values, strict=True):
+        mismatched += known.setdefault(tuple(row[f] for f in fields), value) != value
+    reused = sum(table[REUSED].to_pylist()) if REUSED in table.column_names else 0
+    return reused, mismatched
 
 
 def check_attempt_replies(check: RunCheck, spec: RunSpec, replies: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@ and checks that its invariant checks do catch lost, duplicated and double-paid r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sutro_providers.columns import REUSED
 from tests.chaos import ChaosConfig, run_chaos
 from tests.chaos.config import plan_runs
 from tests.chaos.drivers import Outcome
@@ -34,7 +36,8 @@ def test_small_chaos_run_keeps_every_invariant(sutro_s3_server: Any) -> None:
 
 @pytest.fixture
 def env(sutro_clean: Any, sutro_s3_server: Any) -> Any:
-    env = ChaosEnv(ChaosConfig(runs=2, paths=("core",), fail_job_rate=0, read_fault_rate=0), server=sutro_clean, s3=sutro_s3_server)
+    env = ChaosEnv(ChaosConfig(runs=2, paths=("core",), fail_job_rate=0, read_fault_rate=0, incremental_every=0),
+                   server=sutro_clean, s3=sutro_s3_server)
     yield env.start()
     env.stop()
 
@@ -53,6 +56,36 @@ def test_checks_catch_lost_duplicated_and_partial_rows(env: Any) -> None:
     _write(env, spec, list(reversed(ids)))
     assert check_run(env, spec, Outcome(ok=True, attempts=1)).out_of_order
     assert check_run(env, spec, Outcome(ok=False, attempts=4)).partial_output  # a failed run left a file
+
+
+def test_checks_catch_a_reused_result_of_another_row(env: Any) -> None:
+    spec = dataclasses.replace(plan_runs(env.config, ("core",))[0], incremental=True)
+    fields = sorted(spec.rows[0])
+    labels = [f"label-{i}" for i in range(len(spec.rows))]
+
+    def land(labels: list[str]) -> None:
+        with env.s3_server.filesystem().open(env.output_uri(spec).removeprefix("s3://"), "wb") as handle:
+            pq.write_table(pa.table({**{f: [r[f] for r in spec.rows] for f in fields}, "label": labels,
+                                     REUSED: [True] * len(labels)}), handle)
+
+    land(labels)
+    first = check_run(env, spec, Outcome(ok=True, attempts=1))
+    assert (first.rows_reused, first.mismatched_results) == (len(labels), 0)
+    land(labels[1:2] + labels[1:])  # row 0 got row 1's result
+    assert check_run(env, spec, Outcome(ok=True, attempts=1)).mismatched_results == 1
+
+
+def test_incremental_chaos_runs_reuse_results_and_never_mix_them_up(sutro_s3_server: Any) -> None:
+    """Three incremental core runs, one after the other, over one pool of 40 tickets
+    (some edited) under the default faults: later runs reuse earlier runs' results,
+    and every landed result is the one its content got everywhere else."""
+    config = ChaosConfig(runs=3, seed=11, paths=("core",), concurrency=1, restart_every=0, min_rows=20, max_rows=40,
+                         overlap_every=0, incremental_every=1, pool_rows=40, not_ready_every=2)
+    report = run_chaos(config, s3=sutro_s3_server)
+    print(report.to_text())
+    assert report.incremental_runs == 3 and report.rows_reused > 0
+    assert report.mismatched_results == 0
+    assert report.passed, report.to_text()
 
 
 def test_audit_catches_a_shard_paid_twice(env: Any) -> None:
