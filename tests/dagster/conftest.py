@@ -78,8 +78,12 @@ def sutro_resource(make_resource: Callable[..., Any]) -> Any:
 
 @pytest.fixture(scope="session")
 def instance() -> Any:
-    """One test instance for the session (each run has its own run id)."""
-    with dg.instance_for_test() as inst:
+    """One test instance for the session (each run has its own run id). No compute-log
+    capture: the tests read the event log, and the local capture's ``tail -F`` process
+    was seen surviving its SIGTERM in the full suite (each step of a run materialized on
+    a thread then waited 30 s in Dagster's ``_clean_up_subprocess``: 60 s per test)."""
+    noop = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+    with dg.instance_for_test(overrides={"compute_logs": noop}) as inst:
         yield inst
 
 
