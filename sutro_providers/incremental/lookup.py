@@ -153,7 +153,7 @@ class Planner:
         self.cache = cache  # None: refresh (nothing is looked up)
         self.validator = validator
         self._tmp = tempfile.TemporaryDirectory(prefix="sutro-incremental-")
-        self.rows = 0  # read by read()
+        self.rows = 0  # the source's rows, counted by read()
         self.replay: SourceReader | None = None  # the source for the second pass (staging), set by read()
         self._prefetch: KeysPrefetch | None = None
 

@@ -76,3 +76,16 @@ def test_a_failed_upload_of_the_map_is_raised_and_leaves_no_file(staging: Any,
             raise
     assert calls[0] == 2  # the rows after the failure were not written
     assert not area.fs.exists(writer.path)
+
+
+def test_a_flush_past_map_rows_is_split_into_row_groups_of_map_rows(staging: Any) -> None:
+    """One bucket's matches can take a flush past MAP_ROWS: the collect still reads at
+    most MAP_ROWS map rows at once."""
+    area, writer = _writer(staging)
+    n = reuse.MAP_ROWS + 300_000
+    writer.add(np.arange(n, dtype=np.int64), 0, np.arange(n, dtype=np.int64))
+    path = writer.close()
+    assert path is not None
+    with open_parquet(area.fs, path) as handle:
+        meta = pq.ParquetFile(handle).metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [reuse.MAP_ROWS, 300_000]
